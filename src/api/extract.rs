@@ -1,0 +1,141 @@
+//! Extractors whose rejections are [`ApiError`]s, so bad input always gets a JSON answer that
+//! names the offending field.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
+
+use crate::error::{ApiError, ErrorKind};
+use crate::state::AppState;
+
+/// A JSON body. Malformed JSON is a 400 `invalid_json`; a wrong or missing field is a 400
+/// `invalid_field` whose `param` is the field's path; a body over the limit is a 413.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    ErrorKind::PayloadTooLarge,
+                    "payload_too_large",
+                    "request body is larger than the configured limit",
+                )
+            } else {
+                ApiError::bad_request("invalid_body", e.body_text())
+            }
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Parses a JSON document, naming the failing field on error.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "invalid_json",
+            "request body is empty; expected JSON",
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
+    de.end()
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("malformed JSON: {e}")))?;
+    Ok(value)
+}
+
+fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    if inner.is_syntax() || inner.is_eof() {
+        return ApiError::bad_request("invalid_json", format!("malformed JSON: {inner}"));
+    }
+    let message = inner.to_string();
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .to_string();
+    let field = match missing_field(&message) {
+        Some(name) if path == "." => name.to_string(),
+        Some(name) => format!("{path}.{name}"),
+        None => path,
+    };
+    ApiError::invalid_field(field.clone(), format!("invalid field '{field}': {message}"))
+}
+
+fn missing_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("missing field `")?;
+    rest.split('`').next()
+}
+
+/// Query parameters, with unknown or malformed ones refused as 400.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let message = e.into_inner().to_string();
+                ApiError {
+                    param: Some(path),
+                    ..ApiError::bad_request("invalid_query", format!("invalid query: {message}"))
+                }
+            })
+    }
+}
+
+/// Proof that the request carries the admin token (`Authorization: Bearer <token>`).
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or_else(|| {
+            ApiError::unauthorized("missing admin token: send Authorization: Bearer <admin token>")
+        })?;
+        let expected = state.config.admin_token.as_bytes();
+        if bool::from(token.as_bytes().ct_eq(expected)) {
+            Ok(Admin)
+        } else {
+            Err(ApiError::unauthorized("invalid admin token"))
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer` header.
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}

@@ -1,0 +1,148 @@
+//! The HTTP API: a thin router over handlers grouped by resource.
+
+mod admin_catalog;
+pub mod extract;
+mod health;
+pub mod models;
+mod pages;
+pub mod views;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json, Router};
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, ErrorKind};
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Tollgate", description = "Self-hosted LLM gateway with a model catalog and exact cost accounting. Money is USD as decimal strings."),
+    modifiers(&AdminSecurity),
+    tags(
+        (name = "catalog", description = "The public model catalog"),
+        (name = "pages", description = "Markdown pages for people and agents"),
+        (name = "admin", description = "Catalog administration (admin token)"),
+        (name = "system", description = "Health and API description"),
+    )
+)]
+struct ApiDoc;
+
+struct AdminSecurity;
+
+impl Modify for AdminSecurity {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Every route with its OpenAPI description; the two cannot drift apart.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(models::list_models))
+        .routes(routes!(models::list_models_modelslab))
+        .routes(routes!(models::get_model))
+        .routes(routes!(models::get_model_modelslab))
+        .routes(routes!(pages::model_page))
+        .routes(routes!(pages::llms_txt))
+        .routes(routes!(
+            admin_catalog::list_providers,
+            admin_catalog::create_provider
+        ))
+        .routes(routes!(admin_catalog::update_provider))
+        .routes(routes!(admin_catalog::create_model))
+        .routes(routes!(
+            admin_catalog::update_model,
+            admin_catalog::deprecate_model
+        ))
+        .routes(routes!(admin_catalog::add_price))
+        .routes(routes!(admin_catalog::set_related))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::openapi_json))
+}
+
+/// The OpenAPI document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
+}
+
+/// Builds the application router.
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    let (router, spec) = routes().split_for_parts();
+    let spec = Arc::new(spec.to_pretty_json().expect("OpenAPI document serializes"));
+    router
+        .fallback(not_found)
+        .layer(Extension(health::OpenApiJson(spec)))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn(dialect))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("not_found", "no such endpoint")
+}
+
+/// Which error shape a caller expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    OpenAi,
+    Anthropic,
+}
+
+impl Dialect {
+    pub fn of(req: &Request) -> Self {
+        let path = req.uri().path();
+        let anthropic_path =
+            path.starts_with("/v1/messages") || path.starts_with("/api/v7/llm/v1/messages");
+        if anthropic_path || req.headers().contains_key("anthropic-version") {
+            Dialect::Anthropic
+        } else {
+            Dialect::OpenAi
+        }
+    }
+}
+
+/// Renders every error in the caller's dialect, including the ones axum produces itself.
+async fn dialect(req: Request, next: Next) -> Response {
+    let dialect = Dialect::of(&req);
+    let response = next.run(req).await;
+    let error = match response.extensions().get::<ApiError>() {
+        Some(_) if dialect == Dialect::OpenAi => return response,
+        Some(e) => e.clone(),
+        None if response.status() == StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
+            ErrorKind::MethodNotAllowed,
+            "method_not_allowed",
+            "method not allowed on this endpoint",
+        ),
+        None => return response,
+    };
+    let (mut parts, _) = response.into_parts();
+    let body = match dialect {
+        Dialect::OpenAi => error.openai_body(),
+        Dialect::Anthropic => error.anthropic_body(),
+    };
+    let mut fresh = (error.status(), Json(body)).into_response();
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    for (k, v) in fresh
+        .headers_mut()
+        .drain()
+        .filter_map(|(k, v)| k.map(|k| (k, v)))
+    {
+        parts.headers.insert(k, v);
+    }
+    parts.status = error.status();
+    Response::from_parts(parts, fresh.into_body())
+}

@@ -1,0 +1,43 @@
+//! Markdown pages: `GET /models/{id}.md` and `GET /llms.txt`.
+
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+
+use super::models::model_not_found;
+use crate::catalog::markdown;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+const MARKDOWN: &str = "text/markdown; charset=utf-8";
+
+/// A model's page as Markdown. The path segment is the model id followed by `.md`.
+#[utoipa::path(
+    get, path = "/models/{file}", tag = "pages",
+    params(("file" = String, Path, description = "`<model id>.md`, e.g. `mistralai-pixtral-large-2411.md`")),
+    responses((status = 200, description = "The model page", content_type = "text/markdown"), (status = 404, description = "No such model"))
+)]
+pub async fn model_page(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = file.strip_suffix(".md").ok_or_else(|| {
+        ApiError::not_found("not_found", "model pages are at /models/<model id>.md")
+    })?;
+    let snapshot = state.catalog.snapshot();
+    let entry = snapshot.get(id).ok_or_else(|| model_not_found(id))?;
+    let page = markdown::model_page(&snapshot, entry, Utc::now(), &state.config.public_url);
+    Ok(([(header::CONTENT_TYPE, MARKDOWN)], page).into_response())
+}
+
+/// The catalog index in the llms.txt format.
+#[utoipa::path(
+    get, path = "/llms.txt", tag = "pages",
+    responses((status = 200, description = "The llms.txt index", content_type = "text/plain"))
+)]
+pub async fn llms_txt(State(state): State<AppState>) -> Response {
+    let snapshot = state.catalog.snapshot();
+    let text = markdown::llms_txt(&snapshot, Utc::now(), &state.config.public_url);
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+}

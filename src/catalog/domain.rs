@@ -1,0 +1,147 @@
+//! Catalog types. Inputs are parsed into these once, at the edge ("parse, don't validate").
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The wire protocol a provider speaks upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// OpenAI-compatible chat completions (`{base_url}/chat/completions`).
+    Openai,
+    /// Anthropic Messages (`{base_url}/v1/messages`).
+    Anthropic,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Openai => "openai",
+            ProviderKind::Anthropic => "anthropic",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "openai" => Some(ProviderKind::Openai),
+            "anthropic" => Some(ProviderKind::Anthropic),
+            _ => None,
+        }
+    }
+}
+
+/// An upstream host. Its secret is never stored: only the name of the environment variable
+/// that holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Provider {
+    pub id: String,
+    pub kind: ProviderKind,
+    pub name: String,
+    pub base_url: String,
+    pub api_key_env: Option<String>,
+}
+
+/// Whether a model can be called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelStatus {
+    Active,
+    Deprecated,
+}
+
+impl ModelStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelStatus::Active => "active",
+            ModelStatus::Deprecated => "deprecated",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(ModelStatus::Active),
+            "deprecated" => Some(ModelStatus::Deprecated),
+            _ => None,
+        }
+    }
+}
+
+/// Sampling parameters a model's page recommends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultParams {
+    #[schema(value_type = Option<String>, example = "0.7")]
+    pub temperature: Option<rust_decimal::Decimal>,
+    #[schema(value_type = Option<String>, example = "0.9")]
+    pub top_p: Option<rust_decimal::Decimal>,
+    pub max_tokens: Option<u32>,
+    #[schema(value_type = Option<String>, example = "0")]
+    pub frequency_penalty: Option<rust_decimal::Decimal>,
+    #[schema(value_type = Option<String>, example = "0")]
+    pub presence_penalty: Option<rust_decimal::Decimal>,
+}
+
+impl Default for DefaultParams {
+    /// The defaults the catalog's model pages show: 0.7 / 0.9 / 1000 / 0 / 0.
+    fn default() -> Self {
+        use rust_decimal::Decimal;
+        DefaultParams {
+            temperature: Some(Decimal::new(7, 1)),
+            top_p: Some(Decimal::new(9, 1)),
+            max_tokens: Some(1000),
+            frequency_penalty: Some(Decimal::ZERO),
+            presence_penalty: Some(Decimal::ZERO),
+        }
+    }
+}
+
+/// A catalog model.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Model {
+    pub id: String,
+    pub name: String,
+    pub creator: String,
+    pub provider: String,
+    pub upstream_model: String,
+    pub description: String,
+    pub context_length: Option<u32>,
+    pub max_output_tokens: Option<u32>,
+    pub input_modalities: Vec<String>,
+    pub capabilities: Vec<String>,
+    pub default_params: DefaultParams,
+    pub open_weights: bool,
+    pub added_on: NaiveDate,
+    pub status: ModelStatus,
+}
+
+impl Model {
+    pub fn has_capability(&self, cap: &str) -> bool {
+        self.capabilities.iter().any(|c| c == cap)
+    }
+}
+
+/// Input modalities a model may accept.
+pub const MODALITIES: &[&str] = &["text", "image", "video", "audio", "file"];
+
+/// Capabilities the catalog knows; each has a line on the model's page.
+pub const CAPABILITIES: &[(&str, &str)] = &[
+    ("chat", "Chat completion and multi-turn conversation"),
+    ("streaming", "Token-by-token streaming"),
+    ("tools", "Function calling and tool use"),
+    ("system_prompt", "System prompts and role-based messages"),
+    ("json_mode", "JSON mode and structured output"),
+    ("vision", "Image understanding"),
+    ("reasoning", "Reasoning (thinking) tokens"),
+    ("web_search", "Built-in web search"),
+];
+
+/// True for ids made of letters, digits, `.`, `_` and `-` (safe in URLs and file names).
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':'))
+        && !id.starts_with('.')
+}

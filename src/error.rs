@@ -1,0 +1,171 @@
+//! One error type for the whole HTTP API, rendered in the caller's dialect.
+//!
+//! Handlers return [`ApiError`]; its response carries the error as an extension so that the
+//! [`crate::api::dialect`] middleware can re-render it in the Anthropic shape for Anthropic
+//! callers. The default body is the OpenAI shape:
+//! `{"error":{"message","type","param","code"}}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::store::StoreError;
+
+/// A field that failed a check, named by its JSON path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// What went wrong, which fixes the status code and the error `type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Conflict,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    Unprocessable,
+    Internal,
+}
+
+/// An error answer of the API.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    pub message: String,
+    /// The offending field, as a JSON path (`price.input_per_mtok`).
+    pub param: Option<String>,
+    /// A stable machine-readable code (`invalid_json`, `model_not_found`, ...).
+    pub code: &'static str,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            kind,
+            message: message.into(),
+            param: None,
+            code,
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::BadRequest, code, message)
+    }
+
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError {
+            param: Some(field.into()),
+            ..Self::new(ErrorKind::BadRequest, "invalid_field", message)
+        }
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, code, message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unauthorized, "invalid_api_key", message)
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            ErrorKind::Internal,
+            "internal_error",
+            "internal error; see the server log",
+        )
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self.kind {
+            ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The OpenAI error `type`.
+    pub fn openai_type(&self) -> &'static str {
+        match self.kind {
+            ErrorKind::Unauthorized => "authentication_error",
+            ErrorKind::Forbidden => "permission_error",
+            ErrorKind::NotFound => "not_found_error",
+            ErrorKind::Internal => "api_error",
+            _ => "invalid_request_error",
+        }
+    }
+
+    /// The Anthropic error `type`.
+    pub fn anthropic_type(&self) -> &'static str {
+        match self.kind {
+            ErrorKind::Unauthorized => "authentication_error",
+            ErrorKind::Forbidden => "permission_error",
+            ErrorKind::NotFound => "not_found_error",
+            ErrorKind::PayloadTooLarge => "request_too_large",
+            ErrorKind::Internal => "api_error",
+            _ => "invalid_request_error",
+        }
+    }
+
+    pub fn openai_body(&self) -> serde_json::Value {
+        json!({"error": {
+            "message": self.message,
+            "type": self.openai_type(),
+            "param": self.param,
+            "code": self.code,
+        }})
+    }
+
+    pub fn anthropic_body(&self) -> serde_json::Value {
+        json!({"type": "error", "error": {"type": self.anthropic_type(), "message": self.message}})
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status(), Json(self.openai_body())).into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::invalid_field(e.field, e.message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(m) => ApiError::not_found("not_found", m),
+            StoreError::Conflict(m) => ApiError::new(ErrorKind::Conflict, "conflict", m),
+            StoreError::Unprocessable { field, message } => ApiError {
+                param: Some(field),
+                ..ApiError::new(ErrorKind::Unprocessable, "unprocessable", message)
+            },
+            other => {
+                tracing::error!(error = %other, "store failure");
+                ApiError::internal()
+            }
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! Tollgate: a self-hosted LLM gateway with a model catalog and exact cost accounting.
+//!
+//! The crate is organised by domain: [`catalog`] (providers, models, related models),
+//! [`pricing`] (effective-dated prices and exact cost arithmetic), [`money`] (the storage
+//! form of USD amounts), [`store`] (every SQL statement), and [`api`] (HTTP handlers grouped
+//! by resource). [`startup`] wires them into a running server.
+
+pub mod api;
+pub mod catalog;
+pub mod cli;
+pub mod configuration;
+pub mod error;
+pub mod money;
+pub mod pricing;
+pub mod startup;
+pub mod state;
+pub mod store;

@@ -1,0 +1,510 @@
+//! Effective-dated prices and the exact cost of a call.
+//!
+//! Token counts follow one convention everywhere in Tollgate (see `docs/pricing.md`):
+//! `input_tokens` is every prompt token, of which `cached_input_tokens` were read from the
+//! provider's cache and `cache_write_tokens` were written to it; `output_tokens` is every
+//! generated token, of which `reasoning_tokens` were reasoning. Each token is therefore
+//! charged exactly once, at the price of its kind.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::FieldError;
+use crate::money::{significant_scale, MAX_FEE_SCALE, MAX_PRICE_PER_MTOK_SCALE};
+
+const MTOK: u64 = 1_000_000;
+
+/// The five per-token prices (USD per 1M tokens) of a price version or of one of its tiers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TokenRates {
+    pub input: Decimal,
+    pub output: Decimal,
+    pub cached_input: Decimal,
+    pub cache_write: Decimal,
+    pub reasoning: Decimal,
+}
+
+/// Other prices for calls whose input exceeds a threshold (long-context pricing). The tier
+/// applies to the whole call, as long-context providers bill it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PriceTier {
+    /// The tier applies when the call's input tokens are strictly above this number.
+    pub above_input_tokens: u64,
+    #[schema(value_type = String, example = "1.30")]
+    pub input_per_mtok: Decimal,
+    #[schema(value_type = String, example = "3.90")]
+    pub output_per_mtok: Decimal,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub cached_input_per_mtok: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub cache_write_per_mtok: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub reasoning_per_mtok: Option<Decimal>,
+}
+
+/// The prices of one version, as an admin sets them (USD; per 1M tokens unless a fee).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Prices {
+    #[schema(value_type = String, example = "2.00")]
+    pub input_per_mtok: Decimal,
+    #[schema(value_type = String, example = "6.00")]
+    pub output_per_mtok: Decimal,
+    /// Cache reads; when absent, cached tokens cost the input price.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "0.20")]
+    pub cached_input_per_mtok: Option<Decimal>,
+    /// Cache writes; when absent, cache-write tokens cost the input price.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub cache_write_per_mtok: Option<Decimal>,
+    /// Reasoning tokens; when absent, they cost the output price.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub reasoning_per_mtok: Option<Decimal>,
+    /// Flat fee per call.
+    #[serde(default)]
+    #[schema(value_type = String, example = "0")]
+    pub per_request: Decimal,
+    /// Fee per input image.
+    #[serde(default)]
+    #[schema(value_type = String, example = "0")]
+    pub per_image: Decimal,
+    #[serde(default)]
+    pub tiers: Vec<PriceTier>,
+    /// When this version takes effect (input only; now when omitted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_from: Option<DateTime<Utc>>,
+}
+
+/// One stored price version of a model.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct PriceVersion {
+    /// Identifies the version in usage records, so every cost can be traced to its prices.
+    pub id: i64,
+    pub model_id: String,
+    pub effective_from: DateTime<Utc>,
+    #[serde(flatten)]
+    pub prices: Prices,
+}
+
+/// Tokens and images of one call, in the convention described at the top of this module.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub cached_input_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub output_tokens: u64,
+    pub reasoning_tokens: u64,
+    pub images: u64,
+}
+
+impl Prices {
+    /// Checks that every price is non-negative and precise enough to be stored exactly.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check_rates("", self.per_mtok_fields())?;
+        check_amount("per_request", self.per_request, MAX_FEE_SCALE)?;
+        check_amount("per_image", self.per_image, MAX_FEE_SCALE)?;
+        let mut last = None;
+        for (i, tier) in self.tiers.iter().enumerate() {
+            check_rates(&format!("tiers[{i}]."), tier.per_mtok_fields())?;
+            if last.is_some_and(|l| tier.above_input_tokens <= l) {
+                return Err(FieldError {
+                    field: format!("tiers[{i}].above_input_tokens"),
+                    message: "tiers must be sorted by strictly increasing above_input_tokens"
+                        .into(),
+                });
+            }
+            last = Some(tier.above_input_tokens);
+        }
+        Ok(())
+    }
+
+    /// True when every price and fee is zero (a free model).
+    pub fn is_free(&self) -> bool {
+        let all_zero = |fields: [(&str, Option<Decimal>); 5]| {
+            fields.iter().filter_map(|f| f.1).all(|d| d.is_zero())
+        };
+        all_zero(self.per_mtok_fields())
+            && self.per_request.is_zero()
+            && self.per_image.is_zero()
+            && self.tiers.iter().all(|t| all_zero(t.per_mtok_fields()))
+    }
+
+    fn per_mtok_fields(&self) -> [(&'static str, Option<Decimal>); 5] {
+        rate_fields(
+            self.input_per_mtok,
+            self.output_per_mtok,
+            self.cached_input_per_mtok,
+            self.cache_write_per_mtok,
+            self.reasoning_per_mtok,
+        )
+    }
+
+    /// The base rates, with the documented defaults filled in.
+    pub fn base_rates(&self) -> TokenRates {
+        TokenRates::with_defaults(
+            self.input_per_mtok,
+            self.output_per_mtok,
+            self.cached_input_per_mtok,
+            self.cache_write_per_mtok,
+            self.reasoning_per_mtok,
+        )
+    }
+
+    /// The rates that apply to a call with this many input tokens.
+    pub fn rates_for(&self, input_tokens: u64) -> TokenRates {
+        self.tiers
+            .iter()
+            .rev()
+            .find(|t| input_tokens > t.above_input_tokens)
+            .map_or_else(|| self.base_rates(), PriceTier::rates)
+    }
+
+    /// The exact cost of a call. Token subsets larger than their totals are clamped, so a
+    /// malformed usage report can never produce a negative charge.
+    pub fn cost(&self, usage: &Usage) -> Decimal {
+        let rates = self.rates_for(usage.input_tokens);
+        let cached = usage.cached_input_tokens.min(usage.input_tokens);
+        let written = usage.cache_write_tokens.min(usage.input_tokens - cached);
+        let plain_input = usage.input_tokens - cached - written;
+        let reasoning = usage.reasoning_tokens.min(usage.output_tokens);
+        let plain_output = usage.output_tokens - reasoning;
+        let per_mtok = [
+            (plain_input, rates.input),
+            (cached, rates.cached_input),
+            (written, rates.cache_write),
+            (plain_output, rates.output),
+            (reasoning, rates.reasoning),
+        ]
+        .into_iter()
+        .map(|(tokens, price)| Decimal::from(tokens) * price)
+        .sum::<Decimal>();
+        per_mtok / Decimal::from(MTOK)
+            + self.per_request
+            + Decimal::from(usage.images) * self.per_image
+    }
+}
+
+impl PriceTier {
+    fn per_mtok_fields(&self) -> [(&'static str, Option<Decimal>); 5] {
+        rate_fields(
+            self.input_per_mtok,
+            self.output_per_mtok,
+            self.cached_input_per_mtok,
+            self.cache_write_per_mtok,
+            self.reasoning_per_mtok,
+        )
+    }
+
+    fn rates(&self) -> TokenRates {
+        TokenRates::with_defaults(
+            self.input_per_mtok,
+            self.output_per_mtok,
+            self.cached_input_per_mtok,
+            self.cache_write_per_mtok,
+            self.reasoning_per_mtok,
+        )
+    }
+}
+
+impl TokenRates {
+    /// Cached and cache-write tokens default to the input price, reasoning to the output
+    /// price: a provider that names no discount charges the plain rate.
+    fn with_defaults(
+        input: Decimal,
+        output: Decimal,
+        cached: Option<Decimal>,
+        write: Option<Decimal>,
+        reasoning: Option<Decimal>,
+    ) -> Self {
+        TokenRates {
+            input,
+            output,
+            cached_input: cached.unwrap_or(input),
+            cache_write: write.unwrap_or(input),
+            reasoning: reasoning.unwrap_or(output),
+        }
+    }
+}
+
+fn rate_fields(
+    input: Decimal,
+    output: Decimal,
+    cached: Option<Decimal>,
+    write: Option<Decimal>,
+    reasoning: Option<Decimal>,
+) -> [(&'static str, Option<Decimal>); 5] {
+    [
+        ("input_per_mtok", Some(input)),
+        ("output_per_mtok", Some(output)),
+        ("cached_input_per_mtok", cached),
+        ("cache_write_per_mtok", write),
+        ("reasoning_per_mtok", reasoning),
+    ]
+}
+
+fn check_rates(prefix: &str, fields: [(&str, Option<Decimal>); 5]) -> Result<(), FieldError> {
+    for (name, value) in fields {
+        if let Some(v) = value {
+            check_amount(&format!("{prefix}{name}"), v, MAX_PRICE_PER_MTOK_SCALE)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_amount(field: &str, value: Decimal, max_scale: u32) -> Result<(), FieldError> {
+    let problem = if value.is_sign_negative() && !value.is_zero() {
+        "must not be negative".to_string()
+    } else if significant_scale(value) > max_scale {
+        format!("has more than {max_scale} decimal places")
+    } else if value > Decimal::from(1_000_000) {
+        "is larger than 1000000".to_string()
+    } else {
+        return Ok(());
+    };
+    Err(FieldError {
+        field: field.into(),
+        message: format!("{field} {problem}"),
+    })
+}
+
+/// The version in effect at `at`: the latest whose `effective_from` is not after it.
+/// `history` must be sorted by `effective_from` ascending.
+pub fn version_at(history: &[PriceVersion], at: DateTime<Utc>) -> Option<&PriceVersion> {
+    history.iter().rev().find(|v| v.effective_from <= at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::to_picos;
+    use proptest::prelude::*;
+    use std::str::FromStr;
+
+    fn dec(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    fn prices(input: &str, output: &str) -> Prices {
+        Prices {
+            input_per_mtok: dec(input),
+            output_per_mtok: dec(output),
+            cached_input_per_mtok: None,
+            cache_write_per_mtok: None,
+            reasoning_per_mtok: None,
+            per_request: Decimal::ZERO,
+            per_image: Decimal::ZERO,
+            tiers: vec![],
+            effective_from: None,
+        }
+    }
+
+    fn tier(above: u64, input: &str, output: &str) -> PriceTier {
+        PriceTier {
+            above_input_tokens: above,
+            input_per_mtok: dec(input),
+            output_per_mtok: dec(output),
+            cached_input_per_mtok: None,
+            cache_write_per_mtok: None,
+            reasoning_per_mtok: None,
+        }
+    }
+
+    #[test]
+    fn plain_input_and_output() {
+        let u = Usage {
+            input_tokens: 1000,
+            output_tokens: 500,
+            ..Default::default()
+        };
+        assert_eq!(prices("2.00", "6.00").cost(&u), dec("0.005"));
+    }
+
+    #[test]
+    fn cached_and_cache_write_tokens_use_their_prices() {
+        let mut p = prices("5", "25");
+        p.cached_input_per_mtok = Some(dec("0.50"));
+        p.cache_write_per_mtok = Some(dec("6.25"));
+        let u = Usage {
+            input_tokens: 10_000,
+            cached_input_tokens: 6_000,
+            cache_write_tokens: 2_000,
+            output_tokens: 100,
+            ..Default::default()
+        };
+        // 2000*5 + 6000*0.5 + 2000*6.25 + 100*25 = 10000+3000+12500+2500 = 28000 / 1M
+        assert_eq!(p.cost(&u), dec("0.028"));
+    }
+
+    #[test]
+    fn missing_cache_prices_default_to_input_price() {
+        let u = Usage {
+            input_tokens: 1000,
+            cached_input_tokens: 400,
+            cache_write_tokens: 100,
+            ..Default::default()
+        };
+        assert_eq!(prices("3", "9").cost(&u), dec("0.003"));
+    }
+
+    #[test]
+    fn reasoning_defaults_to_output_price() {
+        let u = Usage {
+            output_tokens: 1000,
+            reasoning_tokens: 600,
+            ..Default::default()
+        };
+        assert_eq!(prices("1", "4").cost(&u), dec("0.004"));
+        let mut p = prices("1", "4");
+        p.reasoning_per_mtok = Some(dec("8"));
+        assert_eq!(p.cost(&u), dec("0.0064"));
+    }
+
+    #[test]
+    fn tier_applies_to_whole_call_above_threshold() {
+        let mut p = prices("0.325", "1.95");
+        p.tiers = vec![tier(256_000, "1.30", "3.90")];
+        let small = Usage {
+            input_tokens: 256_000,
+            output_tokens: 1000,
+            ..Default::default()
+        };
+        let large = Usage {
+            input_tokens: 256_001,
+            output_tokens: 1000,
+            ..Default::default()
+        };
+        assert_eq!(p.cost(&small), dec("0.0832") + dec("0.00195"));
+        assert_eq!(p.cost(&large), dec("0.3328013") + dec("0.0039"));
+    }
+
+    #[test]
+    fn fees_are_added() {
+        let mut p = prices("3", "15");
+        p.per_request = dec("0.018");
+        p.per_image = dec("0.001");
+        let u = Usage {
+            images: 2,
+            ..Default::default()
+        };
+        assert_eq!(p.cost(&u), dec("0.020"));
+    }
+
+    #[test]
+    fn oversized_subsets_are_clamped() {
+        let u = Usage {
+            input_tokens: 10,
+            cached_input_tokens: 50,
+            cache_write_tokens: 50,
+            output_tokens: 5,
+            reasoning_tokens: 9,
+            images: 0,
+        };
+        assert_eq!(prices("1", "1").cost(&u), dec("0.000015"));
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        assert_eq!(
+            prices("1.1234567", "1").validate().unwrap_err().field,
+            "input_per_mtok"
+        );
+        assert_eq!(
+            prices("1", "-1").validate().unwrap_err().field,
+            "output_per_mtok"
+        );
+        let mut p = prices("1", "1");
+        p.tiers = vec![tier(10, "1", "1"), tier(10, "1", "1")];
+        assert_eq!(
+            p.validate().unwrap_err().field,
+            "tiers[1].above_input_tokens"
+        );
+        p.tiers = vec![tier(10, "1", "0.0000001")];
+        assert_eq!(p.validate().unwrap_err().field, "tiers[0].output_per_mtok");
+    }
+
+    #[test]
+    fn free_means_every_price_zero() {
+        assert!(prices("0", "0.000").is_free());
+        let mut p = prices("0", "0");
+        p.per_request = dec("0.01");
+        assert!(!p.is_free());
+    }
+
+    #[test]
+    fn version_at_picks_latest_effective() {
+        let t0 = Utc::now();
+        let v = |id, secs| PriceVersion {
+            id,
+            model_id: "m".into(),
+            effective_from: t0 + chrono::Duration::seconds(secs),
+            prices: prices("1", "1"),
+        };
+        let history = vec![v(1, 0), v(2, 100), v(3, 200)];
+        assert_eq!(
+            version_at(&history, t0 - chrono::Duration::seconds(1)),
+            None
+        );
+        assert_eq!(version_at(&history, t0).unwrap().id, 1);
+        assert_eq!(
+            version_at(&history, t0 + chrono::Duration::seconds(150))
+                .unwrap()
+                .id,
+            2
+        );
+        assert_eq!(
+            version_at(&history, t0 + chrono::Duration::seconds(200))
+                .unwrap()
+                .id,
+            3
+        );
+    }
+
+    fn price() -> impl Strategy<Value = Decimal> {
+        (0i64..=100_000_000_000).prop_map(|m| Decimal::new(m, 6))
+    }
+
+    proptest! {
+        /// Any valid price and any token counts give a cost that is a whole number of
+        /// picodollars, so it is stored with no rounding at all.
+        #[test]
+        fn every_cost_is_whole_picodollars(
+            input in price(), output in price(), cached in price(), reasoning in price(),
+            fee in (0i64..1_000_000_000_000).prop_map(|m| Decimal::new(m, 12)),
+            tokens in proptest::array::uniform5(0u64..5_000_000), images in 0u64..100,
+        ) {
+            let mut p = prices("0", "0");
+            p.input_per_mtok = input;
+            p.output_per_mtok = output;
+            p.cached_input_per_mtok = Some(cached);
+            p.reasoning_per_mtok = Some(reasoning);
+            p.per_request = fee;
+            p.per_image = fee;
+            prop_assert!(p.validate().is_ok());
+            let u = Usage { input_tokens: tokens[0], cached_input_tokens: tokens[1], cache_write_tokens: tokens[2], output_tokens: tokens[3], reasoning_tokens: tokens[4], images };
+            let cost = p.cost(&u);
+            prop_assert!(cost >= Decimal::ZERO);
+            let picos = to_picos(cost);
+            prop_assert!(picos.is_some() || cost > Decimal::from(9_000_000));
+            if let Some(p) = picos {
+                prop_assert_eq!(crate::money::from_picos(p), cost.normalize());
+            }
+        }
+
+        /// Summing costs as picodollar integers gives exactly the Decimal sum.
+        #[test]
+        fn integer_sums_equal_decimal_sums(costs in proptest::collection::vec(0i64..1_000_000_000_000_000, 1..200)) {
+            let decimal_sum: Decimal = costs.iter().map(|c| crate::money::from_picos(*c)).sum();
+            let micros: i64 = costs.iter().map(|c| c / 1_000_000).sum();
+            let rest: i64 = costs.iter().map(|c| c % 1_000_000).sum();
+            prop_assert_eq!(crate::money::from_split_sum(micros, rest), decimal_sum.normalize());
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Builds the application from settings and runs it until a shutdown signal.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::catalog::seed::Seed;
+use crate::catalog::Catalog;
+use crate::configuration::Settings;
+use crate::state::{AppState, RuntimeConfig};
+use crate::store::Store;
+
+/// A built, bound, not yet running server.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    settings: Settings,
+}
+
+impl Application {
+    /// Opens the database (migrating it), seeds an empty catalog, binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let store = Store::connect(&settings.database_url)
+            .await
+            .with_context(|| format!("opening database {}", settings.database_url))?;
+        if store.catalog_is_empty().await? {
+            let seed = Seed::load(&settings.seeds_dir)?;
+            store.load_seed(&seed).await.context("loading seeds")?;
+            tracing::info!(
+                models = seed.models.len(),
+                providers = seed.providers.len(),
+                "seeded the empty catalog"
+            );
+        }
+        let catalog = Catalog::default();
+        catalog.reload(&store).await?;
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.listen))?;
+        let addr = listener.local_addr()?;
+        let admin_token = settings
+            .admin_token
+            .clone()
+            .unwrap_or_else(generate_admin_token);
+        if settings.admin_token.is_none() {
+            println!("TOLLGATE_ADMIN_TOKEN is not set; this run's admin token (shown once): {admin_token}");
+            tracing::warn!(
+                "TOLLGATE_ADMIN_TOKEN is not set; generated an admin token for this run"
+            );
+        }
+        let public_url = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"))
+            .trim_end_matches('/')
+            .to_string();
+        let config = Arc::new(RuntimeConfig {
+            admin_token,
+            public_url,
+        });
+        let state = AppState {
+            store,
+            catalog,
+            config,
+        };
+        Ok(Application {
+            listener,
+            state,
+            settings,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    /// The state handlers share (tests inspect it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, drains in-flight requests
+    /// (up to the grace period) and closes the database.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let addr = self.local_addr();
+        let app = crate::api::router(self.state.clone(), self.settings.max_body_bytes);
+        tracing::info!(%addr, "tollgate listening");
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: draining in-flight requests");
+            let _ = stopping_tx.send(());
+        };
+        let server = axum::serve(self.listener, app).with_graceful_shutdown(signal);
+        let grace = Duration::from_secs(self.settings.shutdown_grace_secs);
+        let server = tokio::spawn(async move { server.await });
+        tokio::pin!(server);
+        tokio::select! {
+            result = &mut server => result??,
+            _ = async { let _ = stopping_rx.await; tokio::time::sleep(grace).await } => {
+                tracing::warn!("grace period over; dropping requests still in flight");
+            }
+        }
+        self.state.store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn generate_admin_token() -> String {
+    let bytes: [u8; 24] = rand::random();
+    format!("tga-{}", hex::encode(bytes))
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

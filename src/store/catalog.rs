@@ -1,0 +1,512 @@
+//! Catalog statements: providers, models, price versions, related models.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use sqlx::{FromRow, Sqlite, Transaction};
+
+use super::{from_millis, parse_json, to_json, to_millis, Store, StoreError};
+use crate::catalog::{Entry, Model, ModelStatus, Provider, ProviderKind, Snapshot};
+use crate::pricing::{PriceVersion, Prices};
+
+#[derive(FromRow)]
+struct ProviderRow {
+    id: String,
+    kind: String,
+    name: String,
+    base_url: String,
+    api_key_env: Option<String>,
+}
+
+#[derive(FromRow)]
+struct ModelRow {
+    id: String,
+    name: String,
+    creator: String,
+    provider_id: String,
+    upstream_model: String,
+    description: String,
+    context_length: Option<i64>,
+    max_output_tokens: Option<i64>,
+    input_modalities: String,
+    capabilities: String,
+    default_params: String,
+    open_weights: bool,
+    added_on: String,
+    status: String,
+}
+
+#[derive(FromRow)]
+struct PriceRow {
+    id: i64,
+    model_id: String,
+    effective_from: i64,
+    input_per_mtok: String,
+    output_per_mtok: String,
+    cached_input_per_mtok: Option<String>,
+    cache_write_per_mtok: Option<String>,
+    reasoning_per_mtok: Option<String>,
+    per_request: String,
+    per_image: String,
+    tiers: String,
+}
+
+#[derive(FromRow)]
+struct RelatedRow {
+    model_id: String,
+    related_id: String,
+}
+
+const PRICE_COLUMNS: &str = "id, model_id, effective_from, input_per_mtok, output_per_mtok, \
+     cached_input_per_mtok, cache_write_per_mtok, reasoning_per_mtok, per_request, per_image, tiers";
+
+impl Store {
+    /// Reads the whole catalog into an immutable snapshot.
+    pub async fn load_catalog(&self) -> Result<Snapshot, StoreError> {
+        let providers = sqlx::query_as::<_, ProviderRow>(
+            "SELECT id, kind, name, base_url, api_key_env FROM providers ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(ProviderRow::into_provider)
+        .collect::<Result<Vec<_>, _>>()?;
+        let models = sqlx::query_as::<_, ModelRow>(
+            "SELECT id, name, creator, provider_id, upstream_model, description, context_length, \
+             max_output_tokens, input_modalities, capabilities, default_params, open_weights, \
+             added_on, status FROM models ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut prices: HashMap<String, Vec<PriceVersion>> = HashMap::new();
+        let sql =
+            format!("SELECT {PRICE_COLUMNS} FROM model_prices ORDER BY model_id, effective_from");
+        for row in sqlx::query_as::<_, PriceRow>(&sql)
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let version = row.into_version()?;
+            prices
+                .entry(version.model_id.clone())
+                .or_default()
+                .push(version);
+        }
+        let mut related: HashMap<String, Vec<String>> = HashMap::new();
+        let rows = sqlx::query_as::<_, RelatedRow>(
+            "SELECT model_id, related_id FROM related_models ORDER BY model_id, position",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for row in rows {
+            related
+                .entry(row.model_id)
+                .or_default()
+                .push(row.related_id);
+        }
+        let entries = models
+            .into_iter()
+            .map(|row| {
+                let model = row.into_model()?;
+                Ok(Entry {
+                    prices: prices.remove(&model.id).unwrap_or_default(),
+                    related: related.remove(&model.id).unwrap_or_default(),
+                    model,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Snapshot::new(providers, entries))
+    }
+
+    /// True when no model has been stored yet (the seeds are loaded then).
+    pub async fn catalog_is_empty(&self) -> Result<bool, StoreError> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM models")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n == 0)
+    }
+
+    /// Adds a provider; a provider with the same id is a conflict.
+    pub async fn insert_provider(&self, p: &Provider) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        insert_provider(&mut tx, p).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces a provider's fields.
+    pub async fn update_provider(&self, p: &Provider) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE providers SET kind = $2, name = $3, base_url = $4, api_key_env = $5, \
+             updated_at = $6 WHERE id = $1",
+        )
+        .bind(&p.id)
+        .bind(p.kind.as_str())
+        .bind(&p.name)
+        .bind(&p.base_url)
+        .bind(&p.api_key_env)
+        .bind(to_millis(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "provider '{}' not found",
+                p.id
+            )));
+        }
+        Ok(())
+    }
+
+    /// Adds a model with its price versions (each effective at its `effective_from`, or now)
+    /// and related list, atomically.
+    pub async fn insert_model(
+        &self,
+        model: &Model,
+        prices: &[Prices],
+        related: &[String],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        insert_model(&mut tx, model).await?;
+        insert_prices(&mut tx, &model.id, prices).await?;
+        set_related(&mut tx, &model.id, related).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces a model's descriptive fields (prices and related models have their own calls).
+    pub async fn update_model(&self, m: &Model) -> Result<(), StoreError> {
+        ensure_provider(&self.pool, &m.provider).await?;
+        let done = sqlx::query(
+            "UPDATE models SET name = $2, creator = $3, provider_id = $4, upstream_model = $5, \
+             description = $6, context_length = $7, max_output_tokens = $8, \
+             input_modalities = $9, capabilities = $10, default_params = $11, \
+             open_weights = $12, added_on = $13, status = $14, updated_at = $15 WHERE id = $1",
+        )
+        .bind(&m.id)
+        .bind(&m.name)
+        .bind(&m.creator)
+        .bind(&m.provider)
+        .bind(&m.upstream_model)
+        .bind(&m.description)
+        .bind(m.context_length.map(i64::from))
+        .bind(m.max_output_tokens.map(i64::from))
+        .bind(to_json(&m.input_modalities))
+        .bind(to_json(&m.capabilities))
+        .bind(to_json(&m.default_params))
+        .bind(m.open_weights)
+        .bind(m.added_on.to_string())
+        .bind(m.status.as_str())
+        .bind(to_millis(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("model '{}' not found", m.id)));
+        }
+        Ok(())
+    }
+
+    /// Appends a price version effective at `effective_from`, which must be later than every
+    /// existing version's, so history is only ever extended.
+    pub async fn insert_price(
+        &self,
+        model_id: &str,
+        prices: &Prices,
+        effective_from: DateTime<Utc>,
+    ) -> Result<PriceVersion, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let version = insert_price(&mut tx, model_id, prices, effective_from).await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    /// Replaces a model's related list.
+    pub async fn set_related(&self, model_id: &str, related: &[String]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        set_related(&mut tx, model_id, related).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Loads a whole catalog (the seeds) in one transaction: all of it or nothing.
+    pub async fn load_seed(&self, seed: &crate::catalog::seed::Seed) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for p in &seed.providers {
+            insert_provider(&mut tx, p).await?;
+        }
+        for m in &seed.models {
+            insert_model(&mut tx, &m.model).await?;
+        }
+        for m in &seed.models {
+            insert_prices(&mut tx, &m.model.id, &m.prices).await?;
+            set_related(&mut tx, &m.model.id, &m.related).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn ensure_provider<'e, E>(db: E, id: &str) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
+    let found: Option<(String,)> = sqlx::query_as("SELECT id FROM providers WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    match found {
+        Some(_) => Ok(()),
+        None => Err(StoreError::unprocessable(
+            "provider",
+            format!("provider '{id}' does not exist"),
+        )),
+    }
+}
+
+async fn model_exists(tx: &mut Transaction<'_, Sqlite>, id: &str) -> Result<bool, StoreError> {
+    let found: Option<(String,)> = sqlx::query_as("SELECT id FROM models WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(found.is_some())
+}
+
+async fn insert_provider(tx: &mut Transaction<'_, Sqlite>, p: &Provider) -> Result<(), StoreError> {
+    let now = to_millis(Utc::now());
+    let done = sqlx::query(
+        "INSERT INTO providers (id, kind, name, base_url, api_key_env, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&p.id)
+    .bind(p.kind.as_str())
+    .bind(&p.name)
+    .bind(&p.base_url)
+    .bind(&p.api_key_env)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::Conflict(format!(
+            "provider '{}' already exists",
+            p.id
+        )));
+    }
+    Ok(())
+}
+
+async fn insert_model(tx: &mut Transaction<'_, Sqlite>, m: &Model) -> Result<(), StoreError> {
+    ensure_provider(&mut **tx, &m.provider).await?;
+    let now = to_millis(Utc::now());
+    let done = sqlx::query(
+        "INSERT INTO models (id, name, creator, provider_id, upstream_model, description, \
+         context_length, max_output_tokens, input_modalities, capabilities, default_params, \
+         open_weights, added_on, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&m.id)
+    .bind(&m.name)
+    .bind(&m.creator)
+    .bind(&m.provider)
+    .bind(&m.upstream_model)
+    .bind(&m.description)
+    .bind(m.context_length.map(i64::from))
+    .bind(m.max_output_tokens.map(i64::from))
+    .bind(to_json(&m.input_modalities))
+    .bind(to_json(&m.capabilities))
+    .bind(to_json(&m.default_params))
+    .bind(m.open_weights)
+    .bind(m.added_on.to_string())
+    .bind(m.status.as_str())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::Conflict(format!(
+            "model '{}' already exists",
+            m.id
+        )));
+    }
+    Ok(())
+}
+
+async fn insert_prices(
+    tx: &mut Transaction<'_, Sqlite>,
+    model_id: &str,
+    prices: &[Prices],
+) -> Result<(), StoreError> {
+    let now = Utc::now();
+    for p in prices {
+        insert_price(tx, model_id, p, p.effective_from.unwrap_or(now)).await?;
+    }
+    Ok(())
+}
+
+async fn insert_price(
+    tx: &mut Transaction<'_, Sqlite>,
+    model_id: &str,
+    p: &Prices,
+    effective_from: DateTime<Utc>,
+) -> Result<PriceVersion, StoreError> {
+    if !model_exists(tx, model_id).await? {
+        return Err(StoreError::NotFound(format!(
+            "model '{model_id}' not found"
+        )));
+    }
+    let (latest,): (Option<i64>,) =
+        sqlx::query_as("SELECT MAX(effective_from) FROM model_prices WHERE model_id = $1")
+            .bind(model_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    let from = to_millis(effective_from);
+    if let Some(latest) = latest.filter(|l| *l >= from) {
+        return Err(StoreError::unprocessable(
+            "effective_from",
+            format!(
+                "effective_from must be later than the latest price version ({}); \
+                 price history is append-only",
+                from_millis(latest)?.to_rfc3339()
+            ),
+        ));
+    }
+    let dec = |d: Option<Decimal>| d.map(|d| d.to_string());
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO model_prices (model_id, effective_from, input_per_mtok, output_per_mtok, \
+         cached_input_per_mtok, cache_write_per_mtok, reasoning_per_mtok, per_request, \
+         per_image, tiers, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         RETURNING id",
+    )
+    .bind(model_id)
+    .bind(from)
+    .bind(p.input_per_mtok.to_string())
+    .bind(p.output_per_mtok.to_string())
+    .bind(dec(p.cached_input_per_mtok))
+    .bind(dec(p.cache_write_per_mtok))
+    .bind(dec(p.reasoning_per_mtok))
+    .bind(p.per_request.to_string())
+    .bind(p.per_image.to_string())
+    .bind(to_json(&p.tiers))
+    .bind(to_millis(Utc::now()))
+    .fetch_one(&mut **tx)
+    .await?;
+    let mut prices = p.clone();
+    prices.effective_from = None;
+    Ok(PriceVersion {
+        id,
+        model_id: model_id.to_string(),
+        effective_from: from_millis(from)?,
+        prices,
+    })
+}
+
+async fn set_related(
+    tx: &mut Transaction<'_, Sqlite>,
+    model_id: &str,
+    related: &[String],
+) -> Result<(), StoreError> {
+    if !model_exists(tx, model_id).await? {
+        return Err(StoreError::NotFound(format!(
+            "model '{model_id}' not found"
+        )));
+    }
+    for (i, id) in related.iter().enumerate() {
+        if id == model_id {
+            return Err(StoreError::unprocessable(
+                &format!("related[{i}]"),
+                "a model cannot be related to itself",
+            ));
+        }
+        if related[..i].contains(id) {
+            return Err(StoreError::unprocessable(
+                &format!("related[{i}]"),
+                format!("'{id}' is listed twice"),
+            ));
+        }
+        if !model_exists(tx, id).await? {
+            return Err(StoreError::unprocessable(
+                &format!("related[{i}]"),
+                format!("model '{id}' does not exist"),
+            ));
+        }
+    }
+    sqlx::query("DELETE FROM related_models WHERE model_id = $1")
+        .bind(model_id)
+        .execute(&mut **tx)
+        .await?;
+    for (i, id) in related.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO related_models (model_id, related_id, position) VALUES ($1, $2, $3)",
+        )
+        .bind(model_id)
+        .bind(id)
+        .bind(i as i64)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+impl ProviderRow {
+    fn into_provider(self) -> Result<Provider, StoreError> {
+        let kind = ProviderKind::parse(&self.kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("provider kind '{}'", self.kind)))?;
+        Ok(Provider {
+            id: self.id,
+            kind,
+            name: self.name,
+            base_url: self.base_url,
+            api_key_env: self.api_key_env,
+        })
+    }
+}
+
+impl ModelRow {
+    fn into_model(self) -> Result<Model, StoreError> {
+        let status = ModelStatus::parse(&self.status)
+            .ok_or_else(|| StoreError::Corrupt(format!("model status '{}'", self.status)))?;
+        let added_on = NaiveDate::from_str(&self.added_on)
+            .map_err(|e| StoreError::Corrupt(format!("added_on '{}': {e}", self.added_on)))?;
+        let count = |v: Option<i64>| v.and_then(|n| u32::try_from(n).ok());
+        Ok(Model {
+            input_modalities: parse_json("input_modalities", &self.input_modalities)?,
+            capabilities: parse_json("capabilities", &self.capabilities)?,
+            default_params: parse_json("default_params", &self.default_params)?,
+            context_length: count(self.context_length),
+            max_output_tokens: count(self.max_output_tokens),
+            id: self.id,
+            name: self.name,
+            creator: self.creator,
+            provider: self.provider_id,
+            upstream_model: self.upstream_model,
+            description: self.description,
+            open_weights: self.open_weights,
+            added_on,
+            status,
+        })
+    }
+}
+
+impl PriceRow {
+    fn into_version(self) -> Result<PriceVersion, StoreError> {
+        let dec = |s: &str| {
+            Decimal::from_str(s).map_err(|e| StoreError::Corrupt(format!("price '{s}': {e}")))
+        };
+        let opt = |s: &Option<String>| s.as_deref().map(dec).transpose();
+        Ok(PriceVersion {
+            id: self.id,
+            effective_from: from_millis(self.effective_from)?,
+            prices: Prices {
+                input_per_mtok: dec(&self.input_per_mtok)?,
+                output_per_mtok: dec(&self.output_per_mtok)?,
+                cached_input_per_mtok: opt(&self.cached_input_per_mtok)?,
+                cache_write_per_mtok: opt(&self.cache_write_per_mtok)?,
+                reasoning_per_mtok: opt(&self.reasoning_per_mtok)?,
+                per_request: dec(&self.per_request)?,
+                per_image: dec(&self.per_image)?,
+                tiers: parse_json("tiers", &self.tiers)?,
+                effective_from: None,
+            },
+            model_id: self.model_id,
+        })
+    }
+}
