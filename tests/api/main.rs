@@ -1,0 +1,8 @@
+//! Integration tests: each starts the real server on a free port with a fresh SQLite file and
+//! talks to it over HTTP. One test binary, so the crate is built and linked once.
+
+mod admin;
+mod catalog;
+mod errors;
+mod helpers;
+mod lifecycle;
