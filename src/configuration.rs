@@ -41,6 +41,30 @@ pub struct Settings {
     #[arg(long, env = "TOLLGATE_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
 
+    /// Default upstream connect timeout, milliseconds (a provider may set its own).
+    #[arg(
+        long,
+        env = "TOLLGATE_UPSTREAM_CONNECT_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub upstream_connect_timeout_ms: u64,
+
+    /// Default time to the first byte of a streamed upstream answer, milliseconds.
+    #[arg(
+        long,
+        env = "TOLLGATE_UPSTREAM_FIRST_BYTE_TIMEOUT_MS",
+        default_value_t = 60_000
+    )]
+    pub upstream_first_byte_timeout_ms: u64,
+
+    /// Default limit on a whole upstream call, milliseconds.
+    #[arg(
+        long,
+        env = "TOLLGATE_UPSTREAM_TOTAL_TIMEOUT_MS",
+        default_value_t = 600_000
+    )]
+    pub upstream_total_timeout_ms: u64,
+
     /// Log filter (tracing-subscriber EnvFilter syntax), e.g. `info` or `tollgate=debug`.
     #[arg(long, env = "TOLLGATE_LOG", default_value = "info")]
     pub log: String,
@@ -57,6 +81,9 @@ impl Settings {
             max_body_bytes: 20 * 1024 * 1024,
             public_url: None,
             shutdown_grace_secs: 30,
+            upstream_connect_timeout_ms: 10_000,
+            upstream_first_byte_timeout_ms: 60_000,
+            upstream_total_timeout_ms: 600_000,
             log: "info".into(),
         }
     }

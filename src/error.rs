@@ -31,7 +31,12 @@ pub enum ErrorKind {
     MethodNotAllowed,
     PayloadTooLarge,
     Unprocessable,
+    RateLimited,
+    /// Any other 4xx an upstream answered with, passed through.
+    UpstreamClient(u16),
     Internal,
+    BadGateway,
+    GatewayTimeout,
 }
 
 /// An error answer of the API.
@@ -92,7 +97,13 @@ impl ApiError {
             ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::UpstreamClient(code) => {
+                StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST)
+            }
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::BadGateway => StatusCode::BAD_GATEWAY,
+            ErrorKind::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
@@ -102,7 +113,11 @@ impl ApiError {
             ErrorKind::Unauthorized => "authentication_error",
             ErrorKind::Forbidden => "permission_error",
             ErrorKind::NotFound => "not_found_error",
-            ErrorKind::Internal => "api_error",
+            ErrorKind::RateLimited => "rate_limit_error",
+            ErrorKind::Internal | ErrorKind::BadGateway | ErrorKind::GatewayTimeout => "api_error",
+            ErrorKind::UpstreamClient(401) => "authentication_error",
+            ErrorKind::UpstreamClient(403) => "permission_error",
+            ErrorKind::UpstreamClient(404) => "not_found_error",
             _ => "invalid_request_error",
         }
     }
@@ -114,7 +129,15 @@ impl ApiError {
             ErrorKind::Forbidden => "permission_error",
             ErrorKind::NotFound => "not_found_error",
             ErrorKind::PayloadTooLarge => "request_too_large",
-            ErrorKind::Internal => "api_error",
+            ErrorKind::RateLimited => "rate_limit_error",
+            ErrorKind::GatewayTimeout => "timeout_error",
+            ErrorKind::Internal | ErrorKind::BadGateway => "api_error",
+            ErrorKind::UpstreamClient(401) => "authentication_error",
+            ErrorKind::UpstreamClient(402) => "billing_error",
+            ErrorKind::UpstreamClient(403) => "permission_error",
+            ErrorKind::UpstreamClient(404) => "not_found_error",
+            ErrorKind::UpstreamClient(413) => "request_too_large",
+            ErrorKind::UpstreamClient(429) => "rate_limit_error",
             _ => "invalid_request_error",
         }
     }

@@ -9,8 +9,13 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::catalog::seed::Seed;
+use tokio_util::task::TaskTracker;
+
 use crate::catalog::Catalog;
 use crate::configuration::Settings;
+use crate::gateway::upstream::{Timeouts, Upstream};
+use crate::keys::KeyRing;
+use crate::metering::Meter;
 use crate::state::{AppState, RuntimeConfig};
 use crate::store::Store;
 
@@ -38,6 +43,22 @@ impl Application {
         }
         let catalog = Catalog::default();
         catalog.reload(&store).await?;
+        let keys = KeyRing::default();
+        keys.reload(&store).await?;
+        let interrupted = store.close_out_interrupted().await?;
+        if interrupted > 0 {
+            tracing::warn!(
+                calls = interrupted,
+                "closed out calls that were in flight when the gateway last stopped"
+            );
+        }
+        tokio::task::spawn_blocking(crate::gateway::tokens::warm_up);
+        let upstream = Arc::new(Upstream::new(Timeouts {
+            connect: Duration::from_millis(settings.upstream_connect_timeout_ms),
+            first_byte: Duration::from_millis(settings.upstream_first_byte_timeout_ms),
+            total: Duration::from_millis(settings.upstream_total_timeout_ms),
+        }));
+        let meter = Meter::spawn(store.clone());
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
@@ -65,6 +86,10 @@ impl Application {
         let state = AppState {
             store,
             catalog,
+            keys,
+            meter,
+            upstream,
+            tasks: TaskTracker::new(),
             config,
         };
         Ok(Application {
@@ -111,6 +136,14 @@ impl Application {
                 tracing::warn!("grace period over; dropping requests still in flight");
             }
         }
+        self.state.tasks.close();
+        if tokio::time::timeout(grace, self.state.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("grace period over; stream relays still running are cut off");
+        }
+        self.state.meter.shutdown().await;
         self.state.store.close().await;
         tracing::info!("stopped");
         Ok(())

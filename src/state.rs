@@ -2,7 +2,12 @@
 
 use std::sync::Arc;
 
+use tokio_util::task::TaskTracker;
+
 use crate::catalog::Catalog;
+use crate::gateway::upstream::Upstream;
+use crate::keys::KeyRing;
+use crate::metering::Meter;
 use crate::store::Store;
 
 /// Shared application state; cheap to clone.
@@ -10,6 +15,11 @@ use crate::store::Store;
 pub struct AppState {
     pub store: Store,
     pub catalog: Catalog,
+    pub keys: KeyRing,
+    pub meter: Meter,
+    pub upstream: Arc<Upstream>,
+    /// Background work (stream relays) that shutdown waits for.
+    pub tasks: TaskTracker,
     pub config: Arc<RuntimeConfig>,
 }
 

@@ -139,3 +139,19 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
         .then(|| token.trim())
         .filter(|t| !t.is_empty())
 }
+
+/// A caller's key from `Authorization: Bearer` or `x-api-key`.
+pub fn secret_from_headers(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, t)| scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty())
+        .map(|(_, t)| t.trim().to_string())
+        .or_else(|| {
+            headers
+                .get("x-api-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        })
+}

@@ -1,6 +1,7 @@
 //! The HTTP API: a thin router over handlers grouped by resource.
 
 mod admin_catalog;
+mod admin_keys;
 pub mod extract;
 mod health;
 pub mod models;
@@ -21,6 +22,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorKind};
+use crate::gateway::handlers as gateway;
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -30,7 +32,8 @@ use crate::state::AppState;
     tags(
         (name = "catalog", description = "The public model catalog"),
         (name = "pages", description = "Markdown pages for people and agents"),
-        (name = "admin", description = "Catalog administration (admin token)"),
+        (name = "gateway", description = "OpenAI- and Anthropic-compatible model calls (API key)"),
+        (name = "admin", description = "Administration (admin token)"),
         (name = "system", description = "Health and API description"),
     )
 )]
@@ -69,6 +72,19 @@ fn routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(admin_catalog::add_price))
         .routes(routes!(admin_catalog::set_related))
+        .routes(routes!(admin_keys::create_key, admin_keys::list_keys))
+        .routes(routes!(
+            admin_keys::get_key,
+            admin_keys::update_key,
+            admin_keys::revoke_key
+        ))
+        .routes(routes!(gateway::chat_completions))
+        .routes(routes!(gateway::chat_completions_modelslab))
+        .routes(routes!(gateway::messages))
+        .routes(routes!(gateway::messages_modelslab))
+        .routes(routes!(gateway::count_tokens))
+        .routes(routes!(gateway::count_tokens_modelslab))
+        .routes(routes!(gateway::generation))
         .routes(routes!(health::healthz))
         .routes(routes!(health::openapi_json))
 }

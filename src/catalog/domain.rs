@@ -40,6 +40,10 @@ pub struct Provider {
     pub name: String,
     pub base_url: String,
     pub api_key_env: Option<String>,
+    /// Upstream timeouts in milliseconds; the gateway's defaults when `null`.
+    pub connect_timeout_ms: Option<u64>,
+    pub first_byte_timeout_ms: Option<u64>,
+    pub total_timeout_ms: Option<u64>,
 }
 
 /// Whether a model can be called.

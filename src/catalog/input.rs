@@ -26,6 +26,10 @@ pub struct NewProvider {
     pub api_key_env: Option<String>,
     /// Display name; the id when omitted.
     pub name: Option<String>,
+    /// Upstream timeouts in milliseconds (the gateway's defaults when omitted).
+    pub connect_timeout_ms: Option<u64>,
+    pub first_byte_timeout_ms: Option<u64>,
+    pub total_timeout_ms: Option<u64>,
 }
 
 /// `PATCH /admin/providers/{id}`: only the fields given change.
@@ -38,6 +42,15 @@ pub struct ProviderPatch {
     #[schema(value_type = Option<String>)]
     pub api_key_env: Option<Option<String>>,
     pub name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<u64>)]
+    pub connect_timeout_ms: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<u64>)]
+    pub first_byte_timeout_ms: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<u64>)]
+    pub total_timeout_ms: Option<Option<u64>>,
 }
 
 /// `POST /admin/models` (and each model of a seed file).
@@ -214,6 +227,9 @@ impl NewProvider {
             name,
             base_url: self.base_url.trim_end_matches('/').to_string(),
             api_key_env: self.api_key_env,
+            connect_timeout_ms: self.connect_timeout_ms,
+            first_byte_timeout_ms: self.first_byte_timeout_ms,
+            total_timeout_ms: self.total_timeout_ms,
         })
     }
 }
@@ -235,6 +251,11 @@ impl ProviderPatch {
             check_non_empty("name", &name)?;
             p.name = name;
         }
+        p.connect_timeout_ms = self.connect_timeout_ms.unwrap_or(p.connect_timeout_ms);
+        p.first_byte_timeout_ms = self
+            .first_byte_timeout_ms
+            .unwrap_or(p.first_byte_timeout_ms);
+        p.total_timeout_ms = self.total_timeout_ms.unwrap_or(p.total_timeout_ms);
         Ok(p)
     }
 }

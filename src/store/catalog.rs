@@ -18,6 +18,9 @@ struct ProviderRow {
     name: String,
     base_url: String,
     api_key_env: Option<String>,
+    connect_timeout_ms: Option<i64>,
+    first_byte_timeout_ms: Option<i64>,
+    total_timeout_ms: Option<i64>,
 }
 
 #[derive(FromRow)]
@@ -66,7 +69,8 @@ impl Store {
     /// Reads the whole catalog into an immutable snapshot.
     pub async fn load_catalog(&self) -> Result<Snapshot, StoreError> {
         let providers = sqlx::query_as::<_, ProviderRow>(
-            "SELECT id, kind, name, base_url, api_key_env FROM providers ORDER BY id",
+            "SELECT id, kind, name, base_url, api_key_env, connect_timeout_ms, first_byte_timeout_ms, \
+             total_timeout_ms FROM providers ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await?
@@ -139,7 +143,8 @@ impl Store {
     pub async fn update_provider(&self, p: &Provider) -> Result<(), StoreError> {
         let done = sqlx::query(
             "UPDATE providers SET kind = $2, name = $3, base_url = $4, api_key_env = $5, \
-             updated_at = $6 WHERE id = $1",
+             updated_at = $6, connect_timeout_ms = $7, first_byte_timeout_ms = $8, \
+             total_timeout_ms = $9 WHERE id = $1",
         )
         .bind(&p.id)
         .bind(p.kind.as_str())
@@ -147,6 +152,9 @@ impl Store {
         .bind(&p.base_url)
         .bind(&p.api_key_env)
         .bind(to_millis(Utc::now()))
+        .bind(p.connect_timeout_ms.map(ms))
+        .bind(p.first_byte_timeout_ms.map(ms))
+        .bind(p.total_timeout_ms.map(ms))
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {
@@ -274,8 +282,9 @@ async fn model_exists(tx: &mut Transaction<'_, Sqlite>, id: &str) -> Result<bool
 async fn insert_provider(tx: &mut Transaction<'_, Sqlite>, p: &Provider) -> Result<(), StoreError> {
     let now = to_millis(Utc::now());
     let done = sqlx::query(
-        "INSERT INTO providers (id, kind, name, base_url, api_key_env, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO providers (id, kind, name, base_url, api_key_env, created_at, updated_at, \
+         connect_timeout_ms, first_byte_timeout_ms, total_timeout_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
     )
     .bind(&p.id)
     .bind(p.kind.as_str())
@@ -283,6 +292,9 @@ async fn insert_provider(tx: &mut Transaction<'_, Sqlite>, p: &Provider) -> Resu
     .bind(&p.base_url)
     .bind(&p.api_key_env)
     .bind(now)
+    .bind(p.connect_timeout_ms.map(ms))
+    .bind(p.first_byte_timeout_ms.map(ms))
+    .bind(p.total_timeout_ms.map(ms))
     .execute(&mut **tx)
     .await?;
     if done.rows_affected() == 0 {
@@ -446,6 +458,10 @@ async fn set_related(
     Ok(())
 }
 
+fn ms(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
 impl ProviderRow {
     fn into_provider(self) -> Result<Provider, StoreError> {
         let kind = ProviderKind::parse(&self.kind)
@@ -456,6 +472,11 @@ impl ProviderRow {
             name: self.name,
             base_url: self.base_url,
             api_key_env: self.api_key_env,
+            connect_timeout_ms: self.connect_timeout_ms.and_then(|v| u64::try_from(v).ok()),
+            first_byte_timeout_ms: self
+                .first_byte_timeout_ms
+                .and_then(|v| u64::try_from(v).ok()),
+            total_timeout_ms: self.total_timeout_ms.and_then(|v| u64::try_from(v).ok()),
         })
     }
 }

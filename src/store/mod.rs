@@ -6,6 +6,8 @@
 //! methods, not a rewrite.
 
 mod catalog;
+mod keys;
+mod usage;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -3,30 +3,62 @@ use serde_json::Value;
 use crate::helpers::{ids, spawn_app};
 
 /// The seed table of the catalog issue: id, input, output, cached read (None = unknown price).
-const SEEDED: &[(&str, Option<(&str, &str)>, Option<&str>)] = &[
-    ("mistralai-pixtral-large-2411", Some(("2.00", "6.00")), Some("0.20")),
+
+type SeedRow = (
+    &'static str,
+    Option<(&'static str, &'static str)>,
+    Option<&'static str>,
+);
+
+const SEEDED: &[SeedRow] = &[
+    (
+        "mistralai-pixtral-large-2411",
+        Some(("2.00", "6.00")),
+        Some("0.20"),
+    ),
     ("deepseek-ai-DeepSeek-R1-Distill-Qwen-1.5B", None, None),
     ("amazon-nova-pro-v1", Some(("0.80", "3.20")), None),
     ("Qwen-Qwen2.5-14B", None, None),
     ("nvidia-nemotron-nano-9b-v2", Some(("0.04", "0.16")), None),
     ("qwen-qwen3.5-35b-a3b", Some(("0.25", "1.25")), Some("0.25")),
     ("openai-gpt-4-turbo", Some(("10.00", "30.00")), None),
-    ("anthropic-claude-opus-4.6", Some(("5.00", "25.00")), Some("0.50")),
+    (
+        "anthropic-claude-opus-4.6",
+        Some(("5.00", "25.00")),
+        Some("0.50"),
+    ),
     ("scb10x-scb10x-typhoon-2-1-gemma3-12b", None, None),
     ("baidu-cobuddy-free", Some(("0", "0")), None),
     ("nvidia-nemotron-nano-9b-v2-free", Some(("0", "0")), None),
     ("qwen-qwen3.6-plus", Some(("0.325", "1.95")), None),
-    ("MiniMaxAI-MiniMax-M2.7", Some(("0.30", "1.20")), Some("0.06")),
+    (
+        "MiniMaxAI-MiniMax-M2.7",
+        Some(("0.30", "1.20")),
+        Some("0.06"),
+    ),
     ("mistralai-Devstral-Small-2505", None, None),
     ("perplexity-sonar-pro-search", Some(("3.00", "15.00")), None),
-    ("nvidia-Llama-3.1-Nemotron-70B-Instruct-HF", Some(("0.88", "0.88")), None),
+    (
+        "nvidia-Llama-3.1-Nemotron-70B-Instruct-HF",
+        Some(("0.88", "0.88")),
+        None,
+    ),
     ("mistralai-Mistral-7B-Instruct-v0.3", None, None),
-    ("cohere-command-r-plus-08-2024", Some(("2.50", "10.00")), None),
+    (
+        "cohere-command-r-plus-08-2024",
+        Some(("2.50", "10.00")),
+        None,
+    ),
     ("sao10k-l3.1-euryale-70b", Some(("0.85", "0.85")), None),
 ];
 
 fn find<'a>(list: &'a Value, id: &str) -> &'a Value {
-    list["data"].as_array().unwrap().iter().find(|m| m["id"] == id).unwrap_or_else(|| panic!("{id} missing"))
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == id)
+        .unwrap_or_else(|| panic!("{id} missing"))
 }
 
 #[tokio::test]
@@ -45,7 +77,11 @@ async fn lists_the_seeded_catalog_with_its_prices() {
             Some((input, output)) => {
                 assert_eq!(m["pricing"]["input_per_mtok"], *input, "{id}");
                 assert_eq!(m["pricing"]["output_per_mtok"], *output, "{id}");
-                assert_eq!(m["pricing"]["cached_input_per_mtok"], cached.map_or(Value::Null, |c| c.into()), "{id}");
+                assert_eq!(
+                    m["pricing"]["cached_input_per_mtok"],
+                    cached.map_or(Value::Null, |c| c.into()),
+                    "{id}"
+                );
             }
         }
     }
@@ -58,10 +94,16 @@ async fn lists_the_seeded_catalog_with_its_prices() {
     assert_eq!(qwen["pricing"]["tiers"][0]["above_input_tokens"], 256_000);
     assert_eq!(qwen["pricing"]["tiers"][0]["input_per_mtok"], "1.30");
     assert_eq!(qwen["pricing"]["tiers"][0]["output_per_mtok"], "3.90");
-    assert_eq!(find(&list, "perplexity-sonar-pro-search")["pricing"]["per_request"], "0.018");
+    assert_eq!(
+        find(&list, "perplexity-sonar-pro-search")["pricing"]["per_request"],
+        "0.018"
+    );
     let pixtral = find(&list, "mistralai-pixtral-large-2411");
     assert_eq!(pixtral["provider"], "modelslab");
-    assert_eq!(pixtral["input_modalities"], serde_json::json!(["text", "image"]));
+    assert_eq!(
+        pixtral["input_modalities"],
+        serde_json::json!(["text", "image"])
+    );
     assert_eq!(pixtral["default_parameters"]["temperature"], "0.7");
     assert_eq!(pixtral["default_parameters"]["max_tokens"], 1000);
     assert_eq!(pixtral["added_on"], "2026-02-20");
@@ -92,7 +134,9 @@ async fn anthropic_shape_pages_through_the_list() {
     let mut seen = ids(&first);
     let mut after = first["last_id"].as_str().unwrap().to_string();
     loop {
-        let (_, page) = app.get_anthropic(&format!("/v1/models?limit=5&after_id={after}")).await;
+        let (_, page) = app
+            .get_anthropic(&format!("/v1/models?limit=5&after_id={after}"))
+            .await;
         seen.extend(ids(&page));
         if page["has_more"] == false {
             break;
@@ -102,7 +146,9 @@ async fn anthropic_shape_pages_through_the_list() {
     assert_eq!(seen.len(), 19);
     let (_, all) = app.get_json("/v1/models").await;
     assert_eq!(seen, ids(&all), "anthropic paging walks the same order");
-    let (_, before) = app.get_anthropic(&format!("/v1/models?limit=3&before_id={}", seen[5])).await;
+    let (_, before) = app
+        .get_anthropic(&format!("/v1/models?limit=3&before_id={}", seen[5]))
+        .await;
     assert_eq!(ids(&before), seen[2..5].to_vec());
     assert_eq!(before["has_more"], true);
     let (status, bad) = app.get_anthropic("/v1/models?after_id=nope").await;
@@ -127,21 +173,36 @@ async fn filters_narrow_the_list() {
     let mut v = ids(&video);
     v.sort();
     assert_eq!(v, vec!["qwen-qwen3.5-35b-a3b", "qwen-qwen3.6-plus"]);
-    let (_, cheap) = app.get_json("/v1/models?max_input_price=0.30&max_output_price=1.25").await;
+    let (_, cheap) = app
+        .get_json("/v1/models?max_input_price=0.30&max_output_price=1.25")
+        .await;
     let mut c = ids(&cheap);
     c.sort();
     assert_eq!(
         c,
-        vec!["MiniMaxAI-MiniMax-M2.7", "baidu-cobuddy-free", "nvidia-nemotron-nano-9b-v2", "nvidia-nemotron-nano-9b-v2-free", "qwen-qwen3.5-35b-a3b"]
+        vec![
+            "MiniMaxAI-MiniMax-M2.7",
+            "baidu-cobuddy-free",
+            "nvidia-nemotron-nano-9b-v2",
+            "nvidia-nemotron-nano-9b-v2-free",
+            "qwen-qwen3.5-35b-a3b"
+        ]
     );
     let (_, free) = app.get_json("/v1/models?free=true").await;
     let mut f = ids(&free);
     f.sort();
-    assert_eq!(f, vec!["baidu-cobuddy-free", "nvidia-nemotron-nano-9b-v2-free"]);
+    assert_eq!(
+        f,
+        vec!["baidu-cobuddy-free", "nvidia-nemotron-nano-9b-v2-free"]
+    );
     let (_, search) = app.get_json("/v1/models?q=PIXTRAL").await;
     assert_eq!(ids(&search), vec!["mistralai-pixtral-large-2411"]);
     let (_, search) = app.get_json("/v1/models?q=charts").await;
-    assert_eq!(ids(&search), vec!["mistralai-pixtral-large-2411"], "searches descriptions");
+    assert_eq!(
+        ids(&search),
+        vec!["mistralai-pixtral-large-2411"],
+        "searches descriptions"
+    );
 }
 
 #[tokio::test]
@@ -152,18 +213,36 @@ async fn sorts_by_price_name_and_date() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| m["pricing"]["input_per_mtok"].as_str().map(|s| s.parse().unwrap()))
+        .map(|m| {
+            m["pricing"]["input_per_mtok"]
+                .as_str()
+                .map(|s| s.parse().unwrap())
+        })
         .collect();
     let known: Vec<f64> = prices.iter().flatten().copied().collect();
     assert!(known.windows(2).all(|w| w[0] <= w[1]), "{known:?}");
-    assert!(prices[known.len()..].iter().all(Option::is_none), "unpriced models sort last");
-    let (_, desc) = app.get_json("/v1/models?sort=output_price&order=desc").await;
+    assert!(
+        prices[known.len()..].iter().all(Option::is_none),
+        "unpriced models sort last"
+    );
+    let (_, desc) = app
+        .get_json("/v1/models?sort=output_price&order=desc")
+        .await;
     assert_eq!(ids(&desc)[0], "openai-gpt-4-turbo");
     let (_, by_name) = app.get_json("/v1/models?sort=name").await;
-    let names: Vec<String> = by_name["data"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap().to_lowercase()).collect();
+    let names: Vec<String> = by_name["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_lowercase())
+        .collect();
     assert!(names.windows(2).all(|w| w[0] <= w[1]));
     let (_, by_date) = app.get_json("/v1/models?sort=date_added&order=asc").await;
-    assert_eq!(ids(&by_date)[0], "mistralai-pixtral-large-2411", "added first, on 2026-02-20");
+    assert_eq!(
+        ids(&by_date)[0],
+        "mistralai-pixtral-large-2411",
+        "added first, on 2026-02-20"
+    );
     let (status, bad) = app.get_json("/v1/models?sort=popularity").await;
     assert_eq!(status, 400);
     assert_eq!(bad["error"]["param"], "sort");
@@ -172,11 +251,21 @@ async fn sorts_by_price_name_and_date() {
 #[tokio::test]
 async fn model_detail_has_history_and_related_models() {
     let app = spawn_app().await;
-    let (status, pixtral) = app.get_json("/v1/models/mistralai-pixtral-large-2411").await;
+    let (status, pixtral) = app
+        .get_json("/v1/models/mistralai-pixtral-large-2411")
+        .await;
     assert_eq!(status, 200);
-    let related: Vec<&str> = pixtral["related"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let related: Vec<&str> = pixtral["related"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
     let expected: Vec<&str> = SEEDED.iter().skip(1).map(|s| s.0).collect();
-    assert_eq!(related, expected, "the other 18, in the catalog page's order");
+    assert_eq!(
+        related, expected,
+        "the other 18, in the catalog page's order"
+    );
     assert_eq!(pixtral["related"][1]["pricing"]["input_per_mtok"], "0.80");
     assert!(pixtral["related"][0]["pricing"].is_null());
     let (_, qwen) = app.get_json("/v1/models/qwen-qwen3.5-35b-a3b").await;
@@ -185,7 +274,10 @@ async fn model_detail_has_history_and_related_models() {
     assert_eq!(history[0]["input_per_mtok"], "0.14");
     assert_eq!(history[0]["output_per_mtok"], "1.00");
     assert_eq!(history[0]["cached_input_per_mtok"], "0.05");
-    assert_eq!(qwen["pricing"]["id"], history[1]["id"], "current price is the latest version");
+    assert_eq!(
+        qwen["pricing"]["id"], history[1]["id"],
+        "current price is the latest version"
+    );
     let (status, anth) = app.get_anthropic("/v1/models/qwen-qwen3.5-35b-a3b").await;
     assert_eq!(status, 200);
     assert_eq!(anth["type"], "model");
@@ -205,7 +297,10 @@ async fn markdown_page_reads_like_the_catalog_page() {
     let app = spawn_app().await;
     let r = app.get("/models/mistralai-pixtral-large-2411.md").await;
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/markdown"));
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/markdown"));
     let page = r.text().await.unwrap();
     for needle in [
         "# Mistral: Pixtral Large 2411",
@@ -230,10 +325,20 @@ async fn markdown_page_reads_like_the_catalog_page() {
     ] {
         assert!(page.contains(needle), "page lacks {needle:?}:\n{page}");
     }
-    let unpriced = app.get("/models/Qwen-Qwen2.5-14B.md").await.text().await.unwrap();
+    let unpriced = app
+        .get("/models/Qwen-Qwen2.5-14B.md")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(unpriced.contains("No public price is known"));
     assert_eq!(app.get("/models/nope.md").await.status(), 404);
-    assert_eq!(app.get("/models/mistralai-pixtral-large-2411").await.status(), 404);
+    assert_eq!(
+        app.get("/models/mistralai-pixtral-large-2411")
+            .await
+            .status(),
+        404
+    );
 }
 
 #[tokio::test]
@@ -242,6 +347,9 @@ async fn llms_txt_indexes_every_model() {
     let text = app.get("/llms.txt").await.text().await.unwrap();
     assert!(text.starts_with("# Tollgate model catalog"));
     for (id, _, _) in SEEDED {
-        assert!(text.contains(&format!("/models/{id}.md)")), "{id} missing from llms.txt");
+        assert!(
+            text.contains(&format!("/models/{id}.md)")),
+            "{id} missing from llms.txt"
+        );
     }
 }

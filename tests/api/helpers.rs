@@ -22,7 +22,10 @@ pub fn seeds_dir() -> PathBuf {
 }
 
 pub fn settings_in(dir: &TempDir) -> Settings {
-    let mut s = Settings::with_database(&format!("sqlite://{}", dir.path().join("tollgate.db").display()));
+    let mut s = Settings::with_database(&format!(
+        "sqlite://{}",
+        dir.path().join("tollgate.db").display()
+    ));
     s.admin_token = Some(ADMIN.into());
     s.seeds_dir = seeds_dir();
     s
@@ -45,7 +48,13 @@ pub async fn spawn_with(dir: TempDir, settings: Settings) -> TestApp {
         .await
         .expect("server runs");
     });
-    TestApp { base, client: Client::new(), dir, stop: Some(tx), handle: Some(handle) }
+    TestApp {
+        base,
+        client: Client::new(),
+        dir,
+        stop: Some(tx),
+        handle: Some(handle),
+    }
 }
 
 impl TestApp {
@@ -64,20 +73,37 @@ impl TestApp {
     }
 
     pub async fn get_anthropic(&self, path: &str) -> (u16, Value) {
-        let r = self.client.get(self.url(path)).header("anthropic-version", "2023-06-01").send().await.unwrap();
+        let r = self
+            .client
+            .get(self.url(path))
+            .header("anthropic-version", "2023-06-01")
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap())
     }
 
-    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.client.request(method, self.url(path)).bearer_auth(ADMIN);
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(ADMIN);
         if let Some(b) = body {
             req = req.json(&b);
         }
         let r = req.send().await.unwrap();
         let status = r.status().as_u16();
         let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// Stops the server gracefully and waits for it, keeping the database directory.
@@ -99,5 +125,10 @@ impl Drop for TestApp {
 
 /// Ids of a model list, in order.
 pub fn ids(list: &Value) -> Vec<String> {
-    list["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_string()).collect()
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect()
 }

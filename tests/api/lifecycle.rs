@@ -36,23 +36,40 @@ async fn health_and_openapi_cover_every_endpoint() {
         ("/healthz", "get"),
         ("/openapi.json", "get"),
     ] {
-        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing from OpenAPI");
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing from OpenAPI"
+        );
     }
 }
 
 #[tokio::test]
 async fn a_restart_keeps_the_catalog_and_does_not_reseed() {
     let app = spawn_app().await;
-    app.admin(Method::POST, "/admin/providers", Some(json!({"id":"mock","kind":"openai","base_url":"http://127.0.0.1:1/v1"}))).await;
-    app.admin(Method::POST, "/admin/models", Some(json!({"id":"kept","name":"Kept","provider":"mock"}))).await;
-    app.admin(Method::DELETE, "/admin/models/openai-gpt-4-turbo", None).await;
+    app.admin(
+        Method::POST,
+        "/admin/providers",
+        Some(json!({"id":"mock","kind":"openai","base_url":"http://127.0.0.1:1/v1"})),
+    )
+    .await;
+    app.admin(
+        Method::POST,
+        "/admin/models",
+        Some(json!({"id":"kept","name":"Kept","provider":"mock"})),
+    )
+    .await;
+    app.admin(Method::DELETE, "/admin/models/openai-gpt-4-turbo", None)
+        .await;
     let dir = app.stop().await;
     let settings = settings_in(&dir);
     let again = spawn_with(dir, settings).await;
     let (_, all) = again.get_json("/v1/models?status=all").await;
     assert_eq!(all["data"].as_array().unwrap().len(), 20);
     let (_, gpt) = again.get_json("/v1/models/openai-gpt-4-turbo").await;
-    assert_eq!(gpt["status"], "deprecated", "seeds do not overwrite an existing catalog");
+    assert_eq!(
+        gpt["status"], "deprecated",
+        "seeds do not overwrite an existing catalog"
+    );
 }
 
 #[tokio::test]
@@ -65,7 +82,11 @@ async fn missing_seeds_directory_falls_back_to_built_in_seeds() {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The real binary: generates and prints an admin token when none is set, serves, and exits 0
@@ -78,7 +99,10 @@ async fn binary_serves_and_shuts_down_cleanly_on_sigterm() {
         .arg("serve")
         .env_remove("TOLLGATE_ADMIN_TOKEN")
         .env("TOLLGATE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("TOLLGATE_DATABASE_URL", format!("sqlite://{}", dir.path().join("t.db").display()))
+        .env(
+            "TOLLGATE_DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("t.db").display()),
+        )
         .env("TOLLGATE_SEEDS_DIR", crate::helpers::seeds_dir())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -87,16 +111,30 @@ async fn binary_serves_and_shuts_down_cleanly_on_sigterm() {
     let client = reqwest::Client::new();
     let mut up = false;
     for _ in 0..100 {
-        if let Ok(r) = client.get(format!("http://127.0.0.1:{port}/healthz")).send().await {
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+        {
             up = r.status() == 200;
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(up, "server did not come up");
-    let list: Value = client.get(format!("http://127.0.0.1:{port}/v1/models")).send().await.unwrap().json().await.unwrap();
+    let list: Value = client
+        .get(format!("http://127.0.0.1:{port}/v1/models"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["data"].as_array().unwrap().len(), 19);
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let mut exited = None;
     for _ in 0..100 {
@@ -110,8 +148,14 @@ async fn binary_serves_and_shuts_down_cleanly_on_sigterm() {
     assert!(exit.success(), "exit status {exit:?}");
     let mut out = String::new();
     std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
-    let token_line = out.lines().find(|l| l.contains("admin token")).expect("token is announced");
+    let token_line = out
+        .lines()
+        .find(|l| l.contains("admin token"))
+        .expect("token is announced");
     let token = token_line.rsplit(' ').next().unwrap();
-    assert!(token.starts_with("tga-") && token.len() > 20, "{token_line}");
+    assert!(
+        token.starts_with("tga-") && token.len() > 20,
+        "{token_line}"
+    );
     assert_eq!(out.matches("tga-").count(), 1, "the token is printed once");
 }

@@ -4,5 +4,11 @@
 mod admin;
 mod catalog;
 mod errors;
+mod gateway;
+mod gateway_faults;
+mod gateway_support;
+mod gateway_translate;
 mod helpers;
+mod keys;
 mod lifecycle;
+mod mock;

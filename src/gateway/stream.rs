@@ -1,0 +1,608 @@
+//! Streaming: reading the upstream's server-sent events and writing the client's.
+//!
+//! Each [`Translate`] turns upstream events into client events as they arrive. The last
+//! client event (`data: [DONE]` or `message_stop`) is held back and produced by
+//! [`Translate::finish`] only after the call's usage record has been committed.
+
+use bytes::Bytes;
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+use super::translate::{finish_reason_from_anthropic, stop_reason_from_openai};
+use super::usage;
+use crate::error::ApiError;
+use crate::pricing::Usage;
+
+pub fn openai_data(v: &Value) -> Bytes {
+    Bytes::from(format!("data: {v}\n\n"))
+}
+
+pub fn anthropic_event(name: &str, v: &Value) -> Bytes {
+    Bytes::from(format!("event: {name}\ndata: {v}\n\n"))
+}
+
+/// The number for OpenAI's `usage.cost` (a JSON number, as OpenRouter sends it); the exact
+/// decimal is in `x-tollgate-cost` and the generation record.
+pub fn cost_number(cost: Decimal) -> Value {
+    cost.normalize()
+        .to_string()
+        .parse::<serde_json::Number>()
+        .map_or(Value::Null, Value::Number)
+}
+
+/// What every translator tracks about the stream.
+#[derive(Default)]
+pub struct Progress {
+    /// The upstream's own terminal event arrived.
+    pub complete: bool,
+    /// A content token (text or tool arguments) has been seen.
+    pub has_content: bool,
+    /// The upstream reported an error inside the stream.
+    pub upstream_error: Option<String>,
+    /// Generated text, for estimating output tokens when no usage is reported.
+    pub text: String,
+}
+
+/// Translates one upstream stream into the client's protocol.
+pub trait Translate: Send {
+    /// Client events for one upstream event.
+    fn on_event(&mut self, event: &str, data: &str) -> Vec<Bytes>;
+    fn progress(&self) -> &Progress;
+    /// Usage the upstream reported, if any.
+    fn usage(&self) -> Option<Usage>;
+    /// The held-back closing events, once the record is committed.
+    fn finish(&mut self, usage: &Usage, cost: Decimal) -> Vec<Bytes>;
+    /// An error event in the client's protocol, ending the stream.
+    fn error(&self, err: &ApiError) -> Bytes;
+}
+
+fn openai_error_event(err: &ApiError) -> Bytes {
+    openai_data(&err.openai_body())
+}
+
+fn anthropic_error_event(err: &ApiError) -> Bytes {
+    anthropic_event("error", &err.anthropic_body())
+}
+
+fn collect_openai_text(chunk: &Value, p: &mut Progress) {
+    for choice in chunk
+        .get("choices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let delta = &choice["delta"];
+        for key in ["content", "reasoning_content", "reasoning"] {
+            if let Some(t) = delta
+                .get(key)
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+            {
+                p.text.push_str(t);
+                p.has_content = true;
+            }
+        }
+        for call in delta
+            .get("tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(a) = call.pointer("/function/arguments").and_then(Value::as_str) {
+                p.text.push_str(a);
+            }
+            p.has_content = true;
+        }
+    }
+}
+
+// ---------- OpenAI upstream → OpenAI client ----------
+
+/// Passes OpenAI chunks through, with the model renamed to the catalog id. The gateway always
+/// asks the upstream for usage; the usage-only chunk reaches the client (with `cost`) only if
+/// the client asked for it.
+pub struct OpenAiPassthrough {
+    model: String,
+    client_wants_usage: bool,
+    usage: Option<Value>,
+    progress: Progress,
+}
+
+impl OpenAiPassthrough {
+    pub fn new(model: &str, client_wants_usage: bool) -> Self {
+        OpenAiPassthrough {
+            model: model.into(),
+            client_wants_usage,
+            usage: None,
+            progress: Progress::default(),
+        }
+    }
+}
+
+impl Translate for OpenAiPassthrough {
+    fn on_event(&mut self, _event: &str, data: &str) -> Vec<Bytes> {
+        let data = data.trim();
+        if data == "[DONE]" {
+            self.progress.complete = true;
+            return vec![];
+        }
+        let Ok(mut chunk) = serde_json::from_str::<Value>(data) else {
+            return vec![];
+        };
+        if let Some(err) = chunk.get("error") {
+            self.progress.upstream_error = Some(
+                err.get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("upstream error")
+                    .to_string(),
+            );
+            return vec![openai_data(&chunk)];
+        }
+        collect_openai_text(&chunk, &mut self.progress);
+        if let Some(u) = chunk
+            .get_mut("usage")
+            .map(Value::take)
+            .filter(Value::is_object)
+        {
+            self.usage = Some(u);
+        }
+        if let Some(obj) = chunk.as_object_mut() {
+            obj.remove("usage");
+        }
+        let choices_empty = chunk
+            .get("choices")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty);
+        if choices_empty {
+            return vec![];
+        }
+        chunk["model"] = self.model.clone().into();
+        vec![openai_data(&chunk)]
+    }
+
+    fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage.as_ref().and_then(usage::from_openai)
+    }
+
+    fn finish(&mut self, u: &Usage, cost: Decimal) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        if self.client_wants_usage {
+            let mut usage_obj = self.usage.clone().unwrap_or_else(|| usage::to_openai(u));
+            usage_obj["cost"] = cost_number(cost);
+            out.push(openai_data(&json!({"id": "", "object": "chat.completion.chunk", "created": 0, "model": self.model, "choices": [], "usage": usage_obj})));
+        }
+        out.push(Bytes::from_static(b"data: [DONE]\n\n"));
+        out
+    }
+
+    fn error(&self, err: &ApiError) -> Bytes {
+        openai_error_event(err)
+    }
+}
+
+// ---------- Anthropic upstream → Anthropic client ----------
+
+/// Passes Anthropic events through untouched except the model name in `message_start`;
+/// tracks usage (`message_delta` totals replace `message_start`'s) and holds `message_stop`.
+pub struct AnthropicPassthrough {
+    model: String,
+    usage: Value,
+    progress: Progress,
+}
+
+impl AnthropicPassthrough {
+    pub fn new(model: &str) -> Self {
+        AnthropicPassthrough {
+            model: model.into(),
+            usage: Value::Null,
+            progress: Progress::default(),
+        }
+    }
+}
+
+impl Translate for AnthropicPassthrough {
+    fn on_event(&mut self, event: &str, data: &str) -> Vec<Bytes> {
+        let Ok(mut v) = serde_json::from_str::<Value>(data) else {
+            return vec![];
+        };
+        let kind = if event.is_empty() || event == "message" {
+            v["type"].as_str().unwrap_or("").to_string()
+        } else {
+            event.to_string()
+        };
+        match kind.as_str() {
+            "message_start" => {
+                if let Some(u) = v.pointer("/message/usage") {
+                    usage::merge_anthropic(&mut self.usage, u);
+                }
+                v["message"]["model"] = self.model.clone().into();
+                return vec![anthropic_event(&kind, &v)];
+            }
+            "message_delta" => {
+                if let Some(u) = v.get("usage") {
+                    usage::merge_anthropic(&mut self.usage, u);
+                }
+            }
+            "content_block_delta" => {
+                let d = &v["delta"];
+                for key in ["text", "partial_json", "thinking"] {
+                    if let Some(t) = d.get(key).and_then(Value::as_str) {
+                        self.progress.text.push_str(t);
+                        self.progress.has_content = true;
+                    }
+                }
+            }
+            "message_stop" => {
+                self.progress.complete = true;
+                return vec![];
+            }
+            "error" => {
+                self.progress.upstream_error = Some(
+                    v.pointer("/error/message")
+                        .and_then(Value::as_str)
+                        .unwrap_or("upstream error")
+                        .to_string(),
+                );
+            }
+            _ => {}
+        }
+        vec![Bytes::from(format!("event: {kind}\ndata: {data}\n\n"))]
+    }
+
+    fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        usage::from_anthropic(&self.usage)
+    }
+
+    fn finish(&mut self, _u: &Usage, _cost: Decimal) -> Vec<Bytes> {
+        vec![anthropic_event(
+            "message_stop",
+            &json!({"type": "message_stop"}),
+        )]
+    }
+
+    fn error(&self, err: &ApiError) -> Bytes {
+        anthropic_error_event(err)
+    }
+}
+
+// ---------- Anthropic upstream → OpenAI client ----------
+
+/// Turns Anthropic events into OpenAI chunks: text deltas, tool calls (one index per
+/// tool_use block), the finish reason, and the usage chunk when asked.
+pub struct AnthropicToOpenAi {
+    id: String,
+    model: String,
+    created: i64,
+    client_wants_usage: bool,
+    usage: Value,
+    /// Anthropic content block index → OpenAI tool call index.
+    tool_index: Vec<(u64, usize)>,
+    progress: Progress,
+}
+
+impl AnthropicToOpenAi {
+    pub fn new(id: &str, model: &str, created: i64, client_wants_usage: bool) -> Self {
+        AnthropicToOpenAi {
+            id: id.into(),
+            model: model.into(),
+            created,
+            client_wants_usage,
+            usage: Value::Null,
+            tool_index: Vec::new(),
+            progress: Progress::default(),
+        }
+    }
+
+    fn chunk(&self, delta: Value, finish: Option<&str>) -> Bytes {
+        openai_data(
+            &json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": null}]}),
+        )
+    }
+}
+
+impl Translate for AnthropicToOpenAi {
+    fn on_event(&mut self, _event: &str, data: &str) -> Vec<Bytes> {
+        let Ok(v) = serde_json::from_str::<Value>(data) else {
+            return vec![];
+        };
+        match v["type"].as_str().unwrap_or("") {
+            "message_start" => {
+                if let Some(u) = v.pointer("/message/usage") {
+                    usage::merge_anthropic(&mut self.usage, u);
+                }
+                vec![self.chunk(json!({"role": "assistant", "content": ""}), None)]
+            }
+            "content_block_start" if v["content_block"]["type"] == "tool_use" => {
+                let index = self.tool_index.len();
+                self.tool_index
+                    .push((v["index"].as_u64().unwrap_or(0), index));
+                self.progress.has_content = true;
+                let b = &v["content_block"];
+                vec![self.chunk(
+                    json!({"tool_calls": [{"index": index, "id": b["id"], "type": "function",
+                    "function": {"name": b["name"], "arguments": ""}}]}),
+                    None,
+                )]
+            }
+            "content_block_delta" => {
+                let d = &v["delta"];
+                if let Some(t) = d.get("text").and_then(Value::as_str) {
+                    self.progress.text.push_str(t);
+                    self.progress.has_content = true;
+                    return vec![self.chunk(json!({"content": t}), None)];
+                }
+                if let Some(j) = d.get("partial_json").and_then(Value::as_str) {
+                    self.progress.text.push_str(j);
+                    let block = v["index"].as_u64().unwrap_or(0);
+                    let index = self
+                        .tool_index
+                        .iter()
+                        .find(|(b, _)| *b == block)
+                        .map_or(0, |(_, i)| *i);
+                    return vec![self.chunk(
+                        json!({"tool_calls": [{"index": index, "function": {"arguments": j}}]}),
+                        None,
+                    )];
+                }
+                vec![]
+            }
+            "message_delta" => {
+                if let Some(u) = v.get("usage") {
+                    usage::merge_anthropic(&mut self.usage, u);
+                }
+                let finish = finish_reason_from_anthropic(
+                    v.pointer("/delta/stop_reason").and_then(Value::as_str),
+                );
+                vec![self.chunk(json!({}), Some(finish))]
+            }
+            "message_stop" => {
+                self.progress.complete = true;
+                vec![]
+            }
+            "error" => {
+                self.progress.upstream_error = Some(
+                    v.pointer("/error/message")
+                        .and_then(Value::as_str)
+                        .unwrap_or("upstream error")
+                        .to_string(),
+                );
+                vec![]
+            }
+            _ => vec![],
+        }
+    }
+
+    fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        usage::from_anthropic(&self.usage)
+    }
+
+    fn finish(&mut self, u: &Usage, cost: Decimal) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        if self.client_wants_usage {
+            let mut usage_obj = usage::to_openai(u);
+            usage_obj["cost"] = cost_number(cost);
+            out.push(openai_data(
+                &json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                "model": self.model, "choices": [], "usage": usage_obj}),
+            ));
+        }
+        out.push(Bytes::from_static(b"data: [DONE]\n\n"));
+        out
+    }
+
+    fn error(&self, err: &ApiError) -> Bytes {
+        openai_error_event(err)
+    }
+}
+
+// ---------- OpenAI upstream → Anthropic client ----------
+
+#[derive(PartialEq)]
+enum Block {
+    None,
+    Text(usize),
+    Tool(usize),
+}
+
+/// Turns OpenAI chunks into Anthropic events: message_start, content blocks (text, tool_use
+/// with input_json_delta), and at the end message_delta (stop reason, usage) and message_stop.
+pub struct OpenAiToAnthropic {
+    id: String,
+    model: String,
+    started: bool,
+    block: Block,
+    next_block: usize,
+    /// OpenAI tool call index → its content block index.
+    tools: Vec<(u64, usize)>,
+    finish: Option<String>,
+    usage: Option<Value>,
+    progress: Progress,
+}
+
+impl OpenAiToAnthropic {
+    pub fn new(id: &str, model: &str) -> Self {
+        OpenAiToAnthropic {
+            id: id.into(),
+            model: model.into(),
+            started: false,
+            block: Block::None,
+            next_block: 0,
+            tools: Vec::new(),
+            finish: None,
+            usage: None,
+            progress: Progress::default(),
+        }
+    }
+
+    fn start(&mut self, out: &mut Vec<Bytes>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        out.push(anthropic_event("message_start", &json!({"type": "message_start", "message": {
+            "id": self.id, "type": "message", "role": "assistant", "model": self.model, "content": [],
+            "stop_reason": null, "stop_sequence": null,
+            "usage": {"input_tokens": 0, "output_tokens": 0}}})));
+        out.push(anthropic_event("ping", &json!({"type": "ping"})));
+    }
+
+    fn close_block(&mut self, out: &mut Vec<Bytes>) {
+        let index = match self.block {
+            Block::None => return,
+            Block::Text(i) | Block::Tool(i) => i,
+        };
+        out.push(anthropic_event(
+            "content_block_stop",
+            &json!({"type": "content_block_stop", "index": index}),
+        ));
+        self.block = Block::None;
+    }
+
+    fn open_block(&mut self, out: &mut Vec<Bytes>, block: Value) -> usize {
+        self.close_block(out);
+        let index = self.next_block;
+        self.next_block += 1;
+        out.push(anthropic_event(
+            "content_block_start",
+            &json!({"type": "content_block_start", "index": index, "content_block": block}),
+        ));
+        index
+    }
+
+    fn on_text(&mut self, text: &str, out: &mut Vec<Bytes>) {
+        let index = match self.block {
+            Block::Text(i) => i,
+            _ => {
+                let i = self.open_block(out, json!({"type": "text", "text": ""}));
+                self.block = Block::Text(i);
+                i
+            }
+        };
+        out.push(anthropic_event(
+            "content_block_delta",
+            &json!({"type": "content_block_delta", "index": index,
+            "delta": {"type": "text_delta", "text": text}}),
+        ));
+    }
+
+    fn on_tool_call(&mut self, call: &Value, out: &mut Vec<Bytes>) {
+        let tool = call["index"].as_u64().unwrap_or(0);
+        let known = self.tools.iter().find(|(t, _)| *t == tool).map(|(_, b)| *b);
+        let index = match known {
+            Some(b) => b,
+            None => {
+                let b = self.open_block(out, json!({"type": "tool_use", "id": call["id"],
+                    "name": call.pointer("/function/name").cloned().unwrap_or_default(), "input": {}}));
+                self.block = Block::Tool(b);
+                self.tools.push((tool, b));
+                b
+            }
+        };
+        if let Some(args) = call
+            .pointer("/function/arguments")
+            .and_then(Value::as_str)
+            .filter(|a| !a.is_empty())
+        {
+            out.push(anthropic_event(
+                "content_block_delta",
+                &json!({"type": "content_block_delta", "index": index,
+                "delta": {"type": "input_json_delta", "partial_json": args}}),
+            ));
+        }
+    }
+}
+
+impl Translate for OpenAiToAnthropic {
+    fn on_event(&mut self, _event: &str, data: &str) -> Vec<Bytes> {
+        let data = data.trim();
+        if data == "[DONE]" {
+            self.progress.complete = true;
+            return vec![];
+        }
+        let Ok(chunk) = serde_json::from_str::<Value>(data) else {
+            return vec![];
+        };
+        if let Some(err) = chunk.get("error") {
+            self.progress.upstream_error = Some(
+                err.get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("upstream error")
+                    .to_string(),
+            );
+            return vec![];
+        }
+        let mut out = Vec::new();
+        self.start(&mut out);
+        collect_openai_text(&chunk, &mut self.progress);
+        if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {
+            self.usage = Some(u.clone());
+        }
+        for choice in chunk
+            .get("choices")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let delta = &choice["delta"];
+            if let Some(t) = delta
+                .get("content")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+            {
+                self.on_text(t, &mut out);
+            }
+            for call in delta
+                .get("tool_calls")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                self.on_tool_call(call, &mut out);
+            }
+            if let Some(f) = choice.get("finish_reason").and_then(Value::as_str) {
+                self.finish = Some(f.to_string());
+                self.close_block(&mut out);
+            }
+        }
+        out
+    }
+
+    fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage.as_ref().and_then(usage::from_openai)
+    }
+
+    fn finish(&mut self, u: &Usage, _cost: Decimal) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        self.start(&mut out);
+        self.close_block(&mut out);
+        let stop = stop_reason_from_openai(self.finish.as_deref());
+        out.push(anthropic_event("message_delta", &json!({"type": "message_delta",
+            "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": usage::to_anthropic(u)})));
+        out.push(anthropic_event(
+            "message_stop",
+            &json!({"type": "message_stop"}),
+        ));
+        out
+    }
+
+    fn error(&self, err: &ApiError) -> Bytes {
+        anthropic_error_event(err)
+    }
+}

@@ -1,0 +1,116 @@
+//! Local token counting, for `count_tokens`, estimates, and calls whose upstream reported no
+//! usage. Uses OpenAI's `o200k_base` BPE (exact for recent OpenAI models, a documented estimate
+//! for every other family), plus OpenAI's per-message framing overhead.
+
+use std::sync::OnceLock;
+
+use serde_json::Value;
+use tiktoken_rs::CoreBPE;
+
+/// Tokens OpenAI's chat format adds per message and per reply.
+const PER_MESSAGE: u64 = 3;
+const PER_REPLY: u64 = 3;
+
+fn bpe() -> &'static CoreBPE {
+    static BPE: OnceLock<CoreBPE> = OnceLock::new();
+    BPE.get_or_init(|| tiktoken_rs::o200k_base().expect("bundled o200k_base vocabulary loads"))
+}
+
+/// Loads the vocabulary ahead of the first call that needs it.
+pub fn warm_up() {
+    let _ = bpe();
+}
+
+/// Tokens in a piece of text.
+pub fn count_text(text: &str) -> u64 {
+    if text.is_empty() {
+        return 0;
+    }
+    bpe().encode_ordinary(text).len() as u64
+}
+
+/// Collects every string that a model reads from a JSON value (message text, tool schemas).
+fn collect_text(v: &Value, out: &mut String) {
+    match v {
+        Value::String(s) if !s.starts_with("data:") => {
+            out.push_str(s);
+            out.push(' ');
+        }
+        Value::Array(items) => items.iter().for_each(|i| collect_text(i, out)),
+        Value::Object(map) => {
+            for (k, v) in map {
+                if matches!(
+                    k.as_str(),
+                    "type"
+                        | "role"
+                        | "tool_call_id"
+                        | "tool_use_id"
+                        | "id"
+                        | "cache_control"
+                        | "media_type"
+                        | "source"
+                ) {
+                    continue;
+                }
+                collect_text(v, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Estimated input tokens of a chat request in either format (messages, system, tools).
+pub fn count_request(body: &Value) -> u64 {
+    let messages = body
+        .get("messages")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len) as u64;
+    let mut text = String::new();
+    for field in ["system", "messages", "tools"] {
+        if let Some(v) = body.get(field) {
+            collect_text(v, &mut text);
+        }
+    }
+    count_text(&text) + messages * PER_MESSAGE + PER_REPLY
+}
+
+/// Images in a request, for per-image fees.
+pub fn count_images(body: &Value) -> u64 {
+    let Some(messages) = body.get("messages").and_then(Value::as_array) else {
+        return 0;
+    };
+    messages
+        .iter()
+        .filter_map(|m| m.get("content").and_then(Value::as_array))
+        .flatten()
+        .filter(|part| {
+            matches!(
+                part.get("type").and_then(Value::as_str),
+                Some("image_url" | "image")
+            )
+        })
+        .count() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn counts_text_and_framing() {
+        assert_eq!(count_text("hello world"), 2);
+        let body = json!({"messages": [{"role": "user", "content": "hello world"}]});
+        assert_eq!(count_request(&body), 2 + PER_MESSAGE + PER_REPLY);
+    }
+
+    #[test]
+    fn counts_images_in_both_formats() {
+        let body = json!({"messages": [{"role": "user", "content": [
+            {"type": "text", "text": "what is this"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}}
+        ]}]});
+        assert_eq!(count_images(&body), 2);
+    }
+}

@@ -1,0 +1,130 @@
+//! API keys of gateway callers.
+//!
+//! A key's secret (`tg-…`) is shown once, at creation, and stored only as its SHA-256. Keys are
+//! held in memory (a [`KeyRing`] rebuilt after every admin change) so authenticating a call
+//! costs one hash and one map lookup, not a database query.
+
+mod input;
+
+pub use input::*;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ErrorKind};
+use crate::store::{Store, StoreError};
+
+/// A caller's key, without its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    pub team: Option<String>,
+    /// The first characters of the secret, to recognise it by.
+    pub key_prefix: String,
+    /// Models this key may call; `null` = every model.
+    pub allowed_models: Option<Vec<String>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub disabled: bool,
+    pub revoked_at: Option<DateTime<Utc>>,
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    #[serde(skip)]
+    pub key_hash: String,
+}
+
+impl ApiKey {
+    /// Why this key cannot be used now, if it cannot.
+    pub fn refusal(&self, now: DateTime<Utc>) -> Option<&'static str> {
+        if self.revoked_at.is_some() {
+            Some("this API key has been revoked")
+        } else if self.disabled {
+            Some("this API key is disabled")
+        } else if self.expires_at.is_some_and(|t| t <= now) {
+            Some("this API key has expired")
+        } else {
+            None
+        }
+    }
+
+    /// Whether the key may call `model_id`.
+    pub fn allows(&self, model_id: &str) -> bool {
+        self.allowed_models
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|m| m == model_id))
+    }
+}
+
+/// A new secret and the hash that is stored for it.
+pub fn generate_secret() -> (String, String) {
+    let bytes: [u8; 24] = rand::random();
+    let secret = format!("tg-{}", hex::encode(bytes));
+    let hash = hash_secret(&secret);
+    (secret, hash)
+}
+
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// A new key id.
+pub fn new_key_id() -> String {
+    format!("key_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// All keys, indexed by the hash of their secret.
+#[derive(Clone, Default)]
+pub struct KeyRing {
+    by_hash: Arc<RwLock<Arc<HashMap<String, ApiKey>>>>,
+}
+
+impl KeyRing {
+    pub async fn reload(&self, store: &Store) -> Result<(), StoreError> {
+        let keys = store.load_keys().await?;
+        let map = keys.into_iter().map(|k| (k.key_hash.clone(), k)).collect();
+        *self.by_hash.write().expect("key ring lock poisoned") = Arc::new(map);
+        Ok(())
+    }
+
+    pub fn all(&self) -> Arc<HashMap<String, ApiKey>> {
+        self.by_hash.read().expect("key ring lock poisoned").clone()
+    }
+
+    /// The usable key whose secret this is; 401 when missing, unknown, revoked, disabled or
+    /// expired.
+    pub fn authenticate(
+        &self,
+        secret: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<ApiKey, ApiError> {
+        let secret = secret.ok_or_else(|| {
+            ApiError::unauthorized("missing API key: send Authorization: Bearer <key> or x-api-key")
+        })?;
+        let hash = hash_secret(secret);
+        let keys = self.all();
+        let key = keys
+            .get(&hash)
+            .filter(|k| bool::from(k.key_hash.as_bytes().ct_eq(hash.as_bytes())))
+            .ok_or_else(|| ApiError::unauthorized("invalid API key"))?;
+        if let Some(why) = key.refusal(now) {
+            return Err(ApiError::unauthorized(why));
+        }
+        Ok(key.clone())
+    }
+}
+
+/// 403 for a model outside the key's allowed list.
+pub fn forbidden_model(model: &str) -> ApiError {
+    ApiError::new(
+        ErrorKind::Forbidden,
+        "model_not_allowed",
+        format!("this API key may not call model '{model}'"),
+    )
+}

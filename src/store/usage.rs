@@ -1,0 +1,243 @@
+//! The usage ledger: call starts, usage records (append-only) and crash close-out.
+
+use sqlx::{FromRow, Sqlite, Transaction};
+
+use super::{from_millis, to_millis, Store, StoreError};
+use crate::metering::{CallStart, CallStatus, Endpoint, UsageRecord, UsageSource};
+use crate::money::{from_picos, to_picos};
+use crate::pricing::Usage;
+
+const RECORD_COLUMNS: &str = "id, started_at, finished_at, key_id, team_id, model_id, provider_id, \
+    upstream_model, endpoint, streamed, status, http_status, upstream_status, input_tokens, \
+    cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, images, usage_source, \
+    price_version_id, cost_picos, latency_ms, ttft_ms, error";
+
+#[derive(FromRow)]
+struct RecordRow {
+    id: String,
+    started_at: i64,
+    finished_at: i64,
+    key_id: Option<String>,
+    team_id: Option<String>,
+    model_id: String,
+    provider_id: Option<String>,
+    upstream_model: Option<String>,
+    endpoint: String,
+    streamed: bool,
+    status: String,
+    http_status: i64,
+    upstream_status: Option<i64>,
+    input_tokens: i64,
+    cached_input_tokens: i64,
+    cache_write_tokens: i64,
+    output_tokens: i64,
+    reasoning_tokens: i64,
+    images: i64,
+    usage_source: String,
+    price_version_id: Option<i64>,
+    cost_picos: i64,
+    latency_ms: i64,
+    ttft_ms: Option<i64>,
+    error: Option<String>,
+}
+
+#[derive(FromRow)]
+struct StartRow {
+    id: String,
+    started_at: i64,
+    key_id: Option<String>,
+    team_id: Option<String>,
+    model_id: String,
+    provider_id: Option<String>,
+    upstream_model: Option<String>,
+    endpoint: String,
+    streamed: bool,
+    price_version_id: Option<i64>,
+}
+
+fn int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+impl Store {
+    /// Writes call starts and finished records in one transaction. Records are idempotent by
+    /// id: writing the same record twice keeps the first.
+    pub async fn write_usage_batch(
+        &self,
+        starts: &[CallStart],
+        records: &[UsageRecord],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for s in starts {
+            insert_start(&mut tx, s).await?;
+        }
+        for r in records {
+            insert_record(&mut tx, r).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One usage record by call id.
+    pub async fn usage_record(&self, id: &str) -> Result<Option<UsageRecord>, StoreError> {
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM usage_records WHERE id = $1");
+        sqlx::query_as::<_, RecordRow>(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(RecordRow::into_record)
+            .transpose()
+    }
+
+    /// Closes out calls that were in flight when the process stopped: each gets a usage
+    /// record with status `interrupted` and no charge (the upstream reported nothing).
+    pub async fn close_out_interrupted(&self) -> Result<usize, StoreError> {
+        let starts = sqlx::query_as::<_, StartRow>(
+            "SELECT s.id, s.started_at, s.key_id, s.team_id, s.model_id, s.provider_id, \
+             s.upstream_model, s.endpoint, s.streamed, s.price_version_id FROM call_starts s \
+             LEFT JOIN usage_records u ON u.id = s.id WHERE u.id IS NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut tx = self.pool.begin().await?;
+        for row in &starts {
+            let start = row.to_start()?;
+            let mut record = UsageRecord::from_start(&start, CallStatus::Interrupted, 0);
+            record.error = Some("the gateway stopped before this call completed".into());
+            insert_record(&mut tx, &record).await?;
+        }
+        sqlx::query("DELETE FROM call_starts")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(starts.len())
+    }
+}
+
+async fn insert_start(tx: &mut Transaction<'_, Sqlite>, s: &CallStart) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO call_starts (id, started_at, key_id, team_id, model_id, provider_id, \
+         upstream_model, endpoint, streamed, price_version_id, input_tokens_estimate) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&s.id)
+    .bind(to_millis(s.started_at))
+    .bind(&s.key_id)
+    .bind(&s.team_id)
+    .bind(&s.model_id)
+    .bind(&s.provider_id)
+    .bind(&s.upstream_model)
+    .bind(s.endpoint.as_str())
+    .bind(s.streamed)
+    .bind(s.price_version_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_record(
+    tx: &mut Transaction<'_, Sqlite>,
+    r: &UsageRecord,
+) -> Result<(), StoreError> {
+    let cost = to_picos(r.cost)
+        .ok_or_else(|| StoreError::Corrupt(format!("cost {} is not whole picodollars", r.cost)))?;
+    sqlx::query(
+        "INSERT INTO usage_records (id, started_at, finished_at, key_id, team_id, model_id, \
+         provider_id, upstream_model, endpoint, streamed, status, http_status, upstream_status, \
+         input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, \
+         images, usage_source, price_version_id, cost_picos, latency_ms, ttft_ms, error) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+         $19, $20, $21, $22, $23, $24, $25) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&r.id)
+    .bind(to_millis(r.started_at))
+    .bind(to_millis(r.finished_at))
+    .bind(&r.key_id)
+    .bind(&r.team_id)
+    .bind(&r.model_id)
+    .bind(&r.provider_id)
+    .bind(&r.upstream_model)
+    .bind(r.endpoint.as_str())
+    .bind(r.streamed)
+    .bind(r.status.as_str())
+    .bind(i64::from(r.http_status))
+    .bind(r.upstream_status.map(i64::from))
+    .bind(int(r.usage.input_tokens))
+    .bind(int(r.usage.cached_input_tokens))
+    .bind(int(r.usage.cache_write_tokens))
+    .bind(int(r.usage.output_tokens))
+    .bind(int(r.usage.reasoning_tokens))
+    .bind(int(r.usage.images))
+    .bind(r.usage_source.as_str())
+    .bind(r.price_version_id)
+    .bind(cost)
+    .bind(int(r.latency_ms))
+    .bind(r.ttft_ms.map(int))
+    .bind(&r.error)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("DELETE FROM call_starts WHERE id = $1")
+        .bind(&r.id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+impl StartRow {
+    fn to_start(&self) -> Result<CallStart, StoreError> {
+        Ok(CallStart {
+            id: self.id.clone(),
+            started_at: from_millis(self.started_at)?,
+            key_id: self.key_id.clone(),
+            team_id: self.team_id.clone(),
+            model_id: self.model_id.clone(),
+            provider_id: self.provider_id.clone(),
+            upstream_model: self.upstream_model.clone(),
+            endpoint: Endpoint::parse(&self.endpoint).unwrap_or(Endpoint::OpenaiChat),
+            streamed: self.streamed,
+            price_version_id: self.price_version_id,
+        })
+    }
+}
+
+impl RecordRow {
+    fn into_record(self) -> Result<UsageRecord, StoreError> {
+        let corrupt = |what: &str, v: &str| StoreError::Corrupt(format!("{what} '{v}'"));
+        Ok(UsageRecord {
+            endpoint: Endpoint::parse(&self.endpoint)
+                .ok_or_else(|| corrupt("endpoint", &self.endpoint))?,
+            status: CallStatus::parse(&self.status)
+                .ok_or_else(|| corrupt("status", &self.status))?,
+            usage_source: UsageSource::parse(&self.usage_source)
+                .ok_or_else(|| corrupt("usage_source", &self.usage_source))?,
+            started_at: from_millis(self.started_at)?,
+            finished_at: from_millis(self.finished_at)?,
+            usage: Usage {
+                input_tokens: count(self.input_tokens),
+                cached_input_tokens: count(self.cached_input_tokens),
+                cache_write_tokens: count(self.cache_write_tokens),
+                output_tokens: count(self.output_tokens),
+                reasoning_tokens: count(self.reasoning_tokens),
+                images: count(self.images),
+            },
+            cost: from_picos(self.cost_picos),
+            http_status: u16::try_from(self.http_status).unwrap_or(0),
+            upstream_status: self.upstream_status.and_then(|s| u16::try_from(s).ok()),
+            latency_ms: count(self.latency_ms),
+            ttft_ms: self.ttft_ms.map(count),
+            id: self.id,
+            key_id: self.key_id,
+            team_id: self.team_id,
+            model_id: self.model_id,
+            provider_id: self.provider_id,
+            upstream_model: self.upstream_model,
+            streamed: self.streamed,
+            price_version_id: self.price_version_id,
+            error: self.error,
+        })
+    }
+}

@@ -1,0 +1,297 @@
+//! A scriptable mock upstream speaking both OpenAI Chat Completions (`/v1/chat/completions`)
+//! and Anthropic Messages (`/v1/messages`), streaming and not.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+/// What the mock answers with.
+#[derive(Clone, Debug)]
+pub struct Script {
+    pub text: String,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cached_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub reasoning_tokens: u64,
+    /// Report no usage at all.
+    pub no_usage: bool,
+    /// Answer with this error status instead.
+    pub status: Option<u16>,
+    /// Wait this long before answering.
+    pub delay_ms: u64,
+    /// Wait this long between stream events.
+    pub chunk_delay_ms: u64,
+    /// Break the stream off after a few events, with no terminal event.
+    pub truncate: bool,
+    /// Answer with a tool call to this function (with these JSON arguments).
+    pub tool_call: Option<(String, String)>,
+}
+
+impl Default for Script {
+    fn default() -> Self {
+        Script {
+            text: "Hello from the mock upstream".into(),
+            input_tokens: 1000,
+            output_tokens: 500,
+            cached_tokens: 0,
+            cache_write_tokens: 0,
+            reasoning_tokens: 0,
+            no_usage: false,
+            status: None,
+            delay_ms: 0,
+            chunk_delay_ms: 0,
+            truncate: false,
+            tool_call: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+#[derive(Clone, Default)]
+pub struct Mock {
+    pub script: Arc<Mutex<Script>>,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+    pub base: String,
+}
+
+impl Mock {
+    pub async fn start() -> Mock {
+        let mut mock = Mock::default();
+        let app = Router::new()
+            .route("/v1/chat/completions", post(openai))
+            .route("/v1/messages", post(anthropic))
+            .with_state(mock.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        mock.base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        mock
+    }
+
+    pub fn set(&self, f: impl FnOnce(&mut Script)) {
+        f(&mut self.script.lock().unwrap());
+    }
+
+    pub fn last(&self) -> Seen {
+        self.seen
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("the mock saw a request")
+    }
+
+    pub fn count(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+}
+
+fn words(text: &str) -> Vec<String> {
+    let parts: Vec<&str> = text.split(' ').collect();
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            if i + 1 < parts.len() {
+                format!("{w} ")
+            } else {
+                w.to_string()
+            }
+        })
+        .collect()
+}
+
+fn sse(events: Vec<String>, s: &Script) -> Response {
+    let delay = s.chunk_delay_ms;
+    let stream = futures::stream::unfold(events.into_iter(), move |mut it| async move {
+        let next = it.next()?;
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        Some((Ok::<_, Infallible>(next), it))
+    });
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(Body::from_stream(stream))
+        .unwrap()
+}
+
+async fn prelude(
+    mock: &Mock,
+    path: &str,
+    headers: HeaderMap,
+    body: &Value,
+) -> Result<Script, Response> {
+    mock.seen.lock().unwrap().push(Seen {
+        path: path.into(),
+        headers,
+        body: body.clone(),
+    });
+    let s = mock.script.lock().unwrap().clone();
+    if s.delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(s.delay_ms)).await;
+    }
+    if let Some(code) = s.status {
+        let body = if path.contains("messages") {
+            json!({"type": "error", "error": {"type": "invalid_request_error", "message": format!("mock failure {code}")}})
+        } else {
+            json!({"error": {"message": format!("mock failure {code}"), "type": "invalid_request_error", "param": null, "code": null}})
+        };
+        return Err((StatusCode::from_u16(code).unwrap(), Json(body)).into_response());
+    }
+    Ok(s)
+}
+
+async fn openai(State(mock): State<Mock>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    let s = match prelude(&mock, "/v1/chat/completions", headers, &body).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let model = body["model"].clone();
+    let usage = json!({"prompt_tokens": s.input_tokens, "completion_tokens": s.output_tokens,
+        "total_tokens": s.input_tokens + s.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": s.cached_tokens},
+        "completion_tokens_details": {"reasoning_tokens": s.reasoning_tokens}});
+    let finish = if s.tool_call.is_some() {
+        "tool_calls"
+    } else {
+        "stop"
+    };
+    if body["stream"] != true {
+        let mut message = json!({"role": "assistant", "content": s.text});
+        if let Some((name, args)) = &s.tool_call {
+            message = json!({"role": "assistant", "content": null, "tool_calls": [{"id": "call_mock", "type": "function", "function": {"name": name, "arguments": args}}]});
+        }
+        let mut resp = json!({"id": "chatcmpl-mock", "object": "chat.completion", "created": 1, "model": model,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}], "usage": usage});
+        if s.no_usage {
+            resp.as_object_mut().unwrap().remove("usage");
+        }
+        return Json(resp).into_response();
+    }
+    let chunk = |delta: Value, finish: Value| {
+        format!(
+            "data: {}\n\n",
+            json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1, "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        )
+    };
+    let mut events = vec![chunk(
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    )];
+    if let Some((name, args)) = &s.tool_call {
+        events.push(chunk(json!({"tool_calls": [{"index": 0, "id": "call_mock", "type": "function", "function": {"name": name, "arguments": ""}}]}), Value::Null));
+        let mid = args.len() / 2;
+        for part in [&args[..mid], &args[mid..]] {
+            events.push(chunk(
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}),
+                Value::Null,
+            ));
+        }
+    } else {
+        for w in words(&s.text) {
+            events.push(chunk(json!({"content": w}), Value::Null));
+        }
+    }
+    if s.truncate {
+        events.truncate(3);
+        return sse(events, &s);
+    }
+    events.push(chunk(json!({}), finish.into()));
+    if !s.no_usage && body["stream_options"]["include_usage"] == true {
+        events.push(format!("data: {}\n\n", json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1, "model": model, "choices": [], "usage": usage})));
+    }
+    events.push("data: [DONE]\n\n".into());
+    sse(events, &s)
+}
+
+async fn anthropic(
+    State(mock): State<Mock>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let s = match prelude(&mock, "/v1/messages", headers, &body).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let model = body["model"].clone();
+    let uncached = s.input_tokens - s.cached_tokens - s.cache_write_tokens;
+    let usage = json!({"input_tokens": uncached, "output_tokens": s.output_tokens,
+        "cache_read_input_tokens": s.cached_tokens, "cache_creation_input_tokens": s.cache_write_tokens});
+    let stop = if s.tool_call.is_some() {
+        "tool_use"
+    } else {
+        "end_turn"
+    };
+    if body["stream"] != true {
+        let content = match &s.tool_call {
+            Some((name, args)) => {
+                json!([{"type": "tool_use", "id": "toolu_mock", "name": name, "input": serde_json::from_str::<Value>(args).unwrap()}])
+            }
+            None => json!([{"type": "text", "text": s.text}]),
+        };
+        let mut resp = json!({"id": "msg_mock", "type": "message", "role": "assistant", "model": model, "content": content,
+            "stop_reason": stop, "stop_sequence": null, "usage": usage});
+        if s.no_usage {
+            resp.as_object_mut().unwrap().remove("usage");
+        }
+        return Json(resp).into_response();
+    }
+    let ev = |name: &str, v: Value| format!("event: {name}\ndata: {v}\n\n");
+    let start_usage = json!({"input_tokens": uncached, "output_tokens": 1, "cache_read_input_tokens": s.cached_tokens, "cache_creation_input_tokens": s.cache_write_tokens});
+    let mut events = vec![ev(
+        "message_start",
+        json!({"type": "message_start", "message": {"id": "msg_mock", "type": "message", "role": "assistant", "model": model, "content": [], "stop_reason": null, "stop_sequence": null, "usage": if s.no_usage { Value::Null } else { start_usage }}}),
+    )];
+    match &s.tool_call {
+        Some((name, args)) => {
+            events.push(ev("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "toolu_mock", "name": name, "input": {}}})));
+            let mid = args.len() / 2;
+            for part in [&args[..mid], &args[mid..]] {
+                events.push(ev("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": part}})));
+            }
+        }
+        None => {
+            events.push(ev("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})));
+            events.push(ev("ping", json!({"type": "ping"})));
+            for w in words(&s.text) {
+                events.push(ev("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}})));
+            }
+        }
+    }
+    if s.truncate {
+        events.truncate(3);
+        return sse(events, &s);
+    }
+    events.push(ev(
+        "content_block_stop",
+        json!({"type": "content_block_stop", "index": 0}),
+    ));
+    let mut delta_usage = json!({"output_tokens": s.output_tokens / 2});
+    let half = ev(
+        "message_delta",
+        json!({"type": "message_delta", "delta": {"stop_reason": null, "stop_sequence": null}, "usage": delta_usage}),
+    );
+    if !s.no_usage {
+        events.push(half);
+    }
+    delta_usage = json!({"output_tokens": s.output_tokens});
+    let end_usage = if s.no_usage { json!({}) } else { delta_usage };
+    events.push(ev("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": end_usage})));
+    events.push(ev("message_stop", json!({"type": "message_stop"})));
+    sse(events, &s)
+}
