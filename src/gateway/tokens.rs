@@ -33,8 +33,10 @@ pub fn count_text(text: &str) -> u64 {
 fn collect_text(v: &Value, out: &mut String) {
     match v {
         Value::String(s) if !s.starts_with("data:") => {
+            if !out.is_empty() {
+                out.push('\n');
+            }
             out.push_str(s);
-            out.push(' ');
         }
         Value::Array(items) => items.iter().for_each(|i| collect_text(i, out)),
         Value::Object(map) => {
