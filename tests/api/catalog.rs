@@ -3,7 +3,6 @@ use serde_json::Value;
 use crate::helpers::{ids, spawn_app};
 
 /// The seed table of the catalog issue: id, input, output, cached read (None = unknown price).
-
 type SeedRow = (
     &'static str,
     Option<(&'static str, &'static str)>,

@@ -3,6 +3,7 @@
 
 mod admin;
 mod catalog;
+mod crash;
 mod errors;
 mod gateway;
 mod gateway_faults;

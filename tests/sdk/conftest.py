@@ -1,5 +1,7 @@
-"""Starts the real `tollgate` binary on a free port with a fresh database for the SDK tests."""
+"""Starts the real `tollgate` binary on a free port with a fresh database, and a mock upstream
+with one provider of each kind behind it, for the SDK tests."""
 
+import json
 import os
 import socket
 import subprocess
@@ -9,6 +11,8 @@ import urllib.request
 
 import pytest
 
+import mock_upstream
+
 ADMIN = "sdk-admin-token"
 
 
@@ -16,6 +20,13 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def call(base, method, path, body=None, token=ADMIN):
+    req = urllib.request.Request(f"{base}{path}", method=method, data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"authorization": f"Bearer {token}", "content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +54,17 @@ def server():
     else:
         proc.kill()
         raise RuntimeError("tollgate did not start")
-    yield {"base": base, "admin": ADMIN, "tmp": tmp}
+    upstream, upstream_url = mock_upstream.start()
+    call(base, "POST", "/admin/providers", {"id": "sdk-openai", "kind": "openai", "base_url": f"{upstream_url}/v1"})
+    call(base, "POST", "/admin/providers", {"id": "sdk-anthropic", "kind": "anthropic", "base_url": upstream_url})
+    price = {"input_per_mtok": "2.00", "output_per_mtok": "6.00"}
+    call(base, "POST", "/admin/models", {"id": "sdk-oa", "name": "SDK OA", "provider": "sdk-openai", "price": price,
+                                         "capabilities": ["chat", "streaming", "tools"]})
+    call(base, "POST", "/admin/models", {"id": "sdk-an", "name": "SDK AN", "provider": "sdk-anthropic", "price": price,
+                                         "capabilities": ["chat", "streaming", "tools"]})
+    key = call(base, "POST", "/admin/keys", {"name": "sdk"})["key"]
+    yield {"base": base, "key": key}
+    upstream.shutdown()
     proc.terminate()
     assert proc.wait(timeout=30) == 0
 
@@ -55,5 +76,14 @@ def base_url(server):
 
 @pytest.fixture
 def api_key(server):
-    # The catalog is public; gateway tests replace this with a real key.
-    return "unused"
+    return server["key"]
+
+
+@pytest.fixture
+def generation(server):
+    def get(request_id):
+        req = urllib.request.Request(f"{server['base']}/v1/generations/{request_id}",
+                                     headers={"authorization": f"Bearer {server['key']}"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())["data"]
+    return get

@@ -7,7 +7,7 @@ import openai
 def test_openai_models_list(base_url, api_key):
     client = openai.OpenAI(base_url=f"{base_url}/v1", api_key=api_key)
     models = list(client.models.list())
-    assert len(models) == 19
+    assert len(models) == 21  # the 19 seeded models and the suite's two
     ids = {m.id for m in models}
     assert "mistralai-pixtral-large-2411" in ids
     pixtral = client.models.retrieve("mistralai-pixtral-large-2411")
@@ -32,7 +32,8 @@ def test_anthropic_models_list_pages(base_url, api_key):
     assert len(page.data) == 7
     assert page.has_more
     all_models = list(client.models.list(limit=7))  # auto-pagination follows after_id
-    assert len(all_models) == 19
+    assert len(all_models) == 21
+    assert len({m.id for m in all_models}) == 21
     assert all(m.type == "model" for m in all_models)
     one = client.models.retrieve("anthropic-claude-opus-4.6")
     assert one.display_name == "Anthropic: Claude Opus 4.6"
