@@ -22,9 +22,11 @@ use sqlx::Connection;
 const ADMIN: &str = "bench-admin";
 
 async fn upstream(Json(body): Json<Value>) -> Json<Value> {
-    Json(json!({"id": "chatcmpl-bench", "object": "chat.completion", "created": 1, "model": body["model"],
+    Json(
+        json!({"id": "chatcmpl-bench", "object": "chat.completion", "created": 1, "model": body["model"],
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello from the benchmark upstream."}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 25, "completion_tokens": 9, "total_tokens": 34, "prompt_tokens_details": {"cached_tokens": 0}}}))
+        "usage": {"prompt_tokens": 25, "completion_tokens": 9, "total_tokens": 34, "prompt_tokens_details": {"cached_tokens": 0}}}),
+    )
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -33,14 +35,27 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// Open-loop load: one request every `1/rate` seconds for `secs` seconds.
-async fn load(client: &reqwest::Client, url: &str, key: Option<&str>, rate: u64, secs: u64) -> (Vec<Duration>, usize) {
-    let body = Arc::new(json!({"model": "bench-model", "messages": [{"role": "user", "content": "Say hello in one short sentence."}]}));
+async fn load(
+    client: &reqwest::Client,
+    url: &str,
+    key: Option<&str>,
+    rate: u64,
+    secs: u64,
+) -> (Vec<Duration>, usize) {
+    let body = Arc::new(
+        json!({"model": "bench-model", "messages": [{"role": "user", "content": "Say hello in one short sentence."}]}),
+    );
     let mut ticker = tokio::time::interval(Duration::from_nanos(1_000_000_000 / rate));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut handles = Vec::new();
     for _ in 0..rate * secs {
         ticker.tick().await;
-        let (client, url, body, key) = (client.clone(), url.to_string(), body.clone(), key.map(str::to_string));
+        let (client, url, body, key) = (
+            client.clone(),
+            url.to_string(),
+            body.clone(),
+            key.map(str::to_string),
+        );
         handles.push(tokio::spawn(async move {
             let start = Instant::now();
             let mut req = client.post(url).json(&*body);
@@ -81,54 +96,131 @@ fn report(name: &str, l: &[Duration], errors: usize) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
 async fn main() {
-    let args: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let rate = args.first().copied().unwrap_or(2000);
     let secs = args.get(1).copied().unwrap_or(10);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let upstream_url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, Router::new().route("/v1/chat/completions", post(upstream))).await });
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            Router::new().route("/v1/chat/completions", post(upstream)),
+        )
+        .await
+    });
 
     let dir = tempfile::TempDir::new().unwrap();
     let db = dir.path().join("bench.db");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let binary = std::env::var("TOLLGATE_BIN").unwrap_or_else(|_| "target/release/tollgate".into());
     let mut child = Command::new(&binary)
         .args(["serve"])
         .env("TOLLGATE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("TOLLGATE_DATABASE_URL", format!("sqlite://{}", db.display()))
+        .env(
+            "TOLLGATE_DATABASE_URL",
+            format!("sqlite://{}", db.display()),
+        )
         .env("TOLLGATE_ADMIN_TOKEN", ADMIN)
         .env("TOLLGATE_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
         .expect("run cargo build --release first (or set TOLLGATE_BIN)");
     let gw = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::builder().pool_max_idle_per_host(4096).build().unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(4096)
+        .build()
+        .unwrap();
     for _ in 0..100 {
         if client.get(format!("{gw}/healthz")).send().await.is_ok() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let admin = |path: &str, body: Value| client.post(format!("{gw}{path}")).bearer_auth(ADMIN).json(&body).send();
-    admin("/admin/providers", json!({"id": "bench", "kind": "openai", "base_url": format!("{upstream_url}/v1")})).await.unwrap();
+    let admin = |path: &str, body: Value| {
+        client
+            .post(format!("{gw}{path}"))
+            .bearer_auth(ADMIN)
+            .json(&body)
+            .send()
+    };
+    admin(
+        "/admin/providers",
+        json!({"id": "bench", "kind": "openai", "base_url": format!("{upstream_url}/v1")}),
+    )
+    .await
+    .unwrap();
     admin("/admin/models", json!({"id": "bench-model", "name": "Bench", "provider": "bench", "price": {"input_per_mtok": "2.00", "output_per_mtok": "6.00"}})).await.unwrap();
-    let key: Value = admin("/admin/keys", json!({"name": "bench"})).await.unwrap().json().await.unwrap();
+    let key: Value = admin("/admin/keys", json!({"name": "bench"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let key = key["key"].as_str().unwrap().to_string();
 
     println!("rate {rate} req/s for {secs} s, open loop, non-streaming chat completions");
-    let _ = load(&client, &format!("{upstream_url}/v1/chat/completions"), None, rate, 1).await; // warm-up
-    let _ = load(&client, &format!("{gw}/v1/chat/completions"), Some(&key), rate, 1).await;
-    let (direct, e1) = load(&client, &format!("{upstream_url}/v1/chat/completions"), None, rate, secs).await;
-    let (through, e2) = load(&client, &format!("{gw}/v1/chat/completions"), Some(&key), rate, secs).await;
+    let _ = load(
+        &client,
+        &format!("{upstream_url}/v1/chat/completions"),
+        None,
+        rate,
+        1,
+    )
+    .await; // warm-up
+    let _ = load(
+        &client,
+        &format!("{gw}/v1/chat/completions"),
+        Some(&key),
+        rate,
+        1,
+    )
+    .await;
+    let (direct, e1) = load(
+        &client,
+        &format!("{upstream_url}/v1/chat/completions"),
+        None,
+        rate,
+        secs,
+    )
+    .await;
+    let (through, e2) = load(
+        &client,
+        &format!("{gw}/v1/chat/completions"),
+        Some(&key),
+        rate,
+        secs,
+    )
+    .await;
     report("direct", &direct, e1);
     report("gateway", &through, e2);
-    let diff = |p| (percentile(&through, p).as_secs_f64() - percentile(&direct, p).as_secs_f64()) * 1e3;
-    println!("added     p50={:.3} ms  p90={:.3} ms  p99={:.3} ms", diff(0.5), diff(0.9), diff(0.99));
+    let diff =
+        |p| (percentile(&through, p).as_secs_f64() - percentile(&direct, p).as_secs_f64()) * 1e3;
+    println!(
+        "added     p50={:.3} ms  p90={:.3} ms  p99={:.3} ms",
+        diff(0.5),
+        diff(0.9),
+        diff(0.99)
+    );
 
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
-    let (records,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM usage_records WHERE status = 'ok'").fetch_one(&mut conn).await.unwrap();
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let (records,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM usage_records WHERE status = 'ok'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
     let expected = (rate * (secs + 1)) as usize - e2;
     println!("usage records: {records} (successful gateway calls: {expected})");
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let _ = child.wait();
 }

@@ -1,8 +1,12 @@
 //! The `tollgate` command line.
 
-use clap::{Parser, Subcommand};
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
 
 use crate::configuration::Settings;
+use crate::reports::audit::{self, UsageQuery};
+use crate::reports::{spend, Filters, SpendParams};
+use crate::store::Store;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -19,8 +23,92 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP server.
     Serve(Settings),
+    /// Print a spend report (the same code as GET /admin/spend).
+    Spend(SpendArgs),
+    /// The audit trail.
+    #[command(subcommand)]
+    Usage(UsageCommand),
+    /// Developer tools.
+    #[command(subcommand)]
+    Dev(DevCommand),
     /// Print the OpenAPI document.
     Openapi,
+}
+
+#[derive(Debug, Args)]
+pub struct Database {
+    /// Database URL.
+    #[arg(
+        long,
+        env = "TOLLGATE_DATABASE_URL",
+        default_value = "sqlite://tollgate.db"
+    )]
+    pub database_url: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SpendArgs {
+    #[command(flatten)]
+    pub db: Database,
+    /// Group by (comma-separated): key, team, model, provider and one of hour, day, week, month.
+    #[arg(long, default_value = "model")]
+    pub by: String,
+    /// Start, RFC 3339 (default: 30 days before --to).
+    #[arg(long)]
+    pub from: Option<DateTime<Utc>>,
+    /// End, RFC 3339, exclusive (default: now).
+    #[arg(long)]
+    pub to: Option<DateTime<Utc>>,
+    #[arg(long)]
+    pub key: Option<String>,
+    #[arg(long)]
+    pub team: Option<String>,
+    #[arg(long)]
+    pub model: Option<String>,
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// IANA time zone for time buckets.
+    #[arg(long)]
+    pub tz: Option<String>,
+    /// Re-price at the prices in effect at this time.
+    #[arg(long)]
+    pub price_at: Option<DateTime<Utc>>,
+    /// table, csv or json.
+    #[arg(long, default_value = "table")]
+    pub format: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsageCommand {
+    /// Export call records (newest first) to standard output.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub db: Database,
+    #[arg(long)]
+    pub key: Option<String>,
+    #[arg(long)]
+    pub team: Option<String>,
+    #[arg(long)]
+    pub model: Option<String>,
+    #[arg(long)]
+    pub status: Option<String>,
+    #[arg(long)]
+    pub from: Option<DateTime<Utc>>,
+    #[arg(long)]
+    pub to: Option<DateTime<Utc>>,
+    /// csv or jsonl.
+    #[arg(long, default_value = "csv")]
+    pub format: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevCommand {
+    /// Fill a database with realistic synthetic calls (for benchmarks).
+    GenerateUsage(crate::reports::generate::GenerateArgs),
 }
 
 /// Runs the parsed command; the process exit code follows the result.
@@ -32,11 +120,75 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             app.run_until_stopped(crate::startup::shutdown_signal())
                 .await
         }
+        Command::Spend(args) => print_spend(args).await,
+        Command::Usage(UsageCommand::Export(args)) => export_usage(args).await,
+        Command::Dev(DevCommand::GenerateUsage(args)) => {
+            init_tracing("info");
+            crate::reports::generate::run(args).await
+        }
         Command::Openapi => {
             println!("{}", crate::api::openapi().to_pretty_json()?);
             Ok(())
         }
     }
+}
+
+async fn print_spend(args: SpendArgs) -> anyhow::Result<()> {
+    let store = Store::connect(&args.db.database_url).await?;
+    let catalog = store.load_catalog().await?;
+    let params = SpendParams {
+        from: args.from,
+        to: args.to,
+        group_by: Some(args.by),
+        key: args.key,
+        team: args.team,
+        model: args.model,
+        provider: args.provider,
+        tz: args.tz,
+        format: None,
+        price_at: args.price_at,
+    };
+    let query = params
+        .parse(Utc::now())
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    let report = spend(&store, &catalog, query).await?;
+    let text = match args.format.as_str() {
+        "csv" => report.to_csv(),
+        "json" => serde_json::to_string_pretty(&report.to_json())? + "\n",
+        "table" => report.to_table(),
+        other => anyhow::bail!("--format {other}: expected table, csv or json"),
+    };
+    print!("{text}");
+    Ok(())
+}
+
+async fn export_usage(args: ExportArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    let csv = match args.format.as_str() {
+        "csv" => true,
+        "jsonl" => false,
+        other => anyhow::bail!("--format {other}: expected csv or jsonl"),
+    };
+    let store = Store::connect(&args.db.database_url).await?;
+    let q = UsageQuery {
+        filters: Filters {
+            key: args.key,
+            team: args.team,
+            model: args.model,
+            provider: None,
+        },
+        status: args.status,
+        from: args.from.map_or(0, |t| t.timestamp_millis()),
+        to: args.to.map_or(i64::MAX, |t| t.timestamp_millis()),
+    };
+    let emit = |chunk: String| -> futures::future::BoxFuture<'static, bool> {
+        Box::pin(async move {
+            let mut out = std::io::stdout().lock();
+            out.write_all(chunk.as_bytes()).is_ok()
+        })
+    };
+    audit::export(&store, &q, csv, emit).await?;
+    Ok(())
 }
 
 fn init_tracing(filter: &str) {

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod metering;
 pub mod money;
 pub mod pricing;
+pub mod reports;
 pub mod startup;
 pub mod state;
 pub mod store;

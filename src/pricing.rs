@@ -170,26 +170,42 @@ impl Prices {
     /// The exact cost of a call. Token subsets larger than their totals are clamped, so a
     /// malformed usage report can never produce a negative charge.
     pub fn cost(&self, usage: &Usage) -> Decimal {
-        let rates = self.rates_for(usage.input_tokens);
-        let cached = usage.cached_input_tokens.min(usage.input_tokens);
-        let written = usage.cache_write_tokens.min(usage.input_tokens - cached);
-        let plain_input = usage.input_tokens - cached - written;
-        let reasoning = usage.reasoning_tokens.min(usage.output_tokens);
-        let plain_output = usage.output_tokens - reasoning;
-        let per_mtok = [
-            (plain_input, rates.input),
-            (cached, rates.cached_input),
-            (written, rates.cache_write),
-            (plain_output, rates.output),
-            (reasoning, rates.reasoning),
-        ]
-        .into_iter()
-        .map(|(tokens, price)| Decimal::from(tokens) * price)
-        .sum::<Decimal>();
-        per_mtok / Decimal::from(MTOK)
+        token_cost(&self.rates_for(usage.input_tokens), usage)
             + self.per_request
             + Decimal::from(usage.images) * self.per_image
     }
+
+    /// The exact cost of `requests` calls whose usage sums to `usage`. Only prices without
+    /// tiers are linear in tokens; with tiers this returns `None` (price each call instead).
+    pub fn cost_of_sum(&self, usage: &Usage, requests: u64) -> Option<Decimal> {
+        if !self.tiers.is_empty() {
+            return None;
+        }
+        Some(
+            token_cost(&self.base_rates(), usage)
+                + self.per_request * Decimal::from(requests)
+                + Decimal::from(usage.images) * self.per_image,
+        )
+    }
+}
+
+fn token_cost(rates: &TokenRates, usage: &Usage) -> Decimal {
+    let cached = usage.cached_input_tokens.min(usage.input_tokens);
+    let written = usage.cache_write_tokens.min(usage.input_tokens - cached);
+    let plain_input = usage.input_tokens - cached - written;
+    let reasoning = usage.reasoning_tokens.min(usage.output_tokens);
+    let plain_output = usage.output_tokens - reasoning;
+    let per_mtok = [
+        (plain_input, rates.input),
+        (cached, rates.cached_input),
+        (written, rates.cache_write),
+        (plain_output, rates.output),
+        (reasoning, rates.reasoning),
+    ]
+    .into_iter()
+    .map(|(tokens, price)| Decimal::from(tokens) * price)
+    .sum::<Decimal>();
+    per_mtok / Decimal::from(MTOK)
 }
 
 impl PriceTier {
@@ -395,6 +411,35 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(p.cost(&u), dec("0.020"));
+    }
+
+    #[test]
+    fn cost_of_sum_equals_sum_of_costs_without_tiers() {
+        let mut p = prices("0.3", "1.2");
+        p.per_request = dec("0.018");
+        p.per_image = dec("0.002");
+        let a = Usage {
+            input_tokens: 100,
+            output_tokens: 7,
+            images: 1,
+            ..Default::default()
+        };
+        let b = Usage {
+            input_tokens: 900,
+            cached_input_tokens: 50,
+            output_tokens: 3,
+            ..Default::default()
+        };
+        let sum = Usage {
+            input_tokens: 1000,
+            cached_input_tokens: 50,
+            output_tokens: 10,
+            images: 1,
+            ..Default::default()
+        };
+        assert_eq!(p.cost_of_sum(&sum, 2).unwrap(), p.cost(&a) + p.cost(&b));
+        p.tiers = vec![tier(500, "1", "1")];
+        assert_eq!(p.cost_of_sum(&sum, 2), None);
     }
 
     #[test]

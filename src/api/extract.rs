@@ -155,3 +155,21 @@ pub fn secret_from_headers(headers: &axum::http::HeaderMap) -> Option<String> {
                 .map(str::to_string)
         })
 }
+
+/// The authenticated caller of a `/v1` endpoint (Bearer or `x-api-key`).
+pub struct Caller(pub crate::keys::ApiKey);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let secret = secret_from_headers(&parts.headers);
+        state
+            .keys
+            .authenticate(secret.as_deref(), chrono::Utc::now())
+            .map(Caller)
+    }
+}

@@ -6,6 +6,7 @@ pub mod extract;
 mod health;
 pub mod models;
 mod pages;
+mod reports;
 pub mod views;
 
 use std::sync::Arc;
@@ -33,6 +34,7 @@ use crate::state::AppState;
         (name = "catalog", description = "The public model catalog"),
         (name = "pages", description = "Markdown pages for people and agents"),
         (name = "gateway", description = "OpenAI- and Anthropic-compatible model calls (API key)"),
+        (name = "reports", description = "Spend, audit trail, estimates and recommendations"),
         (name = "admin", description = "Administration (admin token)"),
         (name = "system", description = "Health and API description"),
     )
@@ -85,6 +87,14 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(gateway::count_tokens))
         .routes(routes!(gateway::count_tokens_modelslab))
         .routes(routes!(gateway::generation))
+        .routes(routes!(reports::admin_spend))
+        .routes(routes!(reports::own_spend))
+        .routes(routes!(reports::admin_usage))
+        .routes(routes!(reports::own_usage))
+        .routes(routes!(reports::adjust))
+        .routes(routes!(reports::estimate))
+        .routes(routes!(reports::related))
+        .routes(routes!(reports::recommendations))
         .routes(routes!(health::healthz))
         .routes(routes!(health::openapi_json))
 }

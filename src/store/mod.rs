@@ -7,6 +7,7 @@
 
 mod catalog;
 mod keys;
+pub mod reports;
 mod usage;
 
 use std::str::FromStr;

@@ -7,7 +7,7 @@ use crate::metering::{CallStart, CallStatus, Endpoint, UsageRecord, UsageSource}
 use crate::money::{from_picos, to_picos};
 use crate::pricing::Usage;
 
-const RECORD_COLUMNS: &str = "id, started_at, finished_at, key_id, team_id, model_id, provider_id, \
+pub(super) const RECORD_COLUMNS: &str = "id, started_at, finished_at, key_id, team_id, model_id, provider_id, \
     upstream_model, endpoint, streamed, status, http_status, upstream_status, input_tokens, \
     cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, images, usage_source, \
     price_version_id, cost_picos, latency_ms, ttft_ms, error";
@@ -93,6 +93,29 @@ impl Store {
             .transpose()
     }
 
+    /// Records with their `seq`, for a query selecting `seq, RECORD_COLUMNS`.
+    pub(super) async fn records_with_seq(
+        &self,
+        sql: &str,
+        binds: &[String],
+    ) -> Result<Vec<(i64, UsageRecord)>, StoreError> {
+        #[derive(FromRow)]
+        struct WithSeq {
+            seq: i64,
+            #[sqlx(flatten)]
+            record: RecordRow,
+        }
+        let mut q = sqlx::query_as::<_, WithSeq>(sql);
+        for b in binds {
+            q = q.bind(b);
+        }
+        q.fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|row| Ok((row.seq, row.record.into_record()?)))
+            .collect()
+    }
+
     /// Closes out calls that were in flight when the process stopped: each gets a usage
     /// record with status `interrupted` and no charge (the upstream reported nothing).
     pub async fn close_out_interrupted(&self) -> Result<usize, StoreError> {
@@ -145,7 +168,7 @@ async fn insert_record(
 ) -> Result<(), StoreError> {
     let cost = to_picos(r.cost)
         .ok_or_else(|| StoreError::Corrupt(format!("cost {} is not whole picodollars", r.cost)))?;
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO usage_records (id, started_at, finished_at, key_id, team_id, model_id, \
          provider_id, upstream_model, endpoint, streamed, status, http_status, upstream_status, \
          input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, \
@@ -179,7 +202,11 @@ async fn insert_record(
     .bind(r.ttft_ms.map(int))
     .bind(&r.error)
     .execute(&mut **tx)
-    .await?;
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        super::reports::upsert_rollups(tx, r, &super::reports::record_totals(r, cost)).await?;
+    }
     sqlx::query("DELETE FROM call_starts WHERE id = $1")
         .bind(&r.id)
         .execute(&mut **tx)

@@ -13,3 +13,5 @@ mod helpers;
 mod keys;
 mod lifecycle;
 mod mock;
+mod report_exactness;
+mod reports;

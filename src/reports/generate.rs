@@ -1,0 +1,129 @@
+//! `tollgate dev generate-usage`: synthetic calls for benchmarks, written through the same
+//! store path as real ones (records and rollups in the same transactions).
+
+use chrono::{Duration, Utc};
+use clap::Args;
+use rand::{Rng, SeedableRng};
+
+use crate::catalog::seed::Seed;
+use crate::keys::{generate_secret, new_key_id, ApiKey};
+use crate::metering::{CallStatus, Endpoint, UsageRecord, UsageSource};
+use crate::pricing::Usage;
+use crate::store::Store;
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub db: crate::cli::Database,
+    /// How many calls.
+    #[arg(long, default_value_t = 100_000)]
+    pub calls: u64,
+    /// Spread over this many days before now.
+    #[arg(long, default_value_t = 30)]
+    pub days: i64,
+    /// How many keys (spread over 10 teams).
+    #[arg(long, default_value_t = 50)]
+    pub keys: usize,
+    /// Random seed, for repeatable data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
+    let store = Store::connect(&args.db.database_url).await?;
+    if store.catalog_is_empty().await? {
+        store
+            .load_seed(&Seed::load(std::path::Path::new("seeds"))?)
+            .await?;
+    }
+    let catalog = store.load_catalog().await?;
+    let now = Utc::now();
+    let models: Vec<_> = catalog
+        .entries
+        .iter()
+        .filter(|e| e.price_at(now).is_some())
+        .collect();
+    let mut keys = Vec::new();
+    for i in 0..args.keys {
+        let (_, hash) = generate_secret();
+        let key = ApiKey {
+            id: new_key_id(),
+            name: format!("synthetic-{i}"),
+            team: Some(format!("team-{}", i % 10)),
+            key_prefix: "tg-synth".into(),
+            allowed_models: None,
+            expires_at: None,
+            disabled: false,
+            revoked_at: None,
+            metadata: serde_json::json!({"synthetic": true}),
+            created_at: now,
+            key_hash: hash,
+        };
+        store.insert_key(&key).await?;
+        keys.push(key);
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
+    let span_ms = args.days * 86_400_000;
+    let start = now - Duration::days(args.days);
+    let batch = 5_000u64;
+    let mut written = 0u64;
+    while written < args.calls {
+        let n = batch.min(args.calls - written);
+        let mut records = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            let key = &keys[rng.gen_range(0..keys.len())];
+            let entry = models[rng.gen_range(0..models.len())];
+            let started_at = start + Duration::milliseconds(rng.gen_range(0..span_ms));
+            let input = rng.gen_range(50..20_000u64);
+            let usage = Usage {
+                input_tokens: input,
+                cached_input_tokens: if rng.gen_bool(0.3) {
+                    rng.gen_range(0..input)
+                } else {
+                    0
+                },
+                cache_write_tokens: 0,
+                output_tokens: rng.gen_range(1..2_000),
+                reasoning_tokens: 0,
+                images: 0,
+            };
+            let price = entry
+                .price_at(started_at)
+                .or_else(|| entry.prices.first())
+                .expect("priced model");
+            let streamed = rng.gen_bool(0.5);
+            records.push(UsageRecord {
+                id: crate::gateway::new_call_id(),
+                started_at,
+                finished_at: started_at + Duration::milliseconds(800),
+                key_id: Some(key.id.clone()),
+                team_id: key.team.clone(),
+                model_id: entry.model.id.clone(),
+                provider_id: Some(entry.model.provider.clone()),
+                upstream_model: Some(entry.model.upstream_model.clone()),
+                endpoint: if rng.gen_bool(0.7) {
+                    Endpoint::OpenaiChat
+                } else {
+                    Endpoint::AnthropicMessages
+                },
+                streamed,
+                status: CallStatus::Ok,
+                http_status: 200,
+                upstream_status: Some(200),
+                usage,
+                usage_source: UsageSource::Upstream,
+                price_version_id: Some(price.id),
+                cost: price.prices.cost(&usage),
+                latency_ms: 800,
+                ttft_ms: streamed.then_some(200),
+                error: None,
+            });
+        }
+        store.write_usage_batch(&[], &records).await?;
+        written += n;
+        if written.is_multiple_of(500_000) || written == args.calls {
+            tracing::info!(written, "synthetic calls written");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,574 @@
+//! `GET /admin/spend`: totals grouped by any dimensions and a time grain.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
+
+use super::buckets::is_utc;
+use super::{Dim, Filters, Grain, Totals, TotalsView};
+use crate::catalog::Snapshot;
+use crate::error::ApiError;
+use crate::money::to_picos;
+use crate::pricing::Usage;
+use crate::store::reports::{Source, DAY_MS, HOUR_MS};
+use crate::store::{Store, StoreError};
+
+/// Query parameters of a spend report.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SpendParams {
+    /// Start (RFC 3339, inclusive); 30 days before `to` when omitted.
+    pub from: Option<DateTime<Utc>>,
+    /// End (RFC 3339, exclusive); now when omitted.
+    pub to: Option<DateTime<Utc>>,
+    /// Comma-separated: any of `key,team,model,provider` and at most one of `hour,day,week,month`.
+    pub group_by: Option<String>,
+    pub key: Option<String>,
+    pub team: Option<String>,
+    pub model: Option<String>,
+    pub provider: Option<String>,
+    /// IANA time zone for time buckets (default UTC).
+    pub tz: Option<String>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+    /// Re-price the period at the prices in effect at this time.
+    pub price_at: Option<DateTime<Utc>>,
+}
+
+/// A validated spend report request.
+#[derive(Debug, Clone)]
+pub struct SpendQuery {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub dims: Vec<Dim>,
+    pub grain: Option<Grain>,
+    pub filters: Filters,
+    pub tz: Tz,
+    pub price_at: Option<DateTime<Utc>>,
+}
+
+/// One row: its dimension values, time bucket and totals.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpendRow {
+    pub dims: Vec<Option<String>>,
+    pub time: Option<String>,
+    pub totals: Totals,
+}
+
+/// A spend report.
+#[derive(Debug, Clone)]
+pub struct SpendReport {
+    pub query: SpendQuery,
+    pub rows: Vec<SpendRow>,
+    pub total: Totals,
+    /// Models that had no price at `price_at` (re-priced at zero).
+    pub unpriced: Vec<String>,
+}
+
+impl SpendParams {
+    pub fn parse(&self, now: DateTime<Utc>) -> Result<SpendQuery, ApiError> {
+        let to = self.to.unwrap_or(now);
+        let from = self.from.unwrap_or(to - Duration::days(30));
+        if from >= to {
+            return Err(ApiError::invalid_field("from", "from must be before to"));
+        }
+        let mut dims = Vec::new();
+        let mut grain = None;
+        for word in self
+            .group_by
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|w| !w.is_empty())
+        {
+            let dim = match word {
+                "key" => Some(Dim::Key),
+                "team" => Some(Dim::Team),
+                "model" => Some(Dim::Model),
+                "provider" => Some(Dim::Provider),
+                _ => None,
+            };
+            match (dim, Grain::parse(word)) {
+                (Some(d), _) if !dims.contains(&d) => dims.push(d),
+                (None, Some(g)) if grain.is_none() => grain = Some(g),
+                (None, Some(_)) => return Err(ApiError::invalid_field("group_by", "group_by takes at most one of hour, day, week, month")),
+                _ => return Err(ApiError::invalid_field("group_by", format!("group_by word '{word}' is unknown or repeated; use key, team, model, provider, hour, day, week, month"))),
+            }
+        }
+        let tz = match self.tz.as_deref() {
+            None | Some("") => Tz::UTC,
+            Some(name) => Tz::from_str(name).map_err(|_| {
+                ApiError::invalid_field("tz", format!("unknown time zone '{name}'"))
+            })?,
+        };
+        let filters = Filters {
+            key: self.key.clone(),
+            team: self.team.clone(),
+            model: self.model.clone(),
+            provider: self.provider.clone(),
+        };
+        Ok(SpendQuery {
+            from,
+            to,
+            dims,
+            grain,
+            filters,
+            tz,
+            price_at: self.price_at,
+        })
+    }
+
+    pub fn wants_csv(&self) -> Result<bool, ApiError> {
+        match self.format.as_deref() {
+            None | Some("json") => Ok(false),
+            Some("csv") => Ok(true),
+            Some(other) => Err(ApiError::invalid_field(
+                "format",
+                format!("format '{other}' is not json or csv"),
+            )),
+        }
+    }
+}
+
+fn floor(ms: i64, size: i64) -> i64 {
+    ms - ms.rem_euclid(size)
+}
+
+fn ceil(ms: i64, size: i64) -> i64 {
+    let f = floor(ms, size);
+    if f == ms {
+        ms
+    } else {
+        f + size
+    }
+}
+
+/// Splits `[from, to)` into segments each answered by the coarsest source that fits: records
+/// for partial hours, hourly rollups for partial days, daily rollups in between (when allowed).
+pub fn plan(from: i64, to: i64, daily: bool) -> Vec<(Source, i64, i64)> {
+    let (h0, h1) = (ceil(from, HOUR_MS), floor(to, HOUR_MS));
+    if h0 >= h1 {
+        return vec![(Source::Records, from, to)];
+    }
+    let mut out = Vec::new();
+    if from < h0 {
+        out.push((Source::Records, from, h0));
+    }
+    let (d0, d1) = (ceil(h0, DAY_MS), floor(h1, DAY_MS));
+    if daily && d0 < d1 {
+        if h0 < d0 {
+            out.push((Source::Hourly, h0, d0));
+        }
+        out.push((Source::Daily, d0, d1));
+        if d1 < h1 {
+            out.push((Source::Hourly, d1, h1));
+        }
+    } else {
+        out.push((Source::Hourly, h0, h1));
+    }
+    if h1 < to {
+        out.push((Source::Records, h1, to));
+    }
+    out
+}
+
+impl SpendQuery {
+    /// UTC day rollups answer day, week and month buckets only when the zone is UTC.
+    fn daily_allowed(&self) -> bool {
+        match self.grain {
+            None => true,
+            Some(Grain::Hour) => false,
+            Some(_) => is_utc(self.tz),
+        }
+    }
+
+    fn fold(
+        &self,
+        rows: impl IntoIterator<Item = (i64, Vec<Option<String>>, Totals)>,
+    ) -> (Vec<SpendRow>, Totals) {
+        let mut groups: BTreeMap<(Option<String>, Vec<Option<String>>), Totals> = BTreeMap::new();
+        let mut total = Totals::default();
+        for (bucket, dims, t) in rows {
+            let time = self.grain.map(|g| g.label(bucket, self.tz));
+            groups.entry((time, dims)).or_default().add(&t);
+            total.add(&t);
+        }
+        let rows = groups
+            .into_iter()
+            .map(|((time, dims), totals)| SpendRow { dims, time, totals })
+            .collect();
+        (rows, total)
+    }
+}
+
+/// Runs a spend report (re-priced when `price_at` is set).
+pub async fn spend(
+    store: &Store,
+    catalog: &Snapshot,
+    q: SpendQuery,
+) -> Result<SpendReport, StoreError> {
+    if let Some(at) = q.price_at {
+        return repriced(store, catalog, q, at).await;
+    }
+    let (from, to) = (q.from.timestamp_millis(), q.to.timestamp_millis());
+    let mut all = Vec::new();
+    for (source, start, end) in plan(from, to, q.daily_allowed()) {
+        let rows = store
+            .spend_segment(source, start, end, &q.dims, q.grain.is_some(), &q.filters)
+            .await?;
+        all.extend(rows.into_iter().map(|r| (r.bucket, r.dims, r.totals)));
+    }
+    let (rows, total) = q.fold(all);
+    Ok(SpendReport {
+        query: q,
+        rows,
+        total,
+        unpriced: vec![],
+    })
+}
+
+/// What the period would have cost at the prices in effect at `at`: usage is summed per model
+/// (and group) from the rollups and priced per model; a model whose prices at `at` have tiers
+/// is priced call by call from its records, since tiers apply per call. Adjustments are not
+/// included: they corrected the actual charges, not the prices.
+async fn repriced(
+    store: &Store,
+    catalog: &Snapshot,
+    q: SpendQuery,
+    at: DateTime<Utc>,
+) -> Result<SpendReport, StoreError> {
+    let (from, to) = (q.from.timestamp_millis(), q.to.timestamp_millis());
+    let mut dims = q.dims.clone();
+    let model_pos = match dims.iter().position(|d| *d == Dim::Model) {
+        Some(p) => p,
+        None => {
+            dims.push(Dim::Model);
+            dims.len() - 1
+        }
+    };
+    let mut all = Vec::new();
+    let mut unpriced = Vec::new();
+    for (source, start, end) in plan(from, to, q.daily_allowed()) {
+        for row in store
+            .spend_segment(source, start, end, &dims, q.grain.is_some(), &q.filters)
+            .await?
+        {
+            let model = row.dims[model_pos].clone().unwrap_or_default();
+            let price = catalog
+                .get(&model)
+                .and_then(|e| e.price_at(at))
+                .map(|v| v.prices.clone());
+            let mut totals = row.totals;
+            totals.cost_picos = match &price {
+                None => {
+                    if !unpriced.contains(&model) {
+                        unpriced.push(model.clone());
+                    }
+                    0
+                }
+                Some(p) => match p.cost_of_sum(
+                    &usage_of(&totals),
+                    u64::try_from(totals.requests).unwrap_or(0),
+                ) {
+                    Some(cost) => i128::from(to_picos(cost).unwrap_or(0)),
+                    None => {
+                        // Tiers: price the calls of this group one by one.
+                        let mut f = q.filters.clone();
+                        for (d, v) in dims.iter().zip(&row.dims) {
+                            set_filter(&mut f, *d, v.clone());
+                        }
+                        let (s, e) = if q.grain.is_some() {
+                            bucket_range(source, row.bucket, start, end)
+                        } else {
+                            (start, end)
+                        };
+                        let calls = store.calls_of_model(&f, &model, s, e).await?;
+                        calls
+                            .iter()
+                            .map(|c| i128::from(to_picos(p.cost(&call_usage(c))).unwrap_or(0)))
+                            .sum()
+                    }
+                },
+            };
+            let mut group = row.dims;
+            if !q.dims.contains(&Dim::Model) {
+                group.remove(model_pos);
+            }
+            all.push((row.bucket, group, totals));
+        }
+    }
+    let (rows, total) = q.fold(all);
+    Ok(SpendReport {
+        query: q,
+        rows,
+        total,
+        unpriced,
+    })
+}
+
+fn bucket_range(source: Source, bucket: i64, start: i64, end: i64) -> (i64, i64) {
+    let size = if source == Source::Daily {
+        DAY_MS
+    } else {
+        HOUR_MS
+    };
+    (bucket.max(start), (bucket + size).min(end))
+}
+
+fn set_filter(f: &mut Filters, d: Dim, v: Option<String>) {
+    let v = Some(v.unwrap_or_default());
+    match d {
+        Dim::Key => f.key = v,
+        Dim::Team => f.team = v,
+        Dim::Model => f.model = v,
+        Dim::Provider => f.provider = v,
+    }
+}
+
+fn usage_of(t: &Totals) -> Usage {
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    Usage {
+        input_tokens: n(t.input_tokens),
+        cached_input_tokens: n(t.cached_input_tokens),
+        cache_write_tokens: n(t.cache_write_tokens),
+        output_tokens: n(t.output_tokens),
+        reasoning_tokens: n(t.reasoning_tokens),
+        images: n(t.images),
+    }
+}
+
+fn call_usage(c: &[i64; 6]) -> Usage {
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    Usage {
+        input_tokens: n(c[0]),
+        cached_input_tokens: n(c[1]),
+        cache_write_tokens: n(c[2]),
+        output_tokens: n(c[3]),
+        reasoning_tokens: n(c[4]),
+        images: n(c[5]),
+    }
+}
+
+/// The JSON shape of a report row: each dimension under its `group_by` word.
+#[derive(Serialize)]
+pub struct RowView {
+    #[serde(flatten)]
+    pub group: serde_json::Map<String, serde_json::Value>,
+    #[serde(flatten)]
+    pub totals: TotalsView,
+}
+
+impl SpendReport {
+    fn group_words(&self) -> Vec<&'static str> {
+        let mut words: Vec<&'static str> = self.query.dims.iter().map(|d| d.word()).collect();
+        if let Some(g) = self.query.grain {
+            words.push(g.word());
+        }
+        words
+    }
+
+    fn group_values(&self, row: &SpendRow) -> Vec<Option<String>> {
+        let mut values = row.dims.clone();
+        if self.query.grain.is_some() {
+            values.push(row.time.clone());
+        }
+        values
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        let words = self.group_words();
+        let rows: Vec<RowView> = self
+            .rows
+            .iter()
+            .map(|r| RowView {
+                group: words
+                    .iter()
+                    .zip(self.group_values(r))
+                    .map(|(w, v)| (w.to_string(), v.map_or(serde_json::Value::Null, Into::into)))
+                    .collect(),
+                totals: r.totals.view(),
+            })
+            .collect();
+        let mut out = serde_json::json!({
+            "from": self.query.from, "to": self.query.to, "group_by": words, "tz": self.query.tz.name(),
+            "rows": rows, "total": self.total.view(),
+        });
+        if let Some(at) = self.query.price_at {
+            out["price_at"] = serde_json::json!(at);
+            out["unpriced_models"] = serde_json::json!(self.unpriced);
+        }
+        out
+    }
+
+    pub fn to_csv(&self) -> String {
+        let words = self.group_words();
+        let measures = [
+            "requests",
+            "input_tokens",
+            "cached_input_tokens",
+            "cache_write_tokens",
+            "output_tokens",
+            "reasoning_tokens",
+            "images",
+            "cost_usd",
+        ];
+        let mut out = words
+            .iter()
+            .chain(measures.iter())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(",");
+        out.push('\n');
+        for r in &self.rows {
+            let mut cells: Vec<String> = self
+                .group_values(r)
+                .into_iter()
+                .map(|v| csv_cell(&v.unwrap_or_default()))
+                .collect();
+            cells.extend(measure_cells(&r.totals));
+            out.push_str(&cells.join(","));
+            out.push('\n');
+        }
+        out
+    }
+
+    /// A plain-text table (the CLI's output).
+    pub fn to_table(&self) -> String {
+        let words = self.group_words();
+        let mut header: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+        header.extend(
+            [
+                "requests",
+                "input",
+                "cached",
+                "output",
+                "reasoning",
+                "cost_usd",
+            ]
+            .map(String::from),
+        );
+        let mut lines = vec![header];
+        for r in self.rows.iter() {
+            let mut cells: Vec<String> = self
+                .group_values(r)
+                .into_iter()
+                .map(|v| v.unwrap_or_else(|| "-".into()))
+                .collect();
+            let t = r.totals.view();
+            cells.extend([
+                t.requests.to_string(),
+                t.input_tokens.to_string(),
+                t.cached_input_tokens.to_string(),
+                t.output_tokens.to_string(),
+                t.reasoning_tokens.to_string(),
+                t.cost_usd,
+            ]);
+            lines.push(cells);
+        }
+        let t = self.total.view();
+        let mut total: Vec<String> = words
+            .iter()
+            .enumerate()
+            .map(|(i, _)| {
+                if i == 0 {
+                    "TOTAL".into()
+                } else {
+                    String::new()
+                }
+            })
+            .collect();
+        if total.is_empty() {
+            total.push("TOTAL".into());
+            lines[0].insert(0, String::new());
+            for l in lines.iter_mut().skip(1) {
+                l.insert(0, String::new());
+            }
+        }
+        total.extend([
+            t.requests.to_string(),
+            t.input_tokens.to_string(),
+            t.cached_input_tokens.to_string(),
+            t.output_tokens.to_string(),
+            t.reasoning_tokens.to_string(),
+            t.cost_usd,
+        ]);
+        lines.push(total);
+        let widths: Vec<usize> = (0..lines[0].len())
+            .map(|i| lines.iter().map(|l| l[i].len()).max().unwrap_or(0))
+            .collect();
+        lines
+            .iter()
+            .map(|l| {
+                l.iter()
+                    .zip(&widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect::<Vec<_>>()
+                    .join("  ")
+                    .trim_end()
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n"
+    }
+}
+
+fn measure_cells(t: &Totals) -> Vec<String> {
+    let v = t.view();
+    vec![
+        v.requests.to_string(),
+        v.input_tokens.to_string(),
+        v.cached_input_tokens.to_string(),
+        v.cache_write_tokens.to_string(),
+        v.output_tokens.to_string(),
+        v.reasoning_tokens.to_string(),
+        v.images.to_string(),
+        v.cost_usd,
+    ]
+}
+
+/// Quotes a CSV cell when it needs it (RFC 4180).
+pub fn csv_cell(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_uses_the_coarsest_source() {
+        let h = HOUR_MS;
+        let d = DAY_MS;
+        assert_eq!(plan(10, 20, true), vec![(Source::Records, 10, 20)]);
+        assert_eq!(
+            plan(d + 5, 3 * d + h + 7, true),
+            vec![
+                (Source::Records, d + 5, d + h),
+                (Source::Hourly, d + h, 2 * d),
+                (Source::Daily, 2 * d, 3 * d),
+                (Source::Hourly, 3 * d, 3 * d + h),
+                (Source::Records, 3 * d + h, 3 * d + h + 7),
+            ]
+        );
+        assert_eq!(plan(0, 2 * d, false), vec![(Source::Hourly, 0, 2 * d)]);
+        assert_eq!(plan(0, 2 * d, true), vec![(Source::Daily, 0, 2 * d)]);
+    }
+
+    #[test]
+    fn csv_cells_are_quoted() {
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_cell("plain"), "plain");
+    }
+}

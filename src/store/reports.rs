@@ -1,0 +1,363 @@
+//! Report statements: rollups, spend segments, the audit trail and adjustments.
+
+use sqlx::{FromRow, Sqlite, Transaction};
+
+use super::{Store, StoreError};
+use crate::metering::UsageRecord;
+use crate::reports::{Dim, Filters, Totals};
+
+pub const HOUR_MS: i64 = 3_600_000;
+pub const DAY_MS: i64 = 86_400_000;
+
+/// Where a spend segment is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Individual usage records (for partial hours at the ends of a range).
+    Records,
+    Hourly,
+    Daily,
+}
+
+/// One grouped row of a segment: its time bucket (start, ms; 0 when time is not grouped),
+/// its dimension values in the order asked, and its totals.
+#[derive(Debug, Clone)]
+pub struct SegmentRow {
+    pub bucket: i64,
+    pub dims: Vec<Option<String>>,
+    pub totals: Totals,
+}
+
+/// An adjustment entry.
+#[derive(Debug, Clone, FromRow)]
+pub struct AdjustmentRow {
+    pub id: String,
+    pub usage_id: String,
+    pub created_at: i64,
+    pub kind: String,
+    pub reason: Option<String>,
+    pub cost_delta_picos: i64,
+    pub price_version_id: Option<i64>,
+}
+
+const MEASURES: &str = "SUM(requests), SUM(input_tokens), SUM(cached_input_tokens), SUM(cache_write_tokens), \
+    SUM(output_tokens), SUM(reasoning_tokens), SUM(images), SUM(cost_picos / 1000000), SUM(cost_picos % 1000000)";
+
+const RECORD_MEASURES: &str = "COUNT(*), SUM(input_tokens), SUM(cached_input_tokens), SUM(cache_write_tokens), \
+    SUM(output_tokens), SUM(reasoning_tokens), SUM(images), SUM(net_picos / 1000000), SUM(net_picos % 1000000)";
+
+fn dim_column(d: Dim, records: bool) -> &'static str {
+    match (d, records) {
+        (Dim::Key, false) => "key_id",
+        (Dim::Team, false) => "team_id",
+        (Dim::Model, _) => "model_id",
+        (Dim::Provider, false) => "provider_id",
+        (Dim::Key, true) => "COALESCE(key_id, '')",
+        (Dim::Team, true) => "COALESCE(team_id, '')",
+        (Dim::Provider, true) => "COALESCE(provider_id, '')",
+    }
+}
+
+/// `WHERE` clause and its bind values for a segment.
+fn where_clause(
+    source: Source,
+    start: i64,
+    end: i64,
+    f: &Filters,
+    first_param: usize,
+) -> (String, Vec<String>) {
+    let time = if source == Source::Records {
+        "started_at"
+    } else {
+        "bucket"
+    };
+    let mut sql = format!("{time} >= {start} AND {time} < {end}");
+    let mut binds = Vec::new();
+    let records = source == Source::Records;
+    for (dim, value) in [
+        (Dim::Key, &f.key),
+        (Dim::Team, &f.team),
+        (Dim::Model, &f.model),
+        (Dim::Provider, &f.provider),
+    ] {
+        if let Some(v) = value {
+            binds.push(v.clone());
+            sql.push_str(&format!(
+                " AND {} = ${}",
+                dim_column(dim, records),
+                first_param + binds.len() - 1
+            ));
+        }
+    }
+    (sql, binds)
+}
+
+fn none_if_empty(s: String) -> Option<String> {
+    if s.is_empty() {
+        None
+    } else {
+        Some(s)
+    }
+}
+
+impl Store {
+    /// Sums of one segment `[start, end)` of time, grouped by the time bucket (when `by_time`)
+    /// and `dims`. Adjustments are included: rollups carry them, and for records they are added
+    /// from the adjustments of the records in the segment.
+    pub async fn spend_segment(
+        &self,
+        source: Source,
+        start: i64,
+        end: i64,
+        dims: &[Dim],
+        by_time: bool,
+        f: &Filters,
+    ) -> Result<Vec<SegmentRow>, StoreError> {
+        let records = source == Source::Records;
+        let (filter, binds) = where_clause(source, start, end, f, 1);
+        let (from, measures) = match source {
+            Source::Records => (
+                format!(
+                    "(SELECT usage_records.*, cost_picos + COALESCE((SELECT SUM(a.cost_delta_picos) FROM usage_adjustments a \
+                     WHERE a.usage_id = usage_records.id), 0) AS net_picos FROM usage_records WHERE {filter}) r"
+                ),
+                RECORD_MEASURES,
+            ),
+            Source::Hourly => (format!("usage_rollups_hourly WHERE {filter}"), MEASURES),
+            Source::Daily => (format!("usage_rollups_daily WHERE {filter}"), MEASURES),
+        };
+        let mut groups: Vec<String> = Vec::new();
+        if by_time {
+            groups.push(if records {
+                format!("started_at - started_at % {HOUR_MS}")
+            } else {
+                "bucket".into()
+            });
+        }
+        groups.extend(dims.iter().map(|d| dim_column(*d, records).to_string()));
+        let select = if groups.is_empty() {
+            String::new()
+        } else {
+            format!("{}, ", groups.join(", "))
+        };
+        let group_by = if groups.is_empty() {
+            String::new()
+        } else {
+            format!(" GROUP BY {}", groups.join(", "))
+        };
+        let sql = format!("SELECT {select}{measures} FROM {from}{group_by}");
+        self.grouped(&sql, &binds, by_time, dims.len()).await
+    }
+
+    async fn grouped(
+        &self,
+        sql: &str,
+        binds: &[String],
+        by_time: bool,
+        ndims: usize,
+    ) -> Result<Vec<SegmentRow>, StoreError> {
+        use sqlx::Row;
+        let mut q = sqlx::query(sql);
+        for b in binds {
+            q = q.bind(b);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut i = 0;
+            let bucket = if by_time {
+                i += 1;
+                row.try_get::<i64, _>(0)?
+            } else {
+                0
+            };
+            let mut dims = Vec::with_capacity(ndims);
+            for _ in 0..ndims {
+                dims.push(row.try_get::<Option<String>, _>(i)?.and_then(none_if_empty));
+                i += 1;
+            }
+            let n = |j: usize| -> Result<i64, StoreError> {
+                Ok(row.try_get::<Option<i64>, _>(i + j)?.unwrap_or(0))
+            };
+            let totals = Totals {
+                requests: n(0)?,
+                input_tokens: n(1)?,
+                cached_input_tokens: n(2)?,
+                cache_write_tokens: n(3)?,
+                output_tokens: n(4)?,
+                reasoning_tokens: n(5)?,
+                images: n(6)?,
+                cost_picos: 0,
+            }
+            .with_split_cost(n(7)?, n(8)?);
+            out.push(SegmentRow {
+                bucket,
+                dims,
+                totals,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Usage records newest first, after the cursor (a `seq`), matching the filters.
+    pub async fn list_usage(
+        &self,
+        f: &Filters,
+        status: Option<&str>,
+        from: i64,
+        to: i64,
+        before_seq: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<(i64, UsageRecord)>, StoreError> {
+        let (mut filter, mut binds) = where_clause(Source::Records, from, to, f, 1);
+        if let Some(s) = status {
+            binds.push(s.to_string());
+            filter.push_str(&format!(" AND status = ${}", binds.len()));
+        }
+        if let Some(seq) = before_seq {
+            filter.push_str(&format!(" AND seq < {seq}"));
+        }
+        let sql = format!(
+            "SELECT seq, {} FROM usage_records WHERE {filter} ORDER BY seq DESC LIMIT {limit}",
+            super::usage::RECORD_COLUMNS
+        );
+        self.records_with_seq(&sql, &binds).await
+    }
+
+    /// Adjustments of these usage records, oldest first.
+    pub async fn adjustments_for(
+        &self,
+        usage_ids: &[String],
+    ) -> Result<Vec<AdjustmentRow>, StoreError> {
+        if usage_ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let params: Vec<String> = (1..=usage_ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT id, usage_id, created_at, kind, reason, cost_delta_picos, price_version_id FROM usage_adjustments \
+             WHERE usage_id IN ({}) ORDER BY seq",
+            params.join(", ")
+        );
+        let mut q = sqlx::query_as::<_, AdjustmentRow>(&sql);
+        for id in usage_ids {
+            q = q.bind(id);
+        }
+        Ok(q.fetch_all(&self.pool).await?)
+    }
+
+    /// Appends an adjustment and applies its cost to the rollups of the original call's
+    /// buckets, in one transaction. The usage record itself is never changed.
+    pub async fn insert_adjustment(
+        &self,
+        adj: &AdjustmentRow,
+        record: &UsageRecord,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO usage_adjustments (id, usage_id, created_at, kind, reason, cost_delta_picos, price_version_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&adj.id)
+        .bind(&adj.usage_id)
+        .bind(adj.created_at)
+        .bind(&adj.kind)
+        .bind(&adj.reason)
+        .bind(adj.cost_delta_picos)
+        .bind(adj.price_version_id)
+        .execute(&mut *tx)
+        .await?;
+        let delta = Totals {
+            cost_picos: i128::from(adj.cost_delta_picos),
+            ..Totals::default()
+        };
+        upsert_rollups(&mut tx, record, &delta).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Per-call token counts of one model's calls in a range, for exact re-pricing when the
+    /// prices have tiers (which apply per call, so sums cannot be used).
+    pub async fn calls_of_model(
+        &self,
+        f: &Filters,
+        model: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<[i64; 6]>, StoreError> {
+        let mut filters = f.clone();
+        filters.model = Some(model.to_string());
+        let (filter, binds) = where_clause(Source::Records, from, to, &filters, 1);
+        let sql = format!(
+            "SELECT input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, images \
+             FROM usage_records WHERE {filter}"
+        );
+        let mut q = sqlx::query_as::<_, (i64, i64, i64, i64, i64, i64)>(&sql);
+        for b in &binds {
+            q = q.bind(b);
+        }
+        Ok(q.fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| [r.0, r.1, r.2, r.3, r.4, r.5])
+            .collect())
+    }
+}
+
+/// Adds a record (or an adjustment's delta) to its hourly and daily rollups.
+pub(super) async fn upsert_rollups(
+    tx: &mut Transaction<'_, Sqlite>,
+    r: &UsageRecord,
+    t: &Totals,
+) -> Result<(), StoreError> {
+    let at = super::to_millis(r.started_at);
+    let cost = i64::try_from(t.cost_picos)
+        .map_err(|_| StoreError::Corrupt("rollup cost overflow".into()))?;
+    for (table, size) in [
+        ("usage_rollups_hourly", HOUR_MS),
+        ("usage_rollups_daily", DAY_MS),
+    ] {
+        let sql = format!(
+            "INSERT INTO {table} (bucket, key_id, team_id, model_id, provider_id, requests, input_tokens, \
+             cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, images, cost_picos) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             ON CONFLICT (bucket, key_id, team_id, model_id, provider_id) DO UPDATE SET \
+             requests = {table}.requests + excluded.requests, input_tokens = {table}.input_tokens + excluded.input_tokens, \
+             cached_input_tokens = {table}.cached_input_tokens + excluded.cached_input_tokens, \
+             cache_write_tokens = {table}.cache_write_tokens + excluded.cache_write_tokens, \
+             output_tokens = {table}.output_tokens + excluded.output_tokens, \
+             reasoning_tokens = {table}.reasoning_tokens + excluded.reasoning_tokens, \
+             images = {table}.images + excluded.images, cost_picos = {table}.cost_picos + excluded.cost_picos"
+        );
+        sqlx::query(&sql)
+            .bind(at - at % size)
+            .bind(r.key_id.as_deref().unwrap_or(""))
+            .bind(r.team_id.as_deref().unwrap_or(""))
+            .bind(&r.model_id)
+            .bind(r.provider_id.as_deref().unwrap_or(""))
+            .bind(t.requests)
+            .bind(t.input_tokens)
+            .bind(t.cached_input_tokens)
+            .bind(t.cache_write_tokens)
+            .bind(t.output_tokens)
+            .bind(t.reasoning_tokens)
+            .bind(t.images)
+            .bind(cost)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The totals one record adds to its rollups.
+pub(super) fn record_totals(r: &UsageRecord, cost_picos: i64) -> Totals {
+    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    Totals {
+        requests: 1,
+        input_tokens: n(r.usage.input_tokens),
+        cached_input_tokens: n(r.usage.cached_input_tokens),
+        cache_write_tokens: n(r.usage.cache_write_tokens),
+        output_tokens: n(r.usage.output_tokens),
+        reasoning_tokens: n(r.usage.reasoning_tokens),
+        images: n(r.usage.images),
+        cost_picos: i128::from(cost_picos),
+    }
+}
