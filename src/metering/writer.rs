@@ -1,7 +1,13 @@
 //! The single writer task that batches usage records into transactions.
+//!
+//! Call starts (used only to close out calls cut short by a crash) are held back for
+//! [`START_DELAY`]: a call that finishes sooner never has its start written at all, which keeps
+//! the common short call at one row per call. Starts of longer calls (streams) are written
+//! within that delay, so a crash mid-stream is closed out at the next start.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -13,6 +19,8 @@ use crate::store::Store;
 const MAX_BATCH: usize = 512;
 /// Queue length; senders wait (back-pressure) when the writer falls this far behind.
 const QUEUE: usize = 8192;
+/// How long a call start waits before it is written.
+const START_DELAY: Duration = Duration::from_millis(500);
 
 enum Command {
     Start(CallStart),
@@ -36,7 +44,7 @@ impl Meter {
     /// Starts the writer task.
     pub fn spawn(store: Store) -> Meter {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(run(store, rx));
+        let task = tokio::spawn(Writer::new(store).run(rx));
         Meter {
             tx,
             task: Arc::new(Mutex::new(Some(task))),
@@ -70,33 +78,93 @@ impl Meter {
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::Receiver<Command>) {
-    let mut stopping = false;
-    while !stopping {
-        let Some(first) = rx.recv().await else { break };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(c) => batch.push(c),
-                Err(_) => break,
-            }
+struct Writer {
+    store: Store,
+    /// Starts not yet written, with when they arrived.
+    pending: HashMap<String, (Instant, CallStart)>,
+    /// Ids of starts that were written and whose records have not come yet.
+    written: HashSet<String>,
+}
+
+impl Writer {
+    fn new(store: Store) -> Self {
+        Writer {
+            store,
+            pending: HashMap::new(),
+            written: HashSet::new(),
         }
-        let mut starts = Vec::new();
-        let mut records = Vec::new();
-        let mut acks = Vec::new();
-        for command in batch {
-            match command {
-                Command::Start(s) => starts.push(s),
-                Command::Record(r, ack) => {
-                    records.push(*r);
-                    acks.push(ack);
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        let mut tick = tokio::time::interval(START_DELAY / 2);
+        let mut stopping = false;
+        while !stopping {
+            let first = tokio::select! {
+                c = rx.recv() => match c {
+                    Some(c) => Some(c),
+                    None => break,
+                },
+                _ = tick.tick() => None,
+            };
+            let mut batch: Vec<Command> = first.into_iter().collect();
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(c) => batch.push(c),
+                    Err(_) => break,
                 }
-                Command::Shutdown => stopping = true,
             }
-        }
-        let result = write_with_retry(&store, &starts, &records).await;
-        for ack in acks {
-            let _ = ack.send(result.clone());
+            let mut records = Vec::new();
+            let mut acks = Vec::new();
+            for command in batch {
+                match command {
+                    Command::Start(s) => {
+                        self.pending.insert(s.id.clone(), (Instant::now(), s));
+                    }
+                    Command::Record(r, ack) => {
+                        self.pending.remove(&r.id);
+                        records.push(*r);
+                        acks.push(ack);
+                    }
+                    Command::Shutdown => stopping = true,
+                }
+            }
+            let due = Instant::now() - START_DELAY;
+            let ripe: Vec<String> = self
+                .pending
+                .iter()
+                .filter(|(_, (at, _))| stopping || *at <= due)
+                .map(|(id, _)| id.clone())
+                .collect();
+            let starts: Vec<CallStart> = ripe
+                .iter()
+                .filter_map(|id| self.pending.remove(id))
+                .map(|(_, s)| s)
+                .collect();
+            if starts.is_empty() && records.is_empty() {
+                continue;
+            }
+            let had_start: Vec<bool> = records.iter().map(|r| self.written.remove(&r.id)).collect();
+            let finished: Vec<&UsageRecord> = records
+                .iter()
+                .zip(&had_start)
+                .filter(|(_, h)| **h)
+                .map(|(r, _)| r)
+                .collect();
+            let finished_ids: Vec<String> = finished.iter().map(|r| r.id.clone()).collect();
+            let t0 = Instant::now();
+            let result = write_with_retry(&self.store, &starts, &records, &finished_ids).await;
+            tracing::debug!(
+                starts = starts.len(),
+                records = records.len(),
+                micros = t0.elapsed().as_micros() as u64,
+                "usage batch committed"
+            );
+            if result.is_ok() {
+                self.written.extend(starts.into_iter().map(|s| s.id));
+            }
+            for ack in acks {
+                let _ = ack.send(result.clone());
+            }
         }
     }
 }
@@ -106,10 +174,14 @@ async fn write_with_retry(
     store: &Store,
     starts: &[CallStart],
     records: &[UsageRecord],
+    finished_starts: &[String],
 ) -> Result<(), String> {
     let mut delay = Duration::from_millis(10);
     for attempt in 0..5 {
-        match store.write_usage_batch(starts, records).await {
+        match store
+            .write_ledger_batch(starts, records, finished_starts)
+            .await
+        {
             Ok(()) => return Ok(()),
             Err(e) if attempt < 4 => {
                 tracing::warn!(error = %e, attempt, "usage batch write failed; retrying");

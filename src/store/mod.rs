@@ -5,6 +5,7 @@
 //! JSON documents as TEXT. A PostgreSQL backend is then a second pool type behind the same
 //! methods, not a rewrite.
 
+mod batch;
 mod catalog;
 mod keys;
 pub mod reports;
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::{ConnectOptions, SqlitePool};
 
 /// What can go wrong in the store, in terms the API can map to statuses.
 #[derive(Debug, thiserror::Error)]
@@ -62,9 +63,12 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            .log_statements(log::LevelFilter::Off)
+            .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(1));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;

@@ -71,13 +71,23 @@ impl Store {
         starts: &[CallStart],
         records: &[UsageRecord],
     ) -> Result<(), StoreError> {
+        let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+        self.write_ledger_batch(starts, records, &ids).await
+    }
+
+    /// The metering writer's transaction: new call starts, finished records (idempotent by
+    /// id) with their rollups, and the removal of the starts of `finished_starts`.
+    pub async fn write_ledger_batch(
+        &self,
+        starts: &[CallStart],
+        records: &[UsageRecord],
+        finished_starts: &[String],
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for s in starts {
-            insert_start(&mut tx, s).await?;
-        }
-        for r in records {
-            insert_record(&mut tx, r).await?;
-        }
+        super::batch::insert_starts(&mut tx, starts).await?;
+        let inserted = super::batch::insert_records(&mut tx, records).await?;
+        super::batch::add_to_rollups(&mut tx, records, &inserted).await?;
+        super::batch::delete_starts(&mut tx, finished_starts).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -139,27 +149,6 @@ impl Store {
         tx.commit().await?;
         Ok(starts.len())
     }
-}
-
-async fn insert_start(tx: &mut Transaction<'_, Sqlite>, s: &CallStart) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO call_starts (id, started_at, key_id, team_id, model_id, provider_id, \
-         upstream_model, endpoint, streamed, price_version_id, input_tokens_estimate) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(&s.id)
-    .bind(to_millis(s.started_at))
-    .bind(&s.key_id)
-    .bind(&s.team_id)
-    .bind(&s.model_id)
-    .bind(&s.provider_id)
-    .bind(&s.upstream_model)
-    .bind(s.endpoint.as_str())
-    .bind(s.streamed)
-    .bind(s.price_version_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 async fn insert_record(

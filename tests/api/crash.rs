@@ -100,7 +100,7 @@ async fn completed_calls_survive_sigkill_and_in_flight_calls_are_closed_out() {
     }
 
     mock.set(|s| {
-        s.chunk_delay_ms = 1000;
+        s.chunk_delay_ms = 2000;
         s.text = "slow slow slow slow slow".into();
     });
     let body = json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "in flight"}]});
@@ -116,7 +116,8 @@ async fn completed_calls_survive_sigkill_and_in_flight_calls_are_closed_out() {
         .unwrap()
         .to_string();
     let _ = in_flight.chunk().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Starts are written once a call has been in flight for half a second.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
 
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
