@@ -65,6 +65,39 @@ pub struct Settings {
     )]
     pub upstream_total_timeout_ms: u64,
 
+    /// A budget on all calls, as JSON: `{"limit_usd":"1000","period":"monthly","mode":"hard"}`.
+    #[arg(long, env = "TOLLGATE_GLOBAL_BUDGET")]
+    pub global_budget: Option<String>,
+
+    /// IANA time zone of daily, weekly and monthly budget periods.
+    #[arg(long, env = "TOLLGATE_BUDGET_TZ", default_value = "UTC")]
+    pub budget_tz: String,
+
+    /// Credit granted to every new key, USD.
+    #[arg(long, env = "TOLLGATE_FREE_TIER_USD", default_value = "0")]
+    pub free_tier_usd: String,
+
+    /// Alert when a prepaid balance falls below this, USD.
+    #[arg(long, env = "TOLLGATE_LOW_BALANCE_USD", default_value = "1.00")]
+    pub low_balance_usd: String,
+
+    /// Where alerts go when neither the key nor its team names a webhook.
+    #[arg(long, env = "TOLLGATE_ALERT_WEBHOOK_URL")]
+    pub alert_webhook_url: Option<String>,
+
+    /// Secret of the HMAC-SHA256 `x-tollgate-signature` on alert webhooks.
+    #[arg(
+        long,
+        env = "TOLLGATE_WEBHOOK_SECRET",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    pub webhook_secret: String,
+
+    /// How often the alert outbox is polled, milliseconds.
+    #[arg(long, env = "TOLLGATE_ALERT_POLL_MS", default_value_t = 1000)]
+    pub alert_poll_ms: u64,
+
     /// Log filter (tracing-subscriber EnvFilter syntax), e.g. `info` or `tollgate=debug`.
     #[arg(long, env = "TOLLGATE_LOG", default_value = "info")]
     pub log: String,
@@ -84,7 +117,47 @@ impl Settings {
             upstream_connect_timeout_ms: 10_000,
             upstream_first_byte_timeout_ms: 60_000,
             upstream_total_timeout_ms: 600_000,
+            global_budget: None,
+            budget_tz: "UTC".into(),
+            free_tier_usd: "0".into(),
+            low_balance_usd: "1.00".into(),
+            alert_webhook_url: None,
+            webhook_secret: String::new(),
+            alert_poll_ms: 1000,
             log: "info".into(),
         }
+    }
+}
+
+impl Settings {
+    /// The budget settings these flags describe.
+    pub fn budget_settings(&self) -> anyhow::Result<crate::budgets::BudgetSettings> {
+        use std::str::FromStr;
+        let usd = |name: &str, v: &str| -> anyhow::Result<i64> {
+            let d =
+                rust_decimal::Decimal::from_str(v).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+            crate::money::to_picos(d).ok_or_else(|| anyhow::anyhow!("{name}: not an amount of USD"))
+        };
+        let global: Option<crate::budgets::Budget> = match &self.global_budget {
+            Some(json) => Some(
+                serde_json::from_str(json)
+                    .map_err(|e| anyhow::anyhow!("TOLLGATE_GLOBAL_BUDGET: {e}"))?,
+            ),
+            None => None,
+        };
+        if let Some(b) = &global {
+            b.validate("global_budget")
+                .map_err(|e| anyhow::anyhow!("TOLLGATE_GLOBAL_BUDGET: {}", e.message))?;
+        }
+        Ok(crate::budgets::BudgetSettings {
+            global,
+            tz: chrono_tz::Tz::from_str(&self.budget_tz).map_err(|_| {
+                anyhow::anyhow!("TOLLGATE_BUDGET_TZ: unknown time zone {}", self.budget_tz)
+            })?,
+            free_tier_picos: usd("TOLLGATE_FREE_TIER_USD", &self.free_tier_usd)?,
+            low_balance_picos: usd("TOLLGATE_LOW_BALANCE_USD", &self.low_balance_usd)?,
+            webhook_url: self.alert_webhook_url.clone(),
+            webhook_secret: self.webhook_secret.clone(),
+        })
     }
 }

@@ -32,6 +32,7 @@ pub enum ErrorKind {
     PayloadTooLarge,
     Unprocessable,
     RateLimited,
+    PaymentRequired,
     /// Any other 4xx an upstream answered with, passed through.
     UpstreamClient(u16),
     Internal,
@@ -98,6 +99,7 @@ impl ApiError {
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::PaymentRequired => StatusCode::PAYMENT_REQUIRED,
             ErrorKind::UpstreamClient(code) => {
                 StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST)
             }
@@ -114,6 +116,7 @@ impl ApiError {
             ErrorKind::Forbidden => "permission_error",
             ErrorKind::NotFound => "not_found_error",
             ErrorKind::RateLimited => "rate_limit_error",
+            ErrorKind::PaymentRequired => "insufficient_quota",
             ErrorKind::Internal | ErrorKind::BadGateway | ErrorKind::GatewayTimeout => "api_error",
             ErrorKind::UpstreamClient(401) => "authentication_error",
             ErrorKind::UpstreamClient(403) => "permission_error",
@@ -130,6 +133,7 @@ impl ApiError {
             ErrorKind::NotFound => "not_found_error",
             ErrorKind::PayloadTooLarge => "request_too_large",
             ErrorKind::RateLimited => "rate_limit_error",
+            ErrorKind::PaymentRequired => "billing_error",
             ErrorKind::GatewayTimeout => "timeout_error",
             ErrorKind::Internal | ErrorKind::BadGateway => "api_error",
             ErrorKind::UpstreamClient(401) => "authentication_error",

@@ -6,6 +6,7 @@
 //! by resource). [`startup`] wires them into a running server.
 
 pub mod api;
+pub mod budgets;
 pub mod catalog;
 pub mod cli;
 pub mod configuration;

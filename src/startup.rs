@@ -11,12 +11,15 @@ use tokio::net::TcpListener;
 use crate::catalog::seed::Seed;
 use tokio_util::task::TaskTracker;
 
+use crate::budgets::enforce::CreditOwners;
+use crate::budgets::ratelimit::RateLimiter;
+use crate::budgets::TeamRing;
 use crate::catalog::Catalog;
 use crate::configuration::Settings;
 use crate::gateway::upstream::{Timeouts, Upstream};
 use crate::keys::KeyRing;
 use crate::metering::Meter;
-use crate::state::{AppState, RuntimeConfig};
+use crate::state::{AppState, Clock, RuntimeConfig};
 use crate::store::Store;
 
 /// A built, bound, not yet running server.
@@ -45,6 +48,18 @@ impl Application {
         catalog.reload(&store).await?;
         let keys = KeyRing::default();
         keys.reload(&store).await?;
+        let budgets = Arc::new(settings.budget_settings()?);
+        let teams = TeamRing::default();
+        teams.reload(&store).await?;
+        let credits = CreditOwners::default();
+        credits.set(store.credit_owners().await?);
+        let released = store.release_orphan_reservations().await?;
+        if released > 0 {
+            tracing::warn!(
+                reservations = released,
+                "released budget reservations of calls cut short by the last stop"
+            );
+        }
         let interrupted = store.close_out_interrupted().await?;
         if interrupted > 0 {
             tracing::warn!(
@@ -87,6 +102,11 @@ impl Application {
             store,
             catalog,
             keys,
+            teams,
+            credits,
+            budgets,
+            limiter: RateLimiter::default(),
+            clock: Clock::default(),
             meter,
             upstream,
             tasks: TaskTracker::new(),
@@ -126,6 +146,13 @@ impl Application {
             tracing::info!("shutting down: draining in-flight requests");
             let _ = stopping_tx.send(());
         };
+        let stop_alerts = tokio_util::sync::CancellationToken::new();
+        let alerts = tokio::spawn(crate::budgets::alerts::deliver(
+            self.state.store.clone(),
+            self.state.budgets.webhook_secret.clone(),
+            Duration::from_millis(self.settings.alert_poll_ms),
+            stop_alerts.clone(),
+        ));
         let server = axum::serve(self.listener, app).with_graceful_shutdown(signal);
         let grace = Duration::from_secs(self.settings.shutdown_grace_secs);
         let server = tokio::spawn(async move { server.await });
@@ -144,6 +171,8 @@ impl Application {
             tracing::warn!("grace period over; stream relays still running are cut off");
         }
         self.state.meter.shutdown().await;
+        stop_alerts.cancel();
+        let _ = alerts.await;
         self.state.store.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -2,8 +2,14 @@
 
 use std::sync::Arc;
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use chrono::{DateTime, Duration, Utc};
 use tokio_util::task::TaskTracker;
 
+use crate::budgets::enforce::CreditOwners;
+use crate::budgets::ratelimit::RateLimiter;
+use crate::budgets::{BudgetSettings, TeamRing};
 use crate::catalog::Catalog;
 use crate::gateway::upstream::Upstream;
 use crate::keys::KeyRing;
@@ -16,6 +22,11 @@ pub struct AppState {
     pub store: Store,
     pub catalog: Catalog,
     pub keys: KeyRing,
+    pub teams: TeamRing,
+    pub credits: CreditOwners,
+    pub budgets: Arc<BudgetSettings>,
+    pub limiter: RateLimiter,
+    pub clock: Clock,
     pub meter: Meter,
     pub upstream: Arc<Upstream>,
     /// Background work (stream relays) that shutdown waits for.
@@ -30,4 +41,23 @@ pub struct RuntimeConfig {
     pub admin_token: String,
     /// Base URL that pages and examples show for this gateway (no trailing slash).
     pub public_url: String,
+}
+
+/// The time budgets and calls are judged by: the system clock, plus an offset that tests can
+/// advance to cross period boundaries.
+#[derive(Clone, Default)]
+pub struct Clock {
+    offset_ms: Arc<AtomicI64>,
+}
+
+impl Clock {
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now() + Duration::milliseconds(self.offset_ms.load(Ordering::Relaxed))
+    }
+
+    /// Moves this clock forward (tests only use this).
+    pub fn advance(&self, by: Duration) {
+        self.offset_ms
+            .fetch_add(by.num_milliseconds(), Ordering::Relaxed);
+    }
 }

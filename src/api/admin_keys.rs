@@ -23,6 +23,21 @@ pub struct CreatedKey {
     #[schema(example = "tg-…")]
     #[serde(rename = "key")]
     pub secret: String,
+    /// Budgets with their spend this period, balance and rate limits.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub status: serde_json::Value,
+}
+
+fn check_team(state: &AppState, team: &Option<String>) -> Result<(), ApiError> {
+    match team {
+        Some(t) if state.teams.get(t).is_none() => Err(ApiError::new(
+            crate::error::ErrorKind::Unprocessable,
+            "unprocessable",
+            format!("team '{t}' does not exist; create it with POST /admin/teams"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn key_not_found(id: &str) -> ApiError {
@@ -70,6 +85,11 @@ pub async fn create_key(
     let metadata = body.metadata.unwrap_or_else(|| serde_json::json!({}));
     check_metadata(&metadata)?;
     check_models(&state, &body.allowed_models)?;
+    check_team(&state, &body.team)?;
+    if let Some(b) = &body.budget {
+        b.validate("budget")?;
+    }
+    crate::budgets::check_webhook(&body.webhook_url)?;
     let (secret, hash) = generate_secret();
     let key = ApiKey {
         id: new_key_id(),
@@ -83,10 +103,34 @@ pub async fn create_key(
         metadata,
         created_at: Utc::now(),
         key_hash: hash,
+        budget: body.budget,
+        rate_limits: body.rate_limits,
+        webhook_url: body.webhook_url,
     };
     state.store.insert_key(&key).await?;
+    if state.budgets.free_tier_picos > 0 {
+        state
+            .store
+            .grant_credit(
+                "key",
+                &key.id,
+                "free_tier",
+                state.budgets.free_tier_picos,
+                Some("free tier"),
+            )
+            .await?;
+        state.credits.add("key", &key.id);
+    }
     state.keys.reload(&state.store).await?;
-    Ok((StatusCode::CREATED, Json(CreatedKey { key, secret })))
+    let status = super::status::key_status(&state, &key).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedKey {
+            key,
+            secret,
+            status,
+        }),
+    ))
 }
 
 /// List keys (never their secrets).
@@ -100,13 +144,21 @@ pub async fn list_keys(_: Admin, State(state): State<AppState>) -> Json<Vec<ApiK
 
 /// One key.
 #[utoipa::path(get, path = "/admin/keys/{id}", tag = "admin", security(("admin" = [])), params(("id" = String, Path, description = "Key id")),
-    responses((status = 200, body = ApiKey), (status = 401, description = "Missing or wrong admin token"), (status = 404, description = "No such key")))]
+    responses((status = 200, description = "The key with its budgets, spend this period, balance and rate limits"), (status = 401, description = "Missing or wrong admin token"), (status = 404, description = "No such key")))]
 pub async fn get_key(
     _: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<ApiKey>, ApiError> {
-    find(&state, &id).map(Json)
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let key = find(&state, &id)?;
+    let mut out = serde_json::to_value(&key).unwrap_or_default();
+    if let (Some(o), Some(status)) = (
+        out.as_object_mut(),
+        super::status::key_status(&state, &key).await?.as_object(),
+    ) {
+        o.extend(status.clone());
+    }
+    Ok(Json(out))
 }
 
 /// Change a key's name, disabled flag, allowed models, expiry, metadata or team.
@@ -131,6 +183,18 @@ pub async fn update_key(
         check_models(&state, &models)?;
         key.allowed_models = models;
     }
+    if let Some(team) = &patch.team {
+        check_team(&state, team)?;
+    }
+    if let Some(Some(b)) = &patch.budget {
+        b.validate("budget")?;
+    }
+    if let Some(url) = &patch.webhook_url {
+        crate::budgets::check_webhook(url)?;
+    }
+    key.budget = patch.budget.unwrap_or(key.budget);
+    key.rate_limits = patch.rate_limits.unwrap_or(key.rate_limits);
+    key.webhook_url = patch.webhook_url.unwrap_or(key.webhook_url);
     key.disabled = patch.disabled.unwrap_or(key.disabled);
     key.expires_at = patch.expires_at.unwrap_or(key.expires_at);
     key.team = patch.team.unwrap_or(key.team);

@@ -2,11 +2,13 @@
 
 mod admin_catalog;
 mod admin_keys;
+mod budgets;
 pub mod extract;
 mod health;
 pub mod models;
 mod pages;
 mod reports;
+mod status;
 pub mod views;
 
 use std::sync::Arc;
@@ -35,6 +37,7 @@ use crate::state::AppState;
         (name = "pages", description = "Markdown pages for people and agents"),
         (name = "gateway", description = "OpenAI- and Anthropic-compatible model calls (API key)"),
         (name = "reports", description = "Spend, audit trail, estimates and recommendations"),
+        (name = "budgets", description = "Teams, budgets, prepaid credits, rate limits and alerts"),
         (name = "admin", description = "Administration (admin token)"),
         (name = "system", description = "Health and API description"),
     )
@@ -95,6 +98,16 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(reports::estimate))
         .routes(routes!(reports::related))
         .routes(routes!(reports::recommendations))
+        .routes(routes!(budgets::create_team, budgets::list_teams))
+        .routes(routes!(
+            budgets::get_team,
+            budgets::update_team,
+            budgets::delete_team
+        ))
+        .routes(routes!(budgets::key_credits))
+        .routes(routes!(budgets::team_credits))
+        .routes(routes!(budgets::own_key))
+        .routes(routes!(budgets::alerts))
         .routes(routes!(health::healthz))
         .routes(routes!(health::openapi_json))
 }

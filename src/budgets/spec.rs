@@ -58,12 +58,30 @@ pub struct RateLimits {
 
 impl Budget {
     pub fn validate(&self, field: &str) -> Result<(), FieldError> {
-        let err = |f: &str, m: &str| Err(FieldError { field: format!("{field}.{f}"), message: m.into() });
-        if self.limit_usd.is_sign_negative() || crate::money::significant_scale(self.limit_usd) > MAX_FEE_SCALE || to_picos(self.limit_usd).is_none() {
-            return err("limit_usd", "limit_usd must be a non-negative amount of at most 12 decimal places");
+        let err = |f: &str, m: &str| {
+            Err(FieldError {
+                field: format!("{field}.{f}"),
+                message: m.into(),
+            })
+        };
+        if self.limit_usd.is_sign_negative()
+            || crate::money::significant_scale(self.limit_usd) > MAX_FEE_SCALE
+            || to_picos(self.limit_usd).is_none()
+        {
+            return err(
+                "limit_usd",
+                "limit_usd must be a non-negative amount of at most 12 decimal places",
+            );
         }
-        if self.alert_thresholds.iter().any(|t| !(*t > 0.0 && *t <= 10.0)) {
-            return err("alert_thresholds", "alert thresholds are fractions of the limit, above 0 and at most 10");
+        if self
+            .alert_thresholds
+            .iter()
+            .any(|t| !(*t > 0.0 && *t <= 10.0))
+        {
+            return err(
+                "alert_thresholds",
+                "alert thresholds are fractions of the limit, above 0 and at most 10",
+            );
         }
         Ok(())
     }
@@ -84,12 +102,18 @@ impl Budget {
 
 impl RateLimits {
     pub fn is_empty(&self) -> bool {
-        self.requests_per_minute.is_none() && self.tokens_per_minute.is_none() && self.max_parallel.is_none()
+        self.requests_per_minute.is_none()
+            && self.tokens_per_minute.is_none()
+            && self.max_parallel.is_none()
     }
 }
 
 /// The period holding `now`, in `tz`: its start and (except for `total`) its end.
-pub fn period_bounds(period: Period, now: DateTime<Utc>, tz: Tz) -> (DateTime<Utc>, Option<DateTime<Utc>>) {
+pub fn period_bounds(
+    period: Period,
+    now: DateTime<Utc>,
+    tz: Tz,
+) -> (DateTime<Utc>, Option<DateTime<Utc>>) {
     let local = now.with_timezone(&tz).date_naive();
     let start_date = match period {
         Period::Total => return (DateTime::<Utc>::UNIX_EPOCH, None),
@@ -101,7 +125,11 @@ pub fn period_bounds(period: Period, now: DateTime<Utc>, tz: Tz) -> (DateTime<Ut
         Period::Daily => start_date + Duration::days(1),
         Period::Weekly => start_date + Duration::days(7),
         _ => {
-            let (y, m) = if start_date.month() == 12 { (start_date.year() + 1, 1) } else { (start_date.year(), start_date.month() + 1) };
+            let (y, m) = if start_date.month() == 12 {
+                (start_date.year() + 1, 1)
+            } else {
+                (start_date.year(), start_date.month() + 1)
+            };
             NaiveDate::from_ymd_opt(y, m, 1).unwrap_or(start_date)
         }
     };
@@ -110,7 +138,9 @@ pub fn period_bounds(period: Period, now: DateTime<Utc>, tz: Tz) -> (DateTime<Ut
 
 fn midnight(d: NaiveDate, tz: Tz) -> DateTime<Utc> {
     let naive = d.and_hms_opt(0, 0, 0).expect("midnight exists");
-    tz.from_local_datetime(&naive).earliest().map_or_else(|| naive.and_utc(), |t| t.with_timezone(&Utc))
+    tz.from_local_datetime(&naive)
+        .earliest()
+        .map_or_else(|| naive.and_utc(), |t| t.with_timezone(&Utc))
 }
 
 #[cfg(test)]
@@ -124,11 +154,26 @@ mod tests {
     #[test]
     fn calendar_periods() {
         let now = t("2026-11-25T15:00:00Z");
-        assert_eq!(period_bounds(Period::Daily, now, Tz::UTC), (t("2026-11-25T00:00:00Z"), Some(t("2026-11-26T00:00:00Z"))));
-        assert_eq!(period_bounds(Period::Weekly, now, Tz::UTC), (t("2026-11-23T00:00:00Z"), Some(t("2026-11-30T00:00:00Z"))));
-        assert_eq!(period_bounds(Period::Monthly, now, Tz::UTC), (t("2026-11-01T00:00:00Z"), Some(t("2026-12-01T00:00:00Z"))));
-        assert_eq!(period_bounds(Period::Monthly, t("2026-12-31T23:00:00Z"), Tz::UTC).1, Some(t("2027-01-01T00:00:00Z")));
-        assert_eq!(period_bounds(Period::Daily, now, Tz::Asia__Tokyo).0, t("2026-11-25T15:00:00Z"));
+        assert_eq!(
+            period_bounds(Period::Daily, now, Tz::UTC),
+            (t("2026-11-25T00:00:00Z"), Some(t("2026-11-26T00:00:00Z")))
+        );
+        assert_eq!(
+            period_bounds(Period::Weekly, now, Tz::UTC),
+            (t("2026-11-23T00:00:00Z"), Some(t("2026-11-30T00:00:00Z")))
+        );
+        assert_eq!(
+            period_bounds(Period::Monthly, now, Tz::UTC),
+            (t("2026-11-01T00:00:00Z"), Some(t("2026-12-01T00:00:00Z")))
+        );
+        assert_eq!(
+            period_bounds(Period::Monthly, t("2026-12-31T23:00:00Z"), Tz::UTC).1,
+            Some(t("2027-01-01T00:00:00Z"))
+        );
+        assert_eq!(
+            period_bounds(Period::Daily, now, Tz::Asia__Tokyo).0,
+            t("2026-11-25T15:00:00Z")
+        );
         assert_eq!(period_bounds(Period::Total, now, Tz::UTC).1, None);
     }
 }

@@ -24,6 +24,9 @@ use super::translate::{
 };
 use super::upstream::error_message;
 use super::{new_call_id, tokens, usage, Format};
+use crate::budgets::enforce::{self, Line, NewAlert, Settlement};
+use crate::budgets::ratelimit::{self, Permit};
+use crate::budgets::Team;
 use crate::catalog::{Model, ModelStatus, Provider, ProviderKind};
 use crate::error::{ApiError, ErrorKind};
 use crate::keys::{forbidden_model, ApiKey};
@@ -47,6 +50,10 @@ pub struct Call {
     pub client_wants_usage: bool,
     /// The caller's body, gateway-only fields removed.
     pub body: Value,
+    /// Budget and balance reservations, settled with the usage record.
+    pub settlement: Option<Settlement>,
+    /// The rate-limit slot this call holds until it ends.
+    pub permit: std::sync::Mutex<Option<Permit>>,
 }
 
 /// The caller's key: `Authorization: Bearer`, `x-api-key`, or (ModelsLab paths) `"key"` in
@@ -178,18 +185,62 @@ pub async fn handle(
 ) -> Response {
     let id = new_call_id();
     let started = Instant::now();
-    let now = Utc::now();
+    let now = state.clock.now();
+    let mut limits = None;
     let result = async {
         let secret = credential(&headers, &mut body, modelslab);
-        let key = state.keys.authenticate(secret.as_deref(), now)?;
-        let model_id = model_field(&mut body, modelslab)?;
+        let key = state
+            .keys
+            .authenticate(secret.as_deref(), now)
+            .map_err(IntoResponse::into_response)?;
+        let model_id = model_field(&mut body, modelslab).map_err(IntoResponse::into_response)?;
         let accepted =
             check_body(format, &body).and_then(|()| resolve(&state, &key, &model_id, now));
         let (model, provider, price) = match accepted {
             Ok(r) => r,
             Err(e) => {
-                record_rejection(&state, &id, format, &key, &model_id, now, &e).await;
-                return Err(e);
+                record_rejection(&state, &id, format, &key, &model_id, now, &e, vec![]).await;
+                return Err(e.into_response());
+            }
+        };
+        let team = key.team.as_deref().and_then(|t| state.teams.get(t));
+        let permit = match admit(&state, &key, team.as_ref()) {
+            Ok(p) => p,
+            Err((e, extra)) => {
+                record_rejection(&state, &id, format, &key, &model_id, now, &e, vec![]).await;
+                let mut response = e.into_response();
+                response.headers_mut().extend(extra);
+                return Err(response);
+            }
+        };
+        limits = permit.as_ref().and_then(|p| p.remaining);
+        let settlement = match reserve(
+            &state,
+            &id,
+            format,
+            &key,
+            team.as_ref(),
+            &model,
+            &price,
+            &mut body,
+            now,
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err((e, alert)) => {
+                record_rejection(
+                    &state,
+                    &id,
+                    format,
+                    &key,
+                    &model_id,
+                    now,
+                    &e,
+                    alert.into_iter().collect(),
+                )
+                .await;
+                return Err(e.into_response());
             }
         };
         let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
@@ -209,13 +260,99 @@ pub async fn handle(
             stream,
             client_wants_usage,
             body,
+            settlement,
+            permit: std::sync::Mutex::new(permit),
         };
-        forward(&state, call, &headers).await
+        forward(&state, call, &headers)
+            .await
+            .map_err(IntoResponse::into_response)
     }
     .await;
-    with_id(result.unwrap_or_else(IntoResponse::into_response), &id)
+    let mut response = with_id(result.unwrap_or_else(|r| r), &id);
+    if let Some(r) = limits {
+        response.headers_mut().extend(ratelimit::headers_for(&r));
+    }
+    response
 }
 
+/// Admits the call under the key's and the team's rate limits.
+fn admit(
+    state: &AppState,
+    key: &ApiKey,
+    team: Option<&Team>,
+) -> Result<Option<Permit>, (ApiError, HeaderMap)> {
+    let mut subjects = Vec::new();
+    if let Some(l) = key.rate_limits.as_ref().filter(|l| !l.is_empty()) {
+        subjects.push((format!("key:{}", key.id), l));
+    }
+    if let Some((t, l)) = team.and_then(|t| {
+        t.rate_limits
+            .as_ref()
+            .filter(|l| !l.is_empty())
+            .map(|l| (t, l))
+    }) {
+        subjects.push((format!("team:{}", t.id), l));
+    }
+    if subjects.is_empty() {
+        return Ok(None);
+    }
+    state.limiter.admit(&subjects).map(Some)
+}
+
+/// Reserves the call's maximum cost on every budget and balance it draws on. An OpenAI
+/// request without `max_tokens` gets one, so the bound the reservation assumed holds upstream.
+#[allow(clippy::too_many_arguments)]
+async fn reserve(
+    state: &AppState,
+    id: &str,
+    format: Format,
+    key: &ApiKey,
+    team: Option<&Team>,
+    model: &Model,
+    price: &PriceVersion,
+    body: &mut Value,
+    now: DateTime<Utc>,
+) -> Result<Option<Settlement>, (ApiError, Option<NewAlert>)> {
+    let accounts = enforce::accounts_for(key, team, &state.budgets, &state.credits, now);
+    if accounts.is_empty() {
+        return Ok(None);
+    }
+    let (output, inject) = enforce::output_bound(body, model);
+    if inject && format == Format::OpenAi {
+        body["max_tokens"] = output.into();
+    }
+    let amount = enforce::max_cost(
+        &price.prices,
+        enforce::input_bound(body),
+        output,
+        tokens::count_images(body),
+    );
+    let lines: Vec<Line> = accounts
+        .into_iter()
+        .map(|account| Line {
+            account,
+            amount_picos: amount,
+        })
+        .collect();
+    match state.store.reserve(id, &lines).await {
+        Ok(Ok(())) => Ok(Some(Settlement {
+            lines,
+            alerts: vec![],
+            low_balance_picos: state.budgets.low_balance_picos,
+        })),
+        Ok(Err(refused)) => {
+            let account = &lines[refused.line].account;
+            let alert = enforce::refusal_alert(account, refused.remaining_picos, amount);
+            Err((
+                enforce::refusal(account, refused.remaining_picos, amount),
+                Some(alert),
+            ))
+        }
+        Err(e) => Err((e.into(), None)),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn record_rejection(
     state: &AppState,
     id: &str,
@@ -224,6 +361,7 @@ async fn record_rejection(
     model_id: &str,
     now: DateTime<Utc>,
     e: &ApiError,
+    alerts: Vec<NewAlert>,
 ) {
     let start = CallStart {
         id: id.to_string(),
@@ -239,7 +377,11 @@ async fn record_rejection(
     };
     let mut record = UsageRecord::from_start(&start, CallStatus::Rejected, e.status().as_u16());
     record.error = Some(e.message.clone());
-    if let Err(err) = state.meter.record(record).await {
+    let settlement = (!alerts.is_empty()).then(|| Settlement {
+        alerts,
+        ..Settlement::default()
+    });
+    if let Err(err) = state.meter.record_settled(record, settlement).await {
         tracing::error!(error = %err, "could not record a rejected call");
     }
 }
@@ -315,11 +457,21 @@ fn estimate(call: &Call, output_text: &str) -> (Usage, UsageSource) {
     (u, UsageSource::Estimated)
 }
 
-async fn commit(state: &AppState, record: UsageRecord) -> Result<(), ApiError> {
-    state.meter.record(record).await.map_err(|e| {
-        tracing::error!(error = %e, "usage record not committed");
-        ApiError::internal()
-    })
+/// Commits a call's record with the settlement of its reservations, and frees its rate-limit
+/// slot (counting its tokens).
+async fn commit(state: &AppState, call: &Call, record: UsageRecord) -> Result<(), ApiError> {
+    let tokens = record.usage.input_tokens + record.usage.output_tokens;
+    if let Some(permit) = call.permit.lock().expect("permit lock poisoned").take() {
+        permit.finish(tokens);
+    }
+    state
+        .meter
+        .record_settled(record, call.settlement.clone())
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "usage record not committed");
+            ApiError::internal()
+        })
 }
 
 /// Records a call that failed before an answer, and returns the caller's error.
@@ -332,7 +484,7 @@ async fn fail(
 ) -> ApiError {
     let mut record = record_for(call, status, err.status().as_u16(), upstream_status, None);
     record.error = Some(err.message.clone());
-    match commit(state, record).await {
+    match commit(state, call, record).await {
         Ok(()) => err,
         Err(internal) => internal,
     }
@@ -464,7 +616,7 @@ async fn complete(
     let record = record_for(&call, CallStatus::Ok, 200, Some(200), Some(measured));
     let cost = record.cost;
     let body = client_body(&call, &mut upstream, &record.usage, cost);
-    commit(state, record).await?;
+    commit(state, &call, record).await?;
     let mut response = Json(body).into_response();
     if let Ok(v) = HeaderValue::from_str(&format_usd(cost)) {
         response.headers_mut().insert("x-tollgate-cost", v);
@@ -650,7 +802,7 @@ async fn relay(
         .clone()
         .or_else(|| failure.as_ref().map(|(_, e)| e.message.clone()));
     let (usage, cost) = (record.usage, record.cost);
-    let committed = commit(&state, record).await;
+    let committed = commit(&state, &call, record).await;
     if client_gone || upstream_error.is_some() {
         return;
     }

@@ -21,6 +21,12 @@ pub struct NewKey {
     pub allowed_models: Option<Vec<String>>,
     #[serde(default)]
     pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub budget: Option<crate::budgets::Budget>,
+    #[serde(default)]
+    pub rate_limits: Option<crate::budgets::RateLimits>,
+    #[serde(default)]
+    pub webhook_url: Option<String>,
 }
 
 /// `PATCH /admin/keys/{id}`: only the fields given change; `null` clears a nullable one.
@@ -40,6 +46,15 @@ pub struct KeyPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub team: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<crate::budgets::Budget>)]
+    pub budget: Option<Option<crate::budgets::Budget>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<crate::budgets::RateLimits>)]
+    pub rate_limits: Option<Option<crate::budgets::RateLimits>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub webhook_url: Option<Option<String>>,
 }
 
 fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>

@@ -36,6 +36,10 @@ pub struct ApiKey {
     #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
     pub created_at: DateTime<Utc>,
+    pub budget: Option<crate::budgets::Budget>,
+    pub rate_limits: Option<crate::budgets::RateLimits>,
+    /// Where this key's alerts go (else its team's, else the gateway's).
+    pub webhook_url: Option<String>,
     #[serde(skip)]
     pub key_hash: String,
 }

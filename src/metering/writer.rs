@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::{CallStart, UsageRecord};
+use crate::budgets::enforce::Settlement;
 use crate::store::Store;
 
 /// Most records committed in one transaction.
@@ -24,7 +25,11 @@ const START_DELAY: Duration = Duration::from_millis(500);
 
 enum Command {
     Start(CallStart),
-    Record(Box<UsageRecord>, oneshot::Sender<Result<(), String>>),
+    Record(
+        Box<UsageRecord>,
+        Option<Box<Settlement>>,
+        oneshot::Sender<Result<(), String>>,
+    ),
     Shutdown,
 }
 
@@ -58,9 +63,23 @@ impl Meter {
 
     /// Queues a record and waits until it is committed.
     pub async fn record(&self, record: UsageRecord) -> Result<(), MeterError> {
+        self.record_settled(record, None).await
+    }
+
+    /// Queues a record with the settlement of its budget reservations (applied in the same
+    /// transaction) and waits until it is committed.
+    pub async fn record_settled(
+        &self,
+        record: UsageRecord,
+        settlement: Option<Settlement>,
+    ) -> Result<(), MeterError> {
         let (ack, done) = oneshot::channel();
         self.tx
-            .send(Command::Record(Box::new(record), ack))
+            .send(Command::Record(
+                Box::new(record),
+                settlement.map(Box::new),
+                ack,
+            ))
             .await
             .map_err(|_| MeterError("metering writer has stopped".into()))?;
         done.await
@@ -114,15 +133,17 @@ impl Writer {
                 }
             }
             let mut records = Vec::new();
+            let mut settlements = Vec::new();
             let mut acks = Vec::new();
             for command in batch {
                 match command {
                     Command::Start(s) => {
                         self.pending.insert(s.id.clone(), (Instant::now(), s));
                     }
-                    Command::Record(r, ack) => {
+                    Command::Record(r, settlement, ack) => {
                         self.pending.remove(&r.id);
                         records.push(*r);
+                        settlements.push(settlement.map(|s| *s));
                         acks.push(ack);
                     }
                     Command::Shutdown => stopping = true,
@@ -152,7 +173,8 @@ impl Writer {
                 .collect();
             let finished_ids: Vec<String> = finished.iter().map(|r| r.id.clone()).collect();
             let t0 = Instant::now();
-            let result = write_with_retry(&self.store, &starts, &records, &finished_ids).await;
+            let result =
+                write_with_retry(&self.store, &starts, &records, &settlements, &finished_ids).await;
             tracing::debug!(
                 starts = starts.len(),
                 records = records.len(),
@@ -174,12 +196,13 @@ async fn write_with_retry(
     store: &Store,
     starts: &[CallStart],
     records: &[UsageRecord],
+    settlements: &[Option<Settlement>],
     finished_starts: &[String],
 ) -> Result<(), String> {
     let mut delay = Duration::from_millis(10);
     for attempt in 0..5 {
         match store
-            .write_ledger_batch(starts, records, finished_starts)
+            .write_ledger_batch(starts, records, settlements, finished_starts)
             .await
         {
             Ok(()) => return Ok(()),

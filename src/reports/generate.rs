@@ -58,6 +58,9 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
             metadata: serde_json::json!({"synthetic": true}),
             created_at: now,
             key_hash: hash,
+            budget: None,
+            rate_limits: None,
+            webhook_url: None,
         };
         store.insert_key(&key).await?;
         keys.push(key);

@@ -6,6 +6,7 @@
 //! methods, not a rewrite.
 
 mod batch;
+pub mod budgets;
 mod catalog;
 mod keys;
 pub mod reports;

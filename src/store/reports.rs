@@ -270,6 +270,7 @@ impl Store {
             ..Totals::default()
         };
         upsert_rollups(&mut tx, record, &delta).await?;
+        super::budgets::adjust_counters(&mut tx, record, adj.cost_delta_picos).await?;
         tx.commit().await?;
         Ok(())
     }

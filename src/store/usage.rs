@@ -72,7 +72,7 @@ impl Store {
         records: &[UsageRecord],
     ) -> Result<(), StoreError> {
         let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
-        self.write_ledger_batch(starts, records, &ids).await
+        self.write_ledger_batch(starts, records, &[], &ids).await
     }
 
     /// The metering writer's transaction: new call starts, finished records (idempotent by
@@ -81,12 +81,21 @@ impl Store {
         &self,
         starts: &[CallStart],
         records: &[UsageRecord],
+        settlements: &[Option<crate::budgets::enforce::Settlement>],
         finished_starts: &[String],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         super::batch::insert_starts(&mut tx, starts).await?;
         let inserted = super::batch::insert_records(&mut tx, records).await?;
         super::batch::add_to_rollups(&mut tx, records, &inserted).await?;
+        for (record, settlement) in records.iter().zip(settlements) {
+            if let Some(s) = settlement
+                .as_ref()
+                .filter(|_| inserted.contains(&record.id))
+            {
+                super::budgets::settle(&mut tx, record, s).await?;
+            }
+        }
         super::batch::delete_starts(&mut tx, finished_starts).await?;
         tx.commit().await?;
         Ok(())

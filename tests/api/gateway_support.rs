@@ -37,6 +37,10 @@ pub async fn gateway() -> Gw {
         "capabilities":["chat","streaming","tools"],
         "prices":[{"input_per_mtok":"5.00","output_per_mtok":"25.00","cached_input_per_mtok":"0.50","cache_write_per_mtok":"6.25","effective_from":"2026-01-01T00:00:00Z"}]}))).await;
     assert_eq!(s, 201);
+    let (s, _) = app
+        .admin(Method::POST, "/admin/teams", Some(json!({"id":"research"})))
+        .await;
+    assert_eq!(s, 201);
     let (s, k) = app
         .admin(
             Method::POST,

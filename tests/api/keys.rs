@@ -8,6 +8,8 @@ use crate::helpers::spawn_app;
 #[tokio::test]
 async fn keys_are_created_shown_once_and_revoked() {
     let app = spawn_app().await;
+    app.admin(Method::POST, "/admin/teams", Some(json!({"id":"t1"})))
+        .await;
     let (s, k) = app
         .admin(
             Method::POST,

@@ -536,6 +536,8 @@ async fn exports_stream_every_record() {
 #[tokio::test]
 async fn callers_see_only_their_own_spend_and_usage() {
     let app = spawn_app().await;
+    app.admin(Method::POST, "/admin/teams", Some(json!({"id":"t1"})))
+        .await;
     let (_, k) = app
         .admin(
             Method::POST,

@@ -1,0 +1,445 @@
+//! Which budgets and balances a call draws on, its maximum cost, and the settlement that
+//! travels with its usage record.
+
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::{period_bounds, Budget, BudgetSettings, Mode, Team};
+use crate::catalog::Model;
+use crate::error::{ApiError, ErrorKind};
+use crate::keys::ApiKey;
+use crate::money::{format_usd, from_picos, to_picos};
+use crate::pricing::Prices;
+
+/// Whose budget or balance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Key,
+    Team,
+    Global,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Key => "key",
+            Scope::Team => "team",
+            Scope::Global => "global",
+        }
+    }
+}
+
+/// A budget in its current period, or a prepaid balance.
+#[derive(Debug, Clone)]
+pub enum Account {
+    Budget {
+        scope: Scope,
+        id: String,
+        budget: Budget,
+        period_start: i64,
+        period_end: Option<i64>,
+        webhook: Option<String>,
+    },
+    Credit {
+        owner: Scope,
+        id: String,
+        webhook: Option<String>,
+    },
+}
+
+impl Account {
+    /// The reservation table's name for this account.
+    pub fn kind(&self) -> String {
+        match self {
+            Account::Budget { scope, .. } => scope.as_str().to_string(),
+            Account::Credit { owner, .. } => format!("{}_credit", owner.as_str()),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            Account::Budget { id, .. } | Account::Credit { id, .. } => id,
+        }
+    }
+
+    pub fn period_start(&self) -> i64 {
+        match self {
+            Account::Budget { period_start, .. } => *period_start,
+            Account::Credit { .. } => 0,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Account::Budget {
+                scope: Scope::Global,
+                budget,
+                ..
+            } => format!("the gateway's {} budget", period_word(budget)),
+            Account::Budget {
+                scope, id, budget, ..
+            } => format!(
+                "the {} budget of {} '{id}'",
+                period_word(budget),
+                scope.as_str()
+            ),
+            Account::Credit { owner, id, .. } => {
+                format!("the prepaid balance of {} '{id}'", owner.as_str())
+            }
+        }
+    }
+}
+
+fn period_word(b: &Budget) -> &'static str {
+    match b.period {
+        super::Period::Daily => "daily",
+        super::Period::Weekly => "weekly",
+        super::Period::Monthly => "monthly",
+        super::Period::Total => "total",
+    }
+}
+
+/// One account's part of a call: the amount reserved on it.
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub account: Account,
+    pub amount_picos: i64,
+}
+
+/// An alert to write to the outbox.
+#[derive(Debug, Clone)]
+pub struct NewAlert {
+    pub id: String,
+    pub dedupe_key: String,
+    pub kind: String,
+    pub scope: String,
+    pub scope_id: String,
+    pub payload: Value,
+    pub webhook_url: Option<String>,
+}
+
+impl NewAlert {
+    pub fn new(
+        kind: &str,
+        dedupe_key: String,
+        scope: &str,
+        scope_id: &str,
+        webhook: Option<String>,
+        mut payload: Value,
+    ) -> Self {
+        let id = format!("alert_{}", uuid::Uuid::now_v7().simple());
+        payload["id"] = id.clone().into();
+        payload["type"] = kind.into();
+        payload["scope"] = scope.into();
+        payload["scope_id"] = scope_id.into();
+        payload["created_at"] = json!(Utc::now());
+        NewAlert {
+            id,
+            dedupe_key,
+            kind: kind.into(),
+            scope: scope.into(),
+            scope_id: scope_id.into(),
+            payload,
+            webhook_url: webhook,
+        }
+    }
+}
+
+/// What settles with a call's usage record: its reservations, and alerts it caused.
+#[derive(Debug, Clone, Default)]
+pub struct Settlement {
+    pub lines: Vec<Line>,
+    pub alerts: Vec<NewAlert>,
+    pub low_balance_picos: i64,
+}
+
+/// Owners (kind, id) that hold a prepaid balance.
+#[derive(Clone, Default)]
+pub struct CreditOwners {
+    owners: Arc<RwLock<HashSet<(String, String)>>>,
+}
+
+impl CreditOwners {
+    pub fn set(&self, owners: impl IntoIterator<Item = (String, String)>) {
+        *self.owners.write().expect("credit lock poisoned") = owners.into_iter().collect();
+    }
+
+    pub fn add(&self, kind: &str, id: &str) {
+        self.owners
+            .write()
+            .expect("credit lock poisoned")
+            .insert((kind.into(), id.into()));
+    }
+
+    pub fn has(&self, kind: &str, id: &str) -> bool {
+        self.owners
+            .read()
+            .expect("credit lock poisoned")
+            .contains(&(kind.to_string(), id.to_string()))
+    }
+}
+
+fn webhook(key: &ApiKey, team: Option<&Team>, settings: &BudgetSettings) -> Option<String> {
+    key.webhook_url
+        .clone()
+        .or_else(|| team.and_then(|t| t.webhook_url.clone()))
+        .or_else(|| settings.webhook_url.clone())
+}
+
+/// Every budget and balance a call by `key` draws on, at `now`.
+pub fn accounts_for(
+    key: &ApiKey,
+    team: Option<&Team>,
+    settings: &BudgetSettings,
+    credits: &CreditOwners,
+    now: DateTime<Utc>,
+) -> Vec<Account> {
+    let hook = webhook(key, team, settings);
+    let team_hook = team
+        .and_then(|t| t.webhook_url.clone())
+        .or_else(|| settings.webhook_url.clone());
+    let budget = |scope: Scope, id: &str, b: &Budget, hook: Option<String>| {
+        let (start, end) = period_bounds(b.period, now, settings.tz);
+        Account::Budget {
+            scope,
+            id: id.to_string(),
+            budget: b.clone(),
+            period_start: start.timestamp_millis(),
+            period_end: end.map(|e| e.timestamp_millis()),
+            webhook: hook,
+        }
+    };
+    let mut out = Vec::new();
+    if let Some(b) = &key.budget {
+        out.push(budget(Scope::Key, &key.id, b, hook.clone()));
+    }
+    if let Some(t) = team {
+        if let Some(b) = &t.budget {
+            out.push(budget(Scope::Team, &t.id, b, team_hook.clone()));
+        }
+    }
+    if let Some(b) = &settings.global {
+        out.push(budget(
+            Scope::Global,
+            "global",
+            b,
+            settings.webhook_url.clone(),
+        ));
+    }
+    if credits.has("key", &key.id) {
+        out.push(Account::Credit {
+            owner: Scope::Key,
+            id: key.id.clone(),
+            webhook: hook,
+        });
+    }
+    if let Some(t) = team.filter(|t| credits.has("team", &t.id)) {
+        out.push(Account::Credit {
+            owner: Scope::Team,
+            id: t.id.clone(),
+            webhook: team_hook,
+        });
+    }
+    out
+}
+
+/// Tokens that bound an image's input cost (no provider charges more for one image).
+const IMAGE_TOKENS: u64 = 8_000;
+
+/// An upper bound on a request's input tokens without running a tokenizer: every token of a
+/// byte-level BPE is at least one byte, so the UTF-8 bytes of the text (plus framing per
+/// message, and a fixed bound per image) can only overestimate.
+pub fn input_bound(body: &Value) -> u64 {
+    fn walk(v: &Value, images: &mut u64) -> u64 {
+        match v {
+            Value::String(s) if s.starts_with("data:") => 0,
+            Value::String(s) => s.len() as u64,
+            Value::Array(items) => items.iter().map(|i| walk(i, images)).sum(),
+            Value::Object(map) => {
+                if matches!(
+                    map.get("type").and_then(Value::as_str),
+                    Some("image" | "image_url")
+                ) {
+                    *images += 1;
+                    return 0;
+                }
+                map.iter()
+                    .map(|(k, v)| k.len() as u64 + walk(v, images))
+                    .sum()
+            }
+            _ => 8,
+        }
+    }
+    let mut images = 0;
+    let mut total = 16;
+    for field in [
+        "system",
+        "messages",
+        "tools",
+        "tool_choice",
+        "response_format",
+    ] {
+        if let Some(v) = body.get(field) {
+            total += walk(v, &mut images);
+        }
+    }
+    let messages = body
+        .get("messages")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len) as u64;
+    total + messages * 8 + images * IMAGE_TOKENS
+}
+
+/// The most output the call can produce, and whether the gateway must set `max_tokens` itself
+/// to make that bound hold (an OpenAI request that names none).
+pub fn output_bound(body: &Value, model: &Model) -> (u64, bool) {
+    let asked = body
+        .get("max_completion_tokens")
+        .or_else(|| body.get("max_tokens"))
+        .and_then(Value::as_u64);
+    match asked {
+        Some(n) => (n, false),
+        None => (
+            model
+                .max_output_tokens
+                .map_or(crate::gateway::translate::DEFAULT_MAX_TOKENS, u64::from),
+            true,
+        ),
+    }
+}
+
+/// The largest cost a call with these bounds can have under `prices`: every input token at the
+/// dearest input-side rate and every output token at the dearest output-side rate, over the
+/// base rates and every tier, plus fees.
+pub fn max_cost(prices: &Prices, input: u64, output: u64, images: u64) -> i64 {
+    let mut rates = vec![prices.base_rates()];
+    rates.extend(prices.tiers.iter().map(|t| {
+        let mut p = prices.clone();
+        p.tiers = vec![];
+        p.input_per_mtok = t.input_per_mtok;
+        p.output_per_mtok = t.output_per_mtok;
+        p.cached_input_per_mtok = t.cached_input_per_mtok;
+        p.cache_write_per_mtok = t.cache_write_per_mtok;
+        p.reasoning_per_mtok = t.reasoning_per_mtok;
+        p.base_rates()
+    }));
+    let worst = rates
+        .iter()
+        .map(|r| {
+            let input_rate = r.input.max(r.cached_input).max(r.cache_write);
+            let output_rate = r.output.max(r.reasoning);
+            (rust_decimal::Decimal::from(input) * input_rate
+                + rust_decimal::Decimal::from(output) * output_rate)
+                / rust_decimal::Decimal::from(1_000_000)
+        })
+        .max()
+        .unwrap_or_default();
+    let total = worst + prices.per_request + rust_decimal::Decimal::from(images) * prices.per_image;
+    to_picos(total.round_dp(12)).unwrap_or(i64::MAX)
+}
+
+/// 402 in the endpoint's format, naming the budget and what remains of it.
+pub fn refusal(account: &Account, remaining_picos: i64, needed_picos: i64) -> ApiError {
+    ApiError::new(
+        ErrorKind::PaymentRequired,
+        "budget_exceeded",
+        format!(
+            "{} does not cover this call: {} USD remains, and the call may cost up to {} USD",
+            account.describe(),
+            format_usd(from_picos(remaining_picos.max(0))),
+            format_usd(from_picos(needed_picos))
+        ),
+    )
+}
+
+/// Alerts a settlement of `cost` on a budget raises: thresholds crossed (once per threshold per
+/// period, by the outbox's dedupe key) and a projected overrun.
+pub fn budget_alerts(account: &Account, before: i64, after: i64, now: i64) -> Vec<NewAlert> {
+    let Account::Budget {
+        scope,
+        id,
+        budget,
+        period_start,
+        period_end,
+        webhook,
+    } = account
+    else {
+        return vec![];
+    };
+    let limit = budget.limit_picos();
+    let mut out = Vec::new();
+    let base = |extra: Value| {
+        let mut v = json!({"budget": budget, "period_start": DateTime::<Utc>::from_timestamp_millis(*period_start),
+            "period_end": period_end.and_then(DateTime::<Utc>::from_timestamp_millis),
+            "limit_usd": format_usd(from_picos(limit)), "spent_usd": format_usd(from_picos(after))});
+        if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+            o.extend(e.clone());
+        }
+        v
+    };
+    for t in budget.thresholds() {
+        let mark = (rust_decimal::Decimal::from(limit) * t).ceil();
+        let crossed = rust_decimal::Decimal::from(before) < mark
+            && rust_decimal::Decimal::from(after) >= mark;
+        if crossed {
+            out.push(NewAlert::new(
+                "budget.threshold_crossed",
+                format!("threshold:{}:{id}:{period_start}:{t}", scope.as_str()),
+                scope.as_str(),
+                id,
+                webhook.clone(),
+                base(json!({"threshold": t})),
+            ));
+        }
+    }
+    if let Some(end) = period_end {
+        let elapsed = now - period_start;
+        let length = end - period_start;
+        if elapsed * 10 >= length && after < limit && elapsed > 0 {
+            let projected = i128::from(after) * i128::from(length) / i128::from(elapsed);
+            if projected > i128::from(limit) {
+                let p = i64::try_from(projected).unwrap_or(i64::MAX);
+                out.push(NewAlert::new(
+                    "budget.projected_exhaustion",
+                    format!("projected:{}:{id}:{period_start}", scope.as_str()),
+                    scope.as_str(),
+                    id,
+                    webhook.clone(),
+                    base(json!({"projected_usd": format_usd(from_picos(p))})),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The alert for a refused call (once per budget per period).
+pub fn refusal_alert(account: &Account, remaining: i64, needed: i64) -> NewAlert {
+    let (scope, id, hook) = match account {
+        Account::Budget {
+            scope, id, webhook, ..
+        } => (scope.as_str().to_string(), id.clone(), webhook.clone()),
+        Account::Credit { owner, id, webhook } => (
+            format!("{}_credit", owner.as_str()),
+            id.clone(),
+            webhook.clone(),
+        ),
+    };
+    let mode = match account {
+        Account::Budget { budget, .. } => budget.mode,
+        Account::Credit { .. } => Mode::Hard,
+    };
+    NewAlert::new(
+        "budget.hard_refusal",
+        format!("refusal:{scope}:{id}:{}", account.period_start()),
+        &scope,
+        &id,
+        hook,
+        json!({"message": account.describe(), "mode": mode, "remaining_usd": format_usd(from_picos(remaining.max(0))), "needed_usd": format_usd(from_picos(needed))}),
+    )
+}

@@ -1,0 +1,197 @@
+//! Rate limits per key and team: requests and tokens per minute (fixed one-minute windows) and
+//! calls in parallel. Held in memory: limits are per gateway process.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::http::{HeaderMap, HeaderValue};
+
+use super::RateLimits;
+use crate::error::{ApiError, ErrorKind};
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Window {
+    minute: i64,
+    requests: u64,
+    tokens: u64,
+    parallel: u64,
+}
+
+/// The limiter shared by all calls.
+#[derive(Clone, Default)]
+pub struct RateLimiter {
+    windows: Arc<Mutex<HashMap<String, Window>>>,
+}
+
+/// What one subject (a key or a team) has left, for the response headers.
+#[derive(Debug, Clone, Copy)]
+pub struct Remaining {
+    pub limits_requests: Option<u64>,
+    pub remaining_requests: u64,
+    pub limits_tokens: Option<u64>,
+    pub remaining_tokens: u64,
+    pub reset_secs: i64,
+}
+
+/// A call admitted by the limiter; finishing it releases its parallel slot and counts its
+/// tokens. Dropping it without finishing releases the slot.
+pub struct Permit {
+    limiter: RateLimiter,
+    subjects: Vec<String>,
+    done: bool,
+    pub remaining: Option<Remaining>,
+}
+
+impl Permit {
+    pub fn finish(mut self, tokens: u64) {
+        self.release(tokens);
+    }
+
+    fn release(&mut self, tokens: u64) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let mut w = self
+            .limiter
+            .windows
+            .lock()
+            .expect("rate limiter lock poisoned");
+        let minute = now_minute();
+        for s in &self.subjects {
+            if let Some(win) = w.get_mut(s) {
+                win.parallel = win.parallel.saturating_sub(1);
+                if win.minute == minute {
+                    win.tokens += tokens;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.release(0);
+    }
+}
+
+fn now_minute() -> i64 {
+    chrono::Utc::now().timestamp() / 60
+}
+
+fn secs_to_reset() -> i64 {
+    60 - chrono::Utc::now().timestamp() % 60
+}
+
+impl RateLimiter {
+    /// Admits a call under every subject's limits, or refuses it with 429 and `retry-after`.
+    pub fn admit(
+        &self,
+        subjects: &[(String, &RateLimits)],
+    ) -> Result<Permit, (ApiError, HeaderMap)> {
+        let minute = now_minute();
+        let mut w = self.windows.lock().expect("rate limiter lock poisoned");
+        let mut first: Option<Remaining> = None;
+        for (name, limits) in subjects {
+            let win = w.entry(name.clone()).or_default();
+            if win.minute != minute {
+                *win = Window {
+                    minute,
+                    parallel: win.parallel,
+                    ..Window::default()
+                };
+            }
+            let over = if limits
+                .requests_per_minute
+                .is_some_and(|l| win.requests >= u64::from(l))
+            {
+                Some(("requests per minute", secs_to_reset()))
+            } else if limits.tokens_per_minute.is_some_and(|l| win.tokens >= l) {
+                Some(("tokens per minute", secs_to_reset()))
+            } else if limits
+                .max_parallel
+                .is_some_and(|l| win.parallel >= u64::from(l))
+            {
+                Some(("parallel calls", 1))
+            } else {
+                None
+            };
+            let remaining = remaining_of(win, limits);
+            if let Some((what, retry)) = over {
+                let err = ApiError::new(
+                    ErrorKind::RateLimited,
+                    "rate_limit_exceeded",
+                    format!("rate limit of {name} reached: {what}"),
+                );
+                let mut headers = headers_for(&remaining);
+                headers.insert("retry-after", HeaderValue::from(retry.max(1)));
+                return Err((err, headers));
+            }
+            first.get_or_insert(remaining);
+        }
+        for (name, _) in subjects {
+            let win = w.get_mut(name).expect("window was just created");
+            win.requests += 1;
+            win.parallel += 1;
+        }
+        let remaining = subjects
+            .first()
+            .map(|(name, limits)| remaining_of(&w[name], limits));
+        Ok(Permit {
+            limiter: self.clone(),
+            subjects: subjects.iter().map(|(n, _)| n.clone()).collect(),
+            done: false,
+            remaining,
+        })
+    }
+
+    /// What remains for a subject now (for `GET /v1/key`).
+    pub fn remaining(&self, name: &str, limits: &RateLimits) -> (Remaining, u64) {
+        let w = self.windows.lock().expect("rate limiter lock poisoned");
+        let mut win = w.get(name).copied().unwrap_or_default();
+        if win.minute != now_minute() {
+            win = Window {
+                parallel: win.parallel,
+                ..Window::default()
+            };
+        }
+        (remaining_of(&win, limits), win.parallel)
+    }
+}
+
+fn remaining_of(win: &Window, limits: &RateLimits) -> Remaining {
+    Remaining {
+        limits_requests: limits.requests_per_minute.map(u64::from),
+        remaining_requests: limits
+            .requests_per_minute
+            .map_or(u64::MAX, |l| u64::from(l).saturating_sub(win.requests)),
+        limits_tokens: limits.tokens_per_minute,
+        remaining_tokens: limits
+            .tokens_per_minute
+            .map_or(u64::MAX, |l| l.saturating_sub(win.tokens)),
+        reset_secs: secs_to_reset(),
+    }
+}
+
+/// The `x-ratelimit-*` headers of the OpenAI API.
+pub fn headers_for(r: &Remaining) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    let reset = HeaderValue::from_str(&format!("{}s", r.reset_secs)).expect("ascii");
+    if let Some(l) = r.limits_requests {
+        h.insert("x-ratelimit-limit-requests", HeaderValue::from(l));
+        h.insert(
+            "x-ratelimit-remaining-requests",
+            HeaderValue::from(r.remaining_requests),
+        );
+        h.insert("x-ratelimit-reset-requests", reset.clone());
+    }
+    if let Some(l) = r.limits_tokens {
+        h.insert("x-ratelimit-limit-tokens", HeaderValue::from(l));
+        h.insert(
+            "x-ratelimit-remaining-tokens",
+            HeaderValue::from(r.remaining_tokens),
+        );
+        h.insert("x-ratelimit-reset-tokens", reset);
+    }
+    h
+}

@@ -1,0 +1,574 @@
+//! Budget statements: teams, reservations, settlement, prepaid credits and the alert outbox.
+
+use chrono::Utc;
+use sqlx::{FromRow, Sqlite, Transaction};
+
+use super::{from_millis, parse_json, to_json, to_millis, Store, StoreError};
+use crate::budgets::enforce::{budget_alerts, Account, Line, NewAlert, Settlement};
+use crate::budgets::Team;
+use crate::metering::UsageRecord;
+use crate::money::{format_usd, from_picos, to_picos};
+
+/// The account that refused a reservation, with what remained on it.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    pub line: usize,
+    pub remaining_picos: i64,
+}
+
+#[derive(FromRow)]
+struct TeamRow {
+    id: String,
+    name: String,
+    budget: Option<String>,
+    rate_limits: Option<String>,
+    webhook_url: Option<String>,
+    metadata: String,
+    created_at: i64,
+}
+
+/// An alert as stored, with its delivery state.
+#[derive(Debug, Clone, FromRow)]
+pub struct AlertRow {
+    pub id: String,
+    pub kind: String,
+    pub scope: String,
+    pub scope_id: String,
+    pub payload: String,
+    pub created_at: i64,
+    pub webhook_url: Option<String>,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub delivered_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+fn ledger_sum_sql(scope: &str) -> &'static str {
+    match scope {
+        "key" => "SELECT COALESCE(SUM(net / 1000000), 0), COALESCE(SUM(net % 1000000), 0) FROM (SELECT u.cost_picos + COALESCE((SELECT SUM(a.cost_delta_picos) FROM usage_adjustments a WHERE a.usage_id = u.id), 0) AS net FROM usage_records u WHERE u.key_id = $1 AND u.started_at >= $2 AND u.started_at < $3) r",
+        "team" => "SELECT COALESCE(SUM(net / 1000000), 0), COALESCE(SUM(net % 1000000), 0) FROM (SELECT u.cost_picos + COALESCE((SELECT SUM(a.cost_delta_picos) FROM usage_adjustments a WHERE a.usage_id = u.id), 0) AS net FROM usage_records u WHERE u.team_id = $1 AND u.started_at >= $2 AND u.started_at < $3) r",
+        _ => "SELECT COALESCE(SUM(net / 1000000), 0), COALESCE(SUM(net % 1000000), 0) FROM (SELECT u.cost_picos + COALESCE((SELECT SUM(a.cost_delta_picos) FROM usage_adjustments a WHERE a.usage_id = u.id), 0) AS net FROM usage_records u WHERE ($1 = $1) AND u.started_at >= $2 AND u.started_at < $3) r",
+    }
+}
+
+/// Creates the period's counter from the ledger when it does not exist yet.
+async fn ensure_counter(
+    tx: &mut Transaction<'_, Sqlite>,
+    scope: &str,
+    id: &str,
+    start: i64,
+    end: Option<i64>,
+) -> Result<(), StoreError> {
+    let exists: Option<(i64,)> = sqlx::query_as("SELECT spent_picos FROM budget_counters WHERE scope = $1 AND scope_id = $2 AND period_start = $3")
+        .bind(scope)
+        .bind(id)
+        .bind(start)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if exists.is_some() {
+        return Ok(());
+    }
+    let (micros, rest): (i64, i64) = sqlx::query_as(ledger_sum_sql(scope))
+        .bind(id)
+        .bind(start)
+        .bind(end.unwrap_or(i64::MAX))
+        .fetch_one(&mut **tx)
+        .await?;
+    let spent =
+        i64::try_from(i128::from(micros) * 1_000_000 + i128::from(rest)).unwrap_or(i64::MAX);
+    sqlx::query("INSERT INTO budget_counters (scope, scope_id, period_start, period_end, spent_picos, reserved_picos) VALUES ($1, $2, $3, $4, $5, 0) ON CONFLICT DO NOTHING")
+        .bind(scope)
+        .bind(id)
+        .bind(start)
+        .bind(end)
+        .bind(spent)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+impl Store {
+    pub async fn load_teams(&self) -> Result<Vec<Team>, StoreError> {
+        sqlx::query_as::<_, TeamRow>("SELECT id, name, budget, rate_limits, webhook_url, metadata, created_at FROM teams ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| {
+                Ok(Team {
+                    budget: r.budget.as_deref().map(|b| parse_json("budget", b)).transpose()?,
+                    rate_limits: r.rate_limits.as_deref().map(|b| parse_json("rate_limits", b)).transpose()?,
+                    metadata: parse_json("metadata", &r.metadata)?,
+                    created_at: from_millis(r.created_at)?,
+                    id: r.id,
+                    name: r.name,
+                    webhook_url: r.webhook_url,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn insert_team(&self, t: &Team) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO teams (id, name, budget, rate_limits, webhook_url, metadata, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&t.id)
+        .bind(&t.name)
+        .bind(t.budget.as_ref().map(to_json))
+        .bind(t.rate_limits.as_ref().map(to_json))
+        .bind(&t.webhook_url)
+        .bind(to_json(&t.metadata))
+        .bind(to_millis(t.created_at))
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!(
+                "team '{}' already exists",
+                t.id
+            )));
+        }
+        Ok(())
+    }
+
+    pub async fn update_team(&self, t: &Team) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE teams SET name = $2, budget = $3, rate_limits = $4, webhook_url = $5, metadata = $6, updated_at = $7 WHERE id = $1")
+            .bind(&t.id)
+            .bind(&t.name)
+            .bind(t.budget.as_ref().map(to_json))
+            .bind(t.rate_limits.as_ref().map(to_json))
+            .bind(&t.webhook_url)
+            .bind(to_json(&t.metadata))
+            .bind(to_millis(Utc::now()))
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("team '{}' not found", t.id)));
+        }
+        Ok(())
+    }
+
+    /// Deletes a team that no live key belongs to (its usage history keeps its id).
+    pub async fn delete_team(&self, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let (keys,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM api_keys WHERE team_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if keys > 0 {
+            return Err(StoreError::Conflict(format!(
+                "team '{id}' still has {keys} key(s); move or revoke them first"
+            )));
+        }
+        let done = sqlx::query("DELETE FROM teams WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("team '{id}' not found")));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Reserves each line's amount on its account in one transaction; a hard budget or a
+    /// balance that cannot cover it refuses the whole reservation (nothing is reserved).
+    pub async fn reserve(
+        &self,
+        call_id: &str,
+        lines: &[Line],
+    ) -> Result<Result<(), Refused>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (i, line) in lines.iter().enumerate() {
+            let ok = match &line.account {
+                Account::Budget {
+                    scope,
+                    id,
+                    budget,
+                    period_start,
+                    period_end,
+                    ..
+                } => {
+                    ensure_counter(&mut tx, scope.as_str(), id, *period_start, *period_end).await?;
+                    let hard = budget.mode == crate::budgets::Mode::Hard;
+                    let limit = budget.limit_picos();
+                    let updated = sqlx::query(
+                        "UPDATE budget_counters SET reserved_picos = reserved_picos + $4 WHERE scope = $1 AND scope_id = $2 \
+                         AND period_start = $3 AND ($5 = 0 OR spent_picos + reserved_picos + $4 <= $6)",
+                    )
+                    .bind(scope.as_str())
+                    .bind(id)
+                    .bind(period_start)
+                    .bind(line.amount_picos)
+                    .bind(i64::from(hard))
+                    .bind(limit)
+                    .execute(&mut *tx)
+                    .await?;
+                    if updated.rows_affected() == 0 {
+                        let (spent, reserved): (i64, i64) = sqlx::query_as("SELECT spent_picos, reserved_picos FROM budget_counters WHERE scope = $1 AND scope_id = $2 AND period_start = $3")
+                            .bind(scope.as_str())
+                            .bind(id)
+                            .bind(period_start)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        Some(limit - spent - reserved)
+                    } else {
+                        None
+                    }
+                }
+                Account::Credit { owner, id, .. } => {
+                    let updated = sqlx::query(
+                        "UPDATE credit_accounts SET reserved_picos = reserved_picos + $3 WHERE owner_kind = $1 AND owner_id = $2 \
+                         AND balance_picos - reserved_picos - $3 >= 0",
+                    )
+                    .bind(owner.as_str())
+                    .bind(id)
+                    .bind(line.amount_picos)
+                    .execute(&mut *tx)
+                    .await?;
+                    if updated.rows_affected() == 0 {
+                        let row: Option<(i64, i64)> = sqlx::query_as("SELECT balance_picos, reserved_picos FROM credit_accounts WHERE owner_kind = $1 AND owner_id = $2")
+                            .bind(owner.as_str())
+                            .bind(id)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        Some(row.map_or(0, |(b, r)| b - r))
+                    } else {
+                        None
+                    }
+                }
+            };
+            if let Some(remaining) = ok {
+                tx.rollback().await?;
+                return Ok(Err(Refused {
+                    line: i,
+                    remaining_picos: remaining,
+                }));
+            }
+            sqlx::query("INSERT INTO budget_reservations (call_id, account, account_id, period_start, amount_picos, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(call_id)
+                .bind(line.account.kind())
+                .bind(line.account.id())
+                .bind(line.account.period_start())
+                .bind(line.amount_picos)
+                .bind(to_millis(Utc::now()))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
+    /// Releases reservations left by calls that were in flight when the process stopped.
+    pub async fn release_orphan_reservations(&self) -> Result<usize, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT account, account_id, period_start, amount_picos FROM budget_reservations",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for (account, id, start, amount) in &rows {
+            release(&mut tx, account, id, *start, *amount).await?;
+        }
+        sqlx::query("DELETE FROM budget_reservations")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(rows.len())
+    }
+
+    /// Current (spent, reserved) of a budget period, from its counter or, before the period's
+    /// first reservation, from the ledger.
+    pub async fn budget_status(
+        &self,
+        scope: &str,
+        id: &str,
+        start: i64,
+        end: Option<i64>,
+    ) -> Result<(i64, i64), StoreError> {
+        let row: Option<(i64, i64)> = sqlx::query_as("SELECT spent_picos, reserved_picos FROM budget_counters WHERE scope = $1 AND scope_id = $2 AND period_start = $3")
+            .bind(scope)
+            .bind(id)
+            .bind(start)
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(r) = row {
+            return Ok(r);
+        }
+        let (micros, rest): (i64, i64) = sqlx::query_as(ledger_sum_sql(scope))
+            .bind(id)
+            .bind(start)
+            .bind(end.unwrap_or(i64::MAX))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((
+            i64::try_from(i128::from(micros) * 1_000_000 + i128::from(rest)).unwrap_or(i64::MAX),
+            0,
+        ))
+    }
+
+    /// (balance, reserved) of a prepaid account.
+    pub async fn balance(&self, kind: &str, id: &str) -> Result<Option<(i64, i64)>, StoreError> {
+        Ok(sqlx::query_as("SELECT balance_picos, reserved_picos FROM credit_accounts WHERE owner_kind = $1 AND owner_id = $2")
+            .bind(kind)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub async fn credit_owners(&self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT owner_kind, owner_id FROM credit_accounts")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Appends a grant (top-up, refund, free tier) to a prepaid ledger; returns the new balance.
+    pub async fn grant_credit(
+        &self,
+        kind: &str,
+        id: &str,
+        entry_kind: &str,
+        amount_picos: i64,
+        note: Option<&str>,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let (seq,): (i64,) = sqlx::query_as(
+            "INSERT INTO credit_entries (id, owner_kind, owner_id, kind, amount_picos, usage_id, note, created_at) \
+             VALUES ($1, $2, $3, $4, $5, NULL, $6, $7) RETURNING seq",
+        )
+        .bind(format!("cred_{}", uuid::Uuid::now_v7().simple()))
+        .bind(kind)
+        .bind(id)
+        .bind(entry_kind)
+        .bind(amount_picos)
+        .bind(note)
+        .bind(to_millis(Utc::now()))
+        .fetch_one(&mut *tx)
+        .await?;
+        let (balance,): (i64,) = sqlx::query_as(
+            "INSERT INTO credit_accounts (owner_kind, owner_id, balance_picos, reserved_picos, granted_seq) VALUES ($1, $2, $3, 0, $4) \
+             ON CONFLICT (owner_kind, owner_id) DO UPDATE SET balance_picos = credit_accounts.balance_picos + excluded.balance_picos, \
+             granted_seq = excluded.granted_seq RETURNING balance_picos",
+        )
+        .bind(kind)
+        .bind(id)
+        .bind(amount_picos)
+        .bind(seq)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(balance)
+    }
+
+    /// Alerts newest first.
+    pub async fn list_alerts(&self, limit: i64) -> Result<Vec<AlertRow>, StoreError> {
+        Ok(sqlx::query_as::<_, AlertRow>(&format!(
+            "SELECT id, kind, scope, scope_id, payload, created_at, webhook_url, attempts, next_attempt_at, delivered_at, last_error \
+             FROM alerts ORDER BY seq DESC LIMIT {limit}"
+        ))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Alerts due for a delivery attempt, oldest first.
+    pub async fn due_alerts(&self, now: i64, limit: i64) -> Result<Vec<AlertRow>, StoreError> {
+        Ok(sqlx::query_as::<_, AlertRow>(&format!(
+            "SELECT id, kind, scope, scope_id, payload, created_at, webhook_url, attempts, next_attempt_at, delivered_at, last_error \
+             FROM alerts WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY seq LIMIT {limit}"
+        ))
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn alert_delivered(&self, id: &str, at: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE alerts SET delivered_at = $2, attempts = attempts + 1, last_error = NULL WHERE id = $1").bind(id).bind(at).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn alert_failed(
+        &self,
+        id: &str,
+        next_attempt_at: i64,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE alerts SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3 WHERE id = $1")
+            .bind(id)
+            .bind(next_attempt_at)
+            .bind(error)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Writes alerts outside a call (not caused by a usage record).
+    pub async fn insert_alerts(&self, alerts: &[NewAlert]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        insert_alerts(&mut tx, alerts).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn release(
+    tx: &mut Transaction<'_, Sqlite>,
+    account: &str,
+    id: &str,
+    start: i64,
+    amount: i64,
+) -> Result<(), StoreError> {
+    match account.strip_suffix("_credit") {
+        Some(kind) => {
+            sqlx::query("UPDATE credit_accounts SET reserved_picos = reserved_picos - $3 WHERE owner_kind = $1 AND owner_id = $2")
+                .bind(kind)
+                .bind(id)
+                .bind(amount)
+                .execute(&mut **tx)
+                .await?;
+        }
+        None => {
+            sqlx::query("UPDATE budget_counters SET reserved_picos = reserved_picos - $4 WHERE scope = $1 AND scope_id = $2 AND period_start = $3")
+                .bind(account)
+                .bind(id)
+                .bind(start)
+                .bind(amount)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn insert_alerts(
+    tx: &mut Transaction<'_, Sqlite>,
+    alerts: &[NewAlert],
+) -> Result<(), StoreError> {
+    let now = to_millis(Utc::now());
+    for a in alerts {
+        let next = if a.webhook_url.is_some() {
+            now
+        } else {
+            i64::MAX
+        };
+        sqlx::query(
+            "INSERT INTO alerts (id, dedupe_key, kind, scope, scope_id, payload, created_at, webhook_url, attempts, next_attempt_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9) ON CONFLICT (dedupe_key) DO NOTHING",
+        )
+        .bind(&a.id)
+        .bind(&a.dedupe_key)
+        .bind(&a.kind)
+        .bind(&a.scope)
+        .bind(&a.scope_id)
+        .bind(a.payload.to_string())
+        .bind(now)
+        .bind(&a.webhook_url)
+        .bind(next)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Settles a call's reservations to its actual cost, in the transaction of its usage record,
+/// and writes the alerts that settlement raises.
+pub(super) async fn settle(
+    tx: &mut Transaction<'_, Sqlite>,
+    record: &UsageRecord,
+    s: &Settlement,
+) -> Result<(), StoreError> {
+    let cost = to_picos(record.cost).unwrap_or(0);
+    let now = to_millis(Utc::now());
+    let mut alerts = s.alerts.clone();
+    for line in &s.lines {
+        match &line.account {
+            Account::Budget {
+                scope,
+                id,
+                period_start,
+                ..
+            } => {
+                let after: Option<(i64,)> = sqlx::query_as(
+                    "UPDATE budget_counters SET spent_picos = spent_picos + $4, reserved_picos = reserved_picos - $5 \
+                     WHERE scope = $1 AND scope_id = $2 AND period_start = $3 RETURNING spent_picos",
+                )
+                .bind(scope.as_str())
+                .bind(id)
+                .bind(period_start)
+                .bind(cost)
+                .bind(line.amount_picos)
+                .fetch_optional(&mut **tx)
+                .await?;
+                if let Some((after,)) = after {
+                    alerts.extend(budget_alerts(&line.account, after - cost, after, now));
+                }
+            }
+            Account::Credit { owner, id, webhook } => {
+                let row: Option<(i64, i64)> = sqlx::query_as(
+                    "UPDATE credit_accounts SET balance_picos = balance_picos - $3, reserved_picos = reserved_picos - $4 \
+                     WHERE owner_kind = $1 AND owner_id = $2 RETURNING balance_picos, granted_seq",
+                )
+                .bind(owner.as_str())
+                .bind(id)
+                .bind(cost)
+                .bind(line.amount_picos)
+                .fetch_optional(&mut **tx)
+                .await?;
+                if cost > 0 {
+                    sqlx::query(
+                        "INSERT INTO credit_entries (id, owner_kind, owner_id, kind, amount_picos, usage_id, note, created_at) \
+                         VALUES ($1, $2, $3, 'usage', $4, $5, NULL, $6)",
+                    )
+                    .bind(format!("cred_{}", uuid::Uuid::now_v7().simple()))
+                    .bind(owner.as_str())
+                    .bind(id)
+                    .bind(-cost)
+                    .bind(&record.id)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                if let Some((after, granted_seq)) = row {
+                    let before = after + cost;
+                    if before >= s.low_balance_picos && after < s.low_balance_picos {
+                        alerts.push(NewAlert::new(
+                            "balance.low",
+                            format!("balance_low:{}:{id}:{granted_seq}", owner.as_str()),
+                            &format!("{}_credit", owner.as_str()),
+                            id,
+                            webhook.clone(),
+                            serde_json::json!({"balance_usd": format_usd(from_picos(after)), "low_balance_usd": format_usd(from_picos(s.low_balance_picos))}),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    sqlx::query("DELETE FROM budget_reservations WHERE call_id = $1")
+        .bind(&record.id)
+        .execute(&mut **tx)
+        .await?;
+    insert_alerts(tx, &alerts).await
+}
+
+/// Applies an adjustment's cost to every budget counter whose period holds the call.
+pub(super) async fn adjust_counters(
+    tx: &mut Transaction<'_, Sqlite>,
+    record: &UsageRecord,
+    delta: i64,
+) -> Result<(), StoreError> {
+    let at = to_millis(record.started_at);
+    sqlx::query(
+        "UPDATE budget_counters SET spent_picos = spent_picos + $1 WHERE ((scope = 'key' AND scope_id = $2) OR \
+         (scope = 'team' AND scope_id = $3) OR scope = 'global') AND period_start <= $4 AND (period_end IS NULL OR period_end > $4)",
+    )
+    .bind(delta)
+    .bind(record.key_id.as_deref().unwrap_or(""))
+    .bind(record.team_id.as_deref().unwrap_or(""))
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
