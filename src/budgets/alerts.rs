@@ -22,7 +22,7 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 
 /// Backoff after `attempts` failures: 1 s, 2 s, 4 s, ... up to 10 minutes.
 pub fn backoff(attempts: i64) -> Duration {
-    Duration::from_secs(1u64 << attempts.clamp(0, 10) as u32).min(Duration::from_secs(600))
+    Duration::from_secs(1u64 << (attempts - 1).clamp(0, 10) as u32).min(Duration::from_secs(600))
 }
 
 /// Runs until cancelled, delivering due alerts every `poll`.
@@ -106,8 +106,9 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_caps() {
-        assert_eq!(backoff(1), Duration::from_secs(2));
-        assert_eq!(backoff(3), Duration::from_secs(8));
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(2), Duration::from_secs(2));
+        assert_eq!(backoff(4), Duration::from_secs(8));
         assert_eq!(backoff(40), Duration::from_secs(600));
     }
 }

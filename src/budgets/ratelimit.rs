@@ -88,7 +88,7 @@ impl RateLimiter {
     pub fn admit(
         &self,
         subjects: &[(String, &RateLimits)],
-    ) -> Result<Permit, (ApiError, HeaderMap)> {
+    ) -> Result<Permit, Box<(ApiError, HeaderMap)>> {
         let minute = now_minute();
         let mut w = self.windows.lock().expect("rate limiter lock poisoned");
         let mut first: Option<Remaining> = None;
@@ -125,7 +125,7 @@ impl RateLimiter {
                 );
                 let mut headers = headers_for(&remaining);
                 headers.insert("retry-after", HeaderValue::from(retry.max(1)));
-                return Err((err, headers));
+                return Err(Box::new((err, headers)));
             }
             first.get_or_insert(remaining);
         }

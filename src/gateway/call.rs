@@ -206,7 +206,8 @@ pub async fn handle(
         let team = key.team.as_deref().and_then(|t| state.teams.get(t));
         let permit = match admit(&state, &key, team.as_ref()) {
             Ok(p) => p,
-            Err((e, extra)) => {
+            Err(refused) => {
+                let (e, extra) = *refused;
                 record_rejection(&state, &id, format, &key, &model_id, now, &e, vec![]).await;
                 let mut response = e.into_response();
                 response.headers_mut().extend(extra);
@@ -280,7 +281,7 @@ fn admit(
     state: &AppState,
     key: &ApiKey,
     team: Option<&Team>,
-) -> Result<Option<Permit>, (ApiError, HeaderMap)> {
+) -> Result<Option<Permit>, Box<(ApiError, HeaderMap)>> {
     let mut subjects = Vec::new();
     if let Some(l) = key.rate_limits.as_ref().filter(|l| !l.is_empty()) {
         subjects.push((format!("key:{}", key.id), l));

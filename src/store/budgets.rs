@@ -149,7 +149,7 @@ impl Store {
 
     /// Deletes a team that no live key belongs to (its usage history keeps its id).
     pub async fn delete_team(&self, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let (keys,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM api_keys WHERE team_id = $1 AND revoked_at IS NULL",
         )
@@ -179,7 +179,7 @@ impl Store {
         call_id: &str,
         lines: &[Line],
     ) -> Result<Result<(), Refused>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         for (i, line) in lines.iter().enumerate() {
             let ok = match &line.account {
                 Account::Budget {
@@ -262,7 +262,7 @@ impl Store {
 
     /// Releases reservations left by calls that were in flight when the process stopped.
     pub async fn release_orphan_reservations(&self) -> Result<usize, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
             "SELECT account, account_id, period_start, amount_picos FROM budget_reservations",
         )
@@ -334,7 +334,7 @@ impl Store {
         amount_picos: i64,
         note: Option<&str>,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let (seq,): (i64,) = sqlx::query_as(
             "INSERT INTO credit_entries (id, owner_kind, owner_id, kind, amount_picos, usage_id, note, created_at) \
              VALUES ($1, $2, $3, $4, $5, NULL, $6, $7) RETURNING seq",
@@ -406,7 +406,7 @@ impl Store {
 
     /// Writes alerts outside a call (not caused by a usage record).
     pub async fn insert_alerts(&self, alerts: &[NewAlert]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         insert_alerts(&mut tx, alerts).await?;
         tx.commit().await?;
         Ok(())

@@ -133,7 +133,7 @@ impl Store {
 
     /// Adds a provider; a provider with the same id is a conflict.
     pub async fn insert_provider(&self, p: &Provider) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         insert_provider(&mut tx, p).await?;
         tx.commit().await?;
         Ok(())
@@ -174,7 +174,7 @@ impl Store {
         prices: &[Prices],
         related: &[String],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         insert_model(&mut tx, model).await?;
         insert_prices(&mut tx, &model.id, prices).await?;
         set_related(&mut tx, &model.id, related).await?;
@@ -222,7 +222,7 @@ impl Store {
         prices: &Prices,
         effective_from: DateTime<Utc>,
     ) -> Result<PriceVersion, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let version = insert_price(&mut tx, model_id, prices, effective_from).await?;
         tx.commit().await?;
         Ok(version)
@@ -230,7 +230,7 @@ impl Store {
 
     /// Replaces a model's related list.
     pub async fn set_related(&self, model_id: &str, related: &[String]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         set_related(&mut tx, model_id, related).await?;
         tx.commit().await?;
         Ok(())
@@ -238,7 +238,7 @@ impl Store {
 
     /// Loads a whole catalog (the seeds) in one transaction: all of it or nothing.
     pub async fn load_seed(&self, seed: &crate::catalog::seed::Seed) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         for p in &seed.providers {
             insert_provider(&mut tx, p).await?;
         }

@@ -76,6 +76,15 @@ impl Store {
         Ok(Store { pool })
     }
 
+    /// A write transaction. `BEGIN IMMEDIATE` takes SQLite's write lock up front, so a
+    /// transaction that reads before it writes (a conditional reservation, an append after a
+    /// check) waits its turn instead of failing to upgrade while another writer holds the lock.
+    pub(crate) async fn write_tx(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

@@ -251,7 +251,7 @@ impl Store {
         adj: &AdjustmentRow,
         record: &UsageRecord,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO usage_adjustments (id, usage_id, created_at, kind, reason, cost_delta_picos, price_version_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -84,7 +84,7 @@ impl Store {
         settlements: &[Option<crate::budgets::enforce::Settlement>],
         finished_starts: &[String],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         super::batch::insert_starts(&mut tx, starts).await?;
         let inserted = super::batch::insert_records(&mut tx, records).await?;
         super::batch::add_to_rollups(&mut tx, records, &inserted).await?;
@@ -145,7 +145,7 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         for row in &starts {
             let start = row.to_start()?;
             let mut record = UsageRecord::from_start(&start, CallStatus::Interrupted, 0);

@@ -149,3 +149,79 @@ async fn completed_calls_survive_sigkill_and_in_flight_calls_are_closed_out() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[tokio::test]
+async fn reservations_of_calls_cut_short_by_sigkill_are_released_at_restart() {
+    let mock = Mock::start().await;
+    mock.set(|s| s.chunk_delay_ms = 2000);
+    let dir = tempfile::TempDir::new().unwrap();
+    let db = dir.path().join("reserve.db");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = start(&db, port).await;
+    let client = reqwest::Client::new();
+    let admin = |path: &str, body: Value| {
+        client
+            .post(format!("{base}{path}"))
+            .bearer_auth(ADMIN)
+            .json(&body)
+            .send()
+    };
+    admin(
+        "/admin/providers",
+        json!({"id":"mock","kind":"openai","base_url": format!("{}/v1", mock.base)}),
+    )
+    .await
+    .unwrap();
+    admin("/admin/models", json!({"id":"m","name":"M","provider":"mock","price":{"input_per_mtok":"1","output_per_mtok":"2"}})).await.unwrap();
+    let key: Value = admin(
+        "/admin/keys",
+        json!({"name":"budgeted","budget":{"limit_usd":"1","period":"total"}}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let key = key["key"].as_str().unwrap().to_string();
+    let info = |client: reqwest::Client, base: String, key: String| async move {
+        let v: Value = client
+            .get(format!("{base}/v1/key"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["data"]["budgets"][0].clone()
+    };
+    let body = json!({"model": "m", "stream": true, "max_tokens": 1000, "messages": [{"role": "user", "content": "in flight"}]});
+    let mut in_flight = client
+        .post(format!("{base}/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let _ = in_flight.chunk().await;
+    let during = info(client.clone(), base.clone(), key.clone()).await;
+    assert_ne!(
+        during["reserved_usd"], "0.000000",
+        "the call in flight holds a reservation"
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(in_flight);
+
+    let mut child = start(&db, port).await;
+    let after = info(client.clone(), base.clone(), key.clone()).await;
+    assert_eq!(
+        after["reserved_usd"], "0.000000",
+        "no budget stays locked by a dead call"
+    );
+    assert_eq!(after["spent_usd"], "0.000000");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

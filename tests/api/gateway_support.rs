@@ -16,8 +16,12 @@ pub struct Gw {
 
 /// `oa-model` is behind an OpenAI-kind provider, `an-model` behind an Anthropic-kind one.
 pub async fn gateway() -> Gw {
+    gateway_with(spawn_app().await).await
+}
+
+/// The same set-up on an app started with its own settings.
+pub async fn gateway_with(app: TestApp) -> Gw {
     std::env::set_var("TOLLGATE_TEST_UPSTREAM_KEY", "upstream-secret");
-    let app = spawn_app().await;
     let mock = Mock::start().await;
     let (s, _) = app.admin(Method::POST, "/admin/providers", Some(json!({"id":"mock-openai","kind":"openai","base_url": format!("{}/v1", mock.base),"api_key_env":"TOLLGATE_TEST_UPSTREAM_KEY"}))).await;
     assert_eq!(s, 201);

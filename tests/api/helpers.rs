@@ -11,6 +11,8 @@ pub const ADMIN: &str = "test-admin-token";
 /// A running server with its own database, stopped when dropped.
 pub struct TestApp {
     pub base: String,
+    /// The running app's state (its clock, store, ...).
+    pub state: tollgate::state::AppState,
     pub client: Client,
     pub dir: TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -40,6 +42,7 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_with(dir: TempDir, settings: Settings) -> TestApp {
     let app = Application::build(settings).await.expect("app builds");
     let base = format!("http://{}", app.local_addr());
+    let state = app.state().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
         app.run_until_stopped(async {
@@ -50,6 +53,7 @@ pub async fn spawn_with(dir: TempDir, settings: Settings) -> TestApp {
     });
     TestApp {
         base,
+        state,
         client: Client::new(),
         dir,
         stop: Some(tx),
