@@ -1,15 +1,13 @@
-//! The metering writer's batch: every statement covers the whole batch (multi-row inserts and
-//! upserts), so a batch of any size costs a handful of round trips to SQLite.
+//! The metering writer's batch: every statement covers the whole batch (multi-row inserts), so
+//! a batch of any size costs a handful of round trips to SQLite. Rollups follow by trigger.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 
-use super::reports::{record_totals, DAY_MS, HOUR_MS};
 use super::{to_millis, StoreError};
 use crate::metering::{CallStart, UsageRecord};
 use crate::money::to_picos;
-use crate::reports::Totals;
 
 /// Rows per multi-row statement (SQLite allows 32766 bound parameters).
 const CHUNK: usize = 400;
@@ -96,87 +94,6 @@ pub(super) async fn insert_records(
         inserted.extend(ids.into_iter().map(|(id,)| id));
     }
     Ok(inserted)
-}
-
-type RollupKey = (i64, String, String, String, String);
-
-/// Adds the new records to their hourly and daily rollups, one upsert per distinct group.
-pub(super) async fn add_to_rollups(
-    tx: &mut Transaction<'_, Sqlite>,
-    records: &[UsageRecord],
-    inserted: &HashSet<String>,
-) -> Result<(), StoreError> {
-    for (table, size) in [
-        ("usage_rollups_hourly", HOUR_MS),
-        ("usage_rollups_daily", DAY_MS),
-    ] {
-        let mut groups: HashMap<RollupKey, Totals> = HashMap::new();
-        for r in records.iter().filter(|r| inserted.contains(&r.id)) {
-            let at = to_millis(r.started_at);
-            let key = (
-                at - at.rem_euclid(size),
-                r.key_id.clone().unwrap_or_default(),
-                r.team_id.clone().unwrap_or_default(),
-                r.model_id.clone(),
-                r.provider_id.clone().unwrap_or_default(),
-            );
-            let cost = to_picos(r.cost).unwrap_or(0);
-            groups.entry(key).or_default().add(&record_totals(r, cost));
-        }
-        let groups: Vec<(RollupKey, Totals)> = groups.into_iter().collect();
-        for chunk in groups.chunks(CHUNK / 2) {
-            upsert_rollup_rows(tx, table, chunk).await?;
-        }
-    }
-    Ok(())
-}
-
-pub(super) async fn upsert_rollup_rows(
-    tx: &mut Transaction<'_, Sqlite>,
-    table: &str,
-    rows: &[(RollupKey, Totals)],
-) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut qb = QueryBuilder::<Sqlite>::new(format!(
-        "INSERT INTO {table} (bucket, key_id, team_id, model_id, provider_id, requests, input_tokens, cached_input_tokens, \
-         cache_write_tokens, output_tokens, reasoning_tokens, images, cost_picos) "
-    ));
-    let mut overflow = false;
-    qb.push_values(rows, |mut b, ((bucket, key, team, model, provider), t)| {
-        let cost = i64::try_from(t.cost_picos).unwrap_or_else(|_| {
-            overflow = true;
-            0
-        });
-        b.push_bind(*bucket)
-            .push_bind(key.clone())
-            .push_bind(team.clone())
-            .push_bind(model.clone())
-            .push_bind(provider.clone())
-            .push_bind(t.requests)
-            .push_bind(t.input_tokens)
-            .push_bind(t.cached_input_tokens)
-            .push_bind(t.cache_write_tokens)
-            .push_bind(t.output_tokens)
-            .push_bind(t.reasoning_tokens)
-            .push_bind(t.images)
-            .push_bind(cost);
-    });
-    if overflow {
-        return Err(StoreError::Corrupt("rollup cost overflow".into()));
-    }
-    qb.push(format!(
-        " ON CONFLICT (bucket, key_id, team_id, model_id, provider_id) DO UPDATE SET \
-         requests = {table}.requests + excluded.requests, input_tokens = {table}.input_tokens + excluded.input_tokens, \
-         cached_input_tokens = {table}.cached_input_tokens + excluded.cached_input_tokens, \
-         cache_write_tokens = {table}.cache_write_tokens + excluded.cache_write_tokens, \
-         output_tokens = {table}.output_tokens + excluded.output_tokens, \
-         reasoning_tokens = {table}.reasoning_tokens + excluded.reasoning_tokens, \
-         images = {table}.images + excluded.images, cost_picos = {table}.cost_picos + excluded.cost_picos"
-    ));
-    qb.build().execute(&mut **tx).await?;
-    Ok(())
 }
 
 /// Removes the start rows of finished calls.

@@ -347,18 +347,3 @@ pub(super) async fn upsert_rollups(
     }
     Ok(())
 }
-
-/// The totals one record adds to its rollups.
-pub(super) fn record_totals(r: &UsageRecord, cost_picos: i64) -> Totals {
-    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-    Totals {
-        requests: 1,
-        input_tokens: n(r.usage.input_tokens),
-        cached_input_tokens: n(r.usage.cached_input_tokens),
-        cache_write_tokens: n(r.usage.cache_write_tokens),
-        output_tokens: n(r.usage.output_tokens),
-        reasoning_tokens: n(r.usage.reasoning_tokens),
-        images: n(r.usage.images),
-        cost_picos: i128::from(cost_picos),
-    }
-}

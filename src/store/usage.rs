@@ -87,7 +87,6 @@ impl Store {
         let mut tx = self.write_tx().await?;
         super::batch::insert_starts(&mut tx, starts).await?;
         let inserted = super::batch::insert_records(&mut tx, records).await?;
-        super::batch::add_to_rollups(&mut tx, records, &inserted).await?;
         for (record, settlement) in records.iter().zip(settlements) {
             if let Some(s) = settlement
                 .as_ref()
@@ -166,7 +165,7 @@ async fn insert_record(
 ) -> Result<(), StoreError> {
     let cost = to_picos(r.cost)
         .ok_or_else(|| StoreError::Corrupt(format!("cost {} is not whole picodollars", r.cost)))?;
-    let inserted = sqlx::query(
+    sqlx::query(
         "INSERT INTO usage_records (id, started_at, finished_at, key_id, team_id, model_id, \
          provider_id, upstream_model, endpoint, streamed, status, http_status, upstream_status, \
          input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, \
@@ -200,11 +199,7 @@ async fn insert_record(
     .bind(r.ttft_ms.map(int))
     .bind(&r.error)
     .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    if inserted == 1 {
-        super::reports::upsert_rollups(tx, r, &super::reports::record_totals(r, cost)).await?;
-    }
+    .await?;
     sqlx::query("DELETE FROM call_starts WHERE id = $1")
         .bind(&r.id)
         .execute(&mut **tx)

@@ -559,3 +559,44 @@ async fn teams_are_managed() {
         .await;
     assert_eq!(s, 422, "{e}");
 }
+
+#[tokio::test]
+async fn the_global_budget_and_low_balance_alerts() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut settings = settings_in(&dir);
+    settings.global_budget = Some(r#"{"limit_usd":"0.0012","period":"monthly"}"#.into());
+    settings.low_balance_usd = "0.001".into();
+    let gw = crate::gateway_support::gateway_with(spawn_with(dir, settings).await).await;
+    modest(&gw);
+    let (id, secret) = new_key(&gw, json!({"name":"g"})).await;
+    gw.app
+        .admin(
+            Method::POST,
+            &format!("/admin/keys/{id}/credits"),
+            Some(json!({"amount_usd":"0.0015"})),
+        )
+        .await;
+    assert_eq!(call_with(&gw, &secret).await.status(), 200);
+    let r = call_with(&gw, &secret).await;
+    assert_eq!(r.status(), 402);
+    let e: Value = r.json().await.unwrap();
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("gateway's monthly budget"),
+        "{e}"
+    );
+    let info = key_info(&gw, &secret).await;
+    assert_eq!(info["budgets"][0]["scope"], "global");
+    assert_eq!(info["balance"]["balance_usd"], "0.000880");
+    let (_, alerts) = gw.app.admin(Method::GET, "/admin/alerts", None).await;
+    let kinds: Vec<&str> = alerts["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["type"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"balance.low"), "{kinds:?}");
+    assert!(kinds.contains(&"budget.threshold_crossed"), "{kinds:?}");
+}

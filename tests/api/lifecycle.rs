@@ -159,3 +159,71 @@ async fn binary_serves_and_shuts_down_cleanly_on_sigterm() {
     );
     assert_eq!(out.matches("tga-").count(), 1, "the token is printed once");
 }
+
+/// `tollgate spend` and `tollgate usage export` print from the same code as the API.
+#[tokio::test]
+async fn cli_prints_spend_and_exports_usage() {
+    let app = spawn_app().await;
+    crate::reports::store_of(&app)
+        .await
+        .write_usage_batch(&[], &crate::reports::known())
+        .await
+        .unwrap();
+    let url = format!("sqlite://{}", app.dir.path().join("tollgate.db").display());
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .args(args)
+            .args(["--database-url", &url])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let table = run(&[
+        "spend",
+        "--by",
+        "model,day",
+        "--from",
+        "2026-11-01T00:00:00Z",
+        "--to",
+        "2026-11-04T00:00:00Z",
+    ]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("model") && lines[0].contains("cost_usd"),
+        "{table}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("m1") && l.contains("2026-11-02") && l.ends_with("0.503000")),
+        "{table}"
+    );
+    assert!(
+        lines.last().unwrap().starts_with("TOTAL")
+            && lines.last().unwrap().ends_with("1.533000000001"),
+        "{table}"
+    );
+    let csv = run(&[
+        "spend",
+        "--by",
+        "key",
+        "--from",
+        "2026-11-01T00:00:00Z",
+        "--to",
+        "2026-11-04T00:00:00Z",
+        "--format",
+        "csv",
+    ]);
+    assert!(csv.contains("key_c,2,"), "{csv}");
+    let export = run(&["usage", "export", "--key", "key_c", "--format", "csv"]);
+    let rows: Vec<&str> = export.lines().collect();
+    assert_eq!(rows.len(), 3, "{export}");
+    assert!(rows[1].starts_with("r5,") && rows[2].starts_with("r4,"));
+    let jsonl = run(&["usage", "export", "--key", "key_a", "--format", "jsonl"]);
+    assert_eq!(jsonl.lines().count(), 2);
+}

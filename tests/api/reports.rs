@@ -67,7 +67,7 @@ pub async fn store_of(app: &TestApp) -> Store {
     .unwrap()
 }
 
-fn known() -> Vec<UsageRecord> {
+pub fn known() -> Vec<UsageRecord> {
     vec![
         record(
             "r1",
