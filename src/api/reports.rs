@@ -411,14 +411,7 @@ pub async fn recommendations(
             continue;
         };
         let t = &row.totals;
-        let usage = crate::pricing::Usage {
-            input_tokens: t.input_tokens as u64,
-            cached_input_tokens: t.cached_input_tokens as u64,
-            cache_write_tokens: t.cache_write_tokens as u64,
-            output_tokens: t.output_tokens as u64,
-            reasoning_tokens: t.reasoning_tokens as u64,
-            images: t.images as u64,
-        };
+        let usage = t.usage();
         let mut alternatives = Vec::new();
         for candidate in entry.related.iter().filter_map(|id| snapshot.get(id)) {
             let supports = advice::supports(entry, candidate);
@@ -428,7 +421,7 @@ pub async fn recommendations(
             let Some(prices) = candidate.price_at(Utc::now()).map(|v| v.prices.clone()) else {
                 continue;
             };
-            let cost = match prices.cost_of_sum(&usage, t.requests as u64) {
+            let cost = match prices.cost_of_sum(&usage, u64::try_from(t.requests).unwrap_or(0)) {
                 Some(c) => c,
                 None => {
                     let calls = state
@@ -442,16 +435,7 @@ pub async fn recommendations(
                         .await?;
                     calls
                         .iter()
-                        .map(|c| {
-                            prices.cost(&crate::pricing::Usage {
-                                input_tokens: c[0] as u64,
-                                cached_input_tokens: c[1] as u64,
-                                cache_write_tokens: c[2] as u64,
-                                output_tokens: c[3] as u64,
-                                reasoning_tokens: c[4] as u64,
-                                images: c[5] as u64,
-                            })
-                        })
+                        .map(|c| prices.cost(&crate::reports::call_usage(c)))
                         .sum()
                 }
             };

@@ -13,7 +13,6 @@ use super::{Dim, Filters, Grain, Totals, TotalsView};
 use crate::catalog::Snapshot;
 use crate::error::ApiError;
 use crate::money::to_picos;
-use crate::pricing::Usage;
 use crate::store::reports::{Source, DAY_MS, HOUR_MS};
 use crate::store::{Store, StoreError};
 
@@ -272,10 +271,9 @@ async fn repriced(
                     }
                     0
                 }
-                Some(p) => match p.cost_of_sum(
-                    &usage_of(&totals),
-                    u64::try_from(totals.requests).unwrap_or(0),
-                ) {
+                Some(p) => match p
+                    .cost_of_sum(&totals.usage(), u64::try_from(totals.requests).unwrap_or(0))
+                {
                     Some(cost) => i128::from(to_picos(cost).unwrap_or(0)),
                     None => {
                         // Tiers: price the calls of this group one by one.
@@ -291,7 +289,9 @@ async fn repriced(
                         let calls = store.calls_of_model(&f, &model, s, e).await?;
                         calls
                             .iter()
-                            .map(|c| i128::from(to_picos(p.cost(&call_usage(c))).unwrap_or(0)))
+                            .map(|c| {
+                                i128::from(to_picos(p.cost(&super::call_usage(c))).unwrap_or(0))
+                            })
                             .sum()
                     }
                 },
@@ -328,30 +328,6 @@ fn set_filter(f: &mut Filters, d: Dim, v: Option<String>) {
         Dim::Team => f.team = v,
         Dim::Model => f.model = v,
         Dim::Provider => f.provider = v,
-    }
-}
-
-fn usage_of(t: &Totals) -> Usage {
-    let n = |v: i64| u64::try_from(v).unwrap_or(0);
-    Usage {
-        input_tokens: n(t.input_tokens),
-        cached_input_tokens: n(t.cached_input_tokens),
-        cache_write_tokens: n(t.cache_write_tokens),
-        output_tokens: n(t.output_tokens),
-        reasoning_tokens: n(t.reasoning_tokens),
-        images: n(t.images),
-    }
-}
-
-fn call_usage(c: &[i64; 6]) -> Usage {
-    let n = |v: i64| u64::try_from(v).unwrap_or(0);
-    Usage {
-        input_tokens: n(c[0]),
-        cached_input_tokens: n(c[1]),
-        cache_write_tokens: n(c[2]),
-        output_tokens: n(c[3]),
-        reasoning_tokens: n(c[4]),
-        images: n(c[5]),
     }
 }
 

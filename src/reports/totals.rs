@@ -4,6 +4,24 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::money::{format_usd, from_split_sum};
+use crate::pricing::Usage;
+
+fn count(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// The usage of one call from its stored counts (input, cached, cache write, output,
+/// reasoning, images).
+pub fn call_usage(c: &[i64; 6]) -> Usage {
+    Usage {
+        input_tokens: count(c[0]),
+        cached_input_tokens: count(c[1]),
+        cache_write_tokens: count(c[2]),
+        output_tokens: count(c[3]),
+        reasoning_tokens: count(c[4]),
+        images: count(c[5]),
+    }
+}
 
 /// Sums of calls. Cost is held as picodollars in an `i128`, so adding any number of rows is
 /// exact.
@@ -35,6 +53,18 @@ impl Totals {
     pub fn with_split_cost(mut self, micros: i64, rest: i64) -> Self {
         self.cost_picos = i128::from(micros) * 1_000_000 + i128::from(rest);
         self
+    }
+
+    /// The summed tokens as one usage (for pricing the sum).
+    pub fn usage(&self) -> Usage {
+        call_usage(&[
+            self.input_tokens,
+            self.cached_input_tokens,
+            self.cache_write_tokens,
+            self.output_tokens,
+            self.reasoning_tokens,
+            self.images,
+        ])
     }
 
     pub fn cost(&self) -> Decimal {

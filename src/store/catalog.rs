@@ -185,26 +185,12 @@ impl Store {
     /// Replaces a model's descriptive fields (prices and related models have their own calls).
     pub async fn update_model(&self, m: &Model) -> Result<(), StoreError> {
         ensure_provider(&self.pool, &m.provider).await?;
-        let done = sqlx::query(
+        let done = bind_model(sqlx::query(
             "UPDATE models SET name = $2, creator = $3, provider_id = $4, upstream_model = $5, \
              description = $6, context_length = $7, max_output_tokens = $8, \
              input_modalities = $9, capabilities = $10, default_params = $11, \
              open_weights = $12, added_on = $13, status = $14, updated_at = $15 WHERE id = $1",
-        )
-        .bind(&m.id)
-        .bind(&m.name)
-        .bind(&m.creator)
-        .bind(&m.provider)
-        .bind(&m.upstream_model)
-        .bind(&m.description)
-        .bind(m.context_length.map(i64::from))
-        .bind(m.max_output_tokens.map(i64::from))
-        .bind(to_json(&m.input_modalities))
-        .bind(to_json(&m.capabilities))
-        .bind(to_json(&m.default_params))
-        .bind(m.open_weights)
-        .bind(m.added_on.to_string())
-        .bind(m.status.as_str())
+        ), m)
         .bind(to_millis(Utc::now()))
         .execute(&self.pool)
         .await?;
@@ -309,27 +295,16 @@ async fn insert_provider(tx: &mut Transaction<'_, Sqlite>, p: &Provider) -> Resu
 async fn insert_model(tx: &mut Transaction<'_, Sqlite>, m: &Model) -> Result<(), StoreError> {
     ensure_provider(&mut **tx, &m.provider).await?;
     let now = to_millis(Utc::now());
-    let done = sqlx::query(
-        "INSERT INTO models (id, name, creator, provider_id, upstream_model, description, \
+    let done = bind_model(
+        sqlx::query(
+            "INSERT INTO models (id, name, creator, provider_id, upstream_model, description, \
          context_length, max_output_tokens, input_modalities, capabilities, default_params, \
          open_weights, added_on, status, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) \
          ON CONFLICT (id) DO NOTHING",
+        ),
+        m,
     )
-    .bind(&m.id)
-    .bind(&m.name)
-    .bind(&m.creator)
-    .bind(&m.provider)
-    .bind(&m.upstream_model)
-    .bind(&m.description)
-    .bind(m.context_length.map(i64::from))
-    .bind(m.max_output_tokens.map(i64::from))
-    .bind(to_json(&m.input_modalities))
-    .bind(to_json(&m.capabilities))
-    .bind(to_json(&m.default_params))
-    .bind(m.open_weights)
-    .bind(m.added_on.to_string())
-    .bind(m.status.as_str())
     .bind(now)
     .execute(&mut **tx)
     .await?;
@@ -456,6 +431,26 @@ async fn set_related(
         .await?;
     }
     Ok(())
+}
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// Binds a model's columns in table order (`id` through `status`), shared by insert and update.
+fn bind_model<'q>(q: SqliteQuery<'q>, m: &'q Model) -> SqliteQuery<'q> {
+    q.bind(&m.id)
+        .bind(&m.name)
+        .bind(&m.creator)
+        .bind(&m.provider)
+        .bind(&m.upstream_model)
+        .bind(&m.description)
+        .bind(m.context_length.map(i64::from))
+        .bind(m.max_output_tokens.map(i64::from))
+        .bind(to_json(&m.input_modalities))
+        .bind(to_json(&m.capabilities))
+        .bind(to_json(&m.default_params))
+        .bind(m.open_weights)
+        .bind(m.added_on.to_string())
+        .bind(m.status.as_str())
 }
 
 fn ms(v: u64) -> i64 {
