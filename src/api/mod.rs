@@ -134,6 +134,14 @@ async fn not_found() -> ApiError {
     ApiError::not_found("not_found", "no such endpoint")
 }
 
+fn is_gateway_path(path: &str) -> bool {
+    matches!(
+        path,
+        "/v1/chat/completions" | "/v1/messages" | "/v1/messages/count_tokens"
+    ) || path.starts_with("/api/v7/llm/chat/completions")
+        || path.starts_with("/api/v7/llm/v1/messages")
+}
+
 /// Which error shape a caller expects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -154,10 +162,18 @@ impl Dialect {
     }
 }
 
-/// Renders every error in the caller's dialect, including the ones axum produces itself.
+/// Renders every error in the caller's dialect, including the ones axum produces itself, and
+/// gives every gateway answer an `x-request-id` (the gateway's handlers set the call's own id;
+/// answers refused before a handler ran, such as malformed JSON, get a fresh one).
 async fn dialect(req: Request, next: Next) -> Response {
     let dialect = Dialect::of(&req);
-    let response = next.run(req).await;
+    let gateway = is_gateway_path(req.uri().path());
+    let mut response = next.run(req).await;
+    if gateway && !response.headers().contains_key("x-request-id") {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&crate::gateway::new_call_id()) {
+            response.headers_mut().insert("x-request-id", v);
+        }
+    }
     let error = match response.extensions().get::<ApiError>() {
         Some(_) if dialect == Dialect::OpenAi => return response,
         Some(e) => e.clone(),

@@ -443,3 +443,87 @@ pub fn refusal_alert(account: &Account, remaining: i64, needed: i64) -> NewAlert
         json!({"message": account.describe(), "mode": mode, "remaining_usd": format_usd(from_picos(remaining.max(0))), "needed_usd": format_usd(from_picos(needed))}),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::budgets::Period;
+    use std::str::FromStr;
+
+    fn account(limit: &str) -> Account {
+        let budget = Budget {
+            limit_usd: rust_decimal::Decimal::from_str(limit).unwrap(),
+            period: Period::Daily,
+            mode: Mode::Hard,
+            alert_thresholds: vec![0.5, 0.8, 1.0],
+        };
+        Account::Budget {
+            scope: Scope::Key,
+            id: "k".into(),
+            budget,
+            period_start: 0,
+            period_end: Some(1000),
+            webhook: None,
+        }
+    }
+
+    fn kinds(alerts: &[NewAlert]) -> Vec<String> {
+        alerts.iter().map(|a| a.dedupe_key.clone()).collect()
+    }
+
+    #[test]
+    fn thresholds_fire_when_crossed_not_when_above() {
+        let a = account("0.000000000100"); // 100 picodollars
+        assert_eq!(
+            kinds(&budget_alerts(&a, 40, 60, 1)),
+            vec!["threshold:key:k:0:0.5"]
+        );
+        assert!(budget_alerts(&a, 60, 70, 1).is_empty());
+        assert_eq!(
+            kinds(&budget_alerts(&a, 70, 100, 1)),
+            vec!["threshold:key:k:0:0.8", "threshold:key:k:0:1"]
+        );
+    }
+
+    #[test]
+    fn a_fast_burn_projects_exhaustion() {
+        let a = account("0.000000000100");
+        // 30 of 100 spent after 20 % of the period: on course for 150.
+        assert_eq!(
+            kinds(&budget_alerts(&a, 25, 30, 200)),
+            vec!["projected:key:k:0"]
+        );
+        // The same spend after 60 % of the period is on course for 50: no alert.
+        assert!(budget_alerts(&a, 25, 30, 600).is_empty());
+        // Too early in the period to judge (under 10 %).
+        assert!(budget_alerts(&a, 25, 30, 50).is_empty());
+    }
+
+    #[test]
+    fn max_cost_takes_the_dearest_rates() {
+        let p = Prices {
+            input_per_mtok: "1".parse().unwrap(),
+            output_per_mtok: "2".parse().unwrap(),
+            cached_input_per_mtok: None,
+            cache_write_per_mtok: Some("3".parse().unwrap()),
+            reasoning_per_mtok: Some("5".parse().unwrap()),
+            per_request: "0.01".parse().unwrap(),
+            per_image: "0".parse().unwrap(),
+            tiers: vec![],
+            effective_from: None,
+        };
+        // 1000 × 3 + 1000 × 5 = 8000 / 1M = 0.008, plus the 0.01 fee.
+        assert_eq!(
+            max_cost(&p, 1000, 1000, 0),
+            to_picos("0.018".parse().unwrap()).unwrap()
+        );
+    }
+
+    #[test]
+    fn input_bound_is_at_least_the_tokens() {
+        let body = json!({"messages": [{"role": "user", "content": "hello world, this is a test of the bound"}]});
+        assert!(input_bound(&body) >= crate::gateway::tokens::count_request(&body));
+        let with_image = json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]});
+        assert!(input_bound(&with_image) >= IMAGE_TOKENS);
+    }
+}

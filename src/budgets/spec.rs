@@ -95,7 +95,7 @@ impl Budget {
         self.alert_thresholds
             .iter()
             .filter_map(|t| Decimal::from_f64_retain(*t))
-            .map(|d| d.round_dp(6))
+            .map(|d| d.round_dp(6).normalize())
             .collect()
     }
 }

@@ -20,6 +20,13 @@ async fn bad_input_gets_errors_in_the_callers_format() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+    assert!(
+        r.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("gen_"),
+        "every answer has an id"
+    );
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["type"], "error");
     assert_eq!(e["error"]["type"], "invalid_request_error");
