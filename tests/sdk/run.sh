@@ -10,6 +10,8 @@ if ! command -v python3 >/dev/null; then
 fi
 venv="$here/.venv"
 if [ ! -x "$venv/bin/pytest" ]; then
+  # A half-made or dangling venv (a failed earlier install) is replaced, not reused.
+  rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check openai anthropic pytest
 fi
