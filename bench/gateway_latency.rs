@@ -4,13 +4,14 @@
 //! it on a fresh SQLite file, then sends the same open-loop load (a request every 1/rate s,
 //! not waiting for answers) first straight to the upstream and then through the gateway, and
 //! prints p50/p90/p99 of both and their difference. Finally it checks that every gateway call
-//! has its usage record.
+//! has its usage record. With `budget`, the key has a hard monthly budget, so every call also
+//! reserves its maximum cost before it is forwarded and settles it with its record.
 //!
 //! ```text
-//! cargo build --release && cargo run --release --example gateway_latency -- [rate] [seconds]
+//! cargo build --release && cargo run --release --example gateway_latency -- [rate] [seconds] [budget]
 //! ```
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -83,6 +84,26 @@ async fn load(
     (latencies, errors)
 }
 
+/// CPU time (user + system) the process has used, from /proc (Linux).
+fn cpu_ms(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the command name;
+    // the kernel counts them in clock ticks of 10 ms.
+    (ticks(11) + ticks(12)) * 10
+}
+
 fn report(name: &str, l: &[Duration], errors: usize) {
     println!(
         "{name:<10} n={:<6} errors={errors:<4} p50={:>8.3} ms  p90={:>8.3} ms  p99={:>8.3} ms  max={:>8.3} ms",
@@ -128,8 +149,11 @@ async fn main() {
             format!("sqlite://{}", db.display()),
         )
         .env("TOLLGATE_ADMIN_TOKEN", ADMIN)
-        .env("TOLLGATE_LOG", "warn")
-        .stdout(Stdio::null())
+        .env(
+            "TOLLGATE_LOG",
+            std::env::var("BENCH_GATEWAY_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(std::fs::File::create("/tmp/gw.log").unwrap())
         .spawn()
         .expect("run cargo build --release first (or set TOLLGATE_BIN)");
     let gw = format!("http://127.0.0.1:{port}");
@@ -157,7 +181,13 @@ async fn main() {
     .await
     .unwrap();
     admin("/admin/models", json!({"id": "bench-model", "name": "Bench", "provider": "bench", "price": {"input_per_mtok": "2.00", "output_per_mtok": "6.00"}})).await.unwrap();
-    let key: Value = admin("/admin/keys", json!({"name": "bench"}))
+    let with_budget = std::env::args().any(|a| a == "budget");
+    let key_body = if with_budget {
+        json!({"name": "bench", "budget": {"limit_usd": "1000000", "period": "monthly", "mode": "hard"}})
+    } else {
+        json!({"name": "bench"})
+    };
+    let key: Value = admin("/admin/keys", key_body)
         .await
         .unwrap()
         .json()
@@ -165,7 +195,14 @@ async fn main() {
         .unwrap();
     let key = key["key"].as_str().unwrap().to_string();
 
-    println!("rate {rate} req/s for {secs} s, open loop, non-streaming chat completions");
+    println!(
+        "rate {rate} req/s for {secs} s, open loop, non-streaming chat completions{}",
+        if with_budget {
+            ", key with a hard budget"
+        } else {
+            ""
+        }
+    );
     let _ = load(
         &client,
         &format!("{upstream_url}/v1/chat/completions"),
@@ -190,6 +227,7 @@ async fn main() {
         secs,
     )
     .await;
+    let cpu_before = cpu_ms(child.id());
     let (through, e2) = load(
         &client,
         &format!("{gw}/v1/chat/completions"),
@@ -198,6 +236,7 @@ async fn main() {
         secs,
     )
     .await;
+    let cpu = cpu_ms(child.id()) - cpu_before;
     report("direct", &direct, e1);
     report("gateway", &through, e2);
     let diff =
@@ -207,6 +246,12 @@ async fn main() {
         diff(0.5),
         diff(0.9),
         diff(0.99)
+    );
+
+    println!(
+        "gateway CPU: {cpu} ms for {} calls = {:.1} us per call",
+        through.len() + e2,
+        cpu as f64 * 1e3 / (through.len() + e2) as f64
     );
 
     let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))

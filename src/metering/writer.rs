@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::{CallStart, UsageRecord};
 use crate::budgets::enforce::Settlement;
-use crate::store::Store;
+use crate::store::{LedgerConnection, Store};
 
 /// Most records committed in one transaction.
 const MAX_BATCH: usize = 512;
@@ -22,6 +23,8 @@ const MAX_BATCH: usize = 512;
 const QUEUE: usize = 8192;
 /// How long a call start waits before it is written.
 const START_DELAY: Duration = Duration::from_millis(500);
+/// How often the WAL is checkpointed beside the writer.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
 enum Command {
     Start(CallStart),
@@ -38,6 +41,7 @@ enum Command {
 pub struct Meter {
     tx: mpsc::Sender<Command>,
     task: Arc<Mutex<Option<JoinHandle<()>>>>,
+    checkpoints: CancellationToken,
 }
 
 /// Why a record could not be committed.
@@ -49,10 +53,13 @@ impl Meter {
     /// Starts the writer task.
     pub fn spawn(store: Store) -> Meter {
         let (tx, rx) = mpsc::channel(QUEUE);
+        let checkpoints = CancellationToken::new();
+        tokio::spawn(checkpoint(store.clone(), checkpoints.clone()));
         let task = tokio::spawn(Writer::new(store).run(rx));
         Meter {
             tx,
             task: Arc::new(Mutex::new(Some(task))),
+            checkpoints,
         }
     }
 
@@ -94,11 +101,12 @@ impl Meter {
         if let Some(task) = task {
             let _ = task.await;
         }
+        self.checkpoints.cancel();
     }
 }
 
 struct Writer {
-    store: Store,
+    ledger: LedgerConnection,
     /// Starts not yet written, with when they arrived.
     pending: HashMap<String, (Instant, CallStart)>,
     /// Ids of starts that were written and whose records have not come yet.
@@ -108,7 +116,7 @@ struct Writer {
 impl Writer {
     fn new(store: Store) -> Self {
         Writer {
-            store,
+            ledger: store.ledger_connection(),
             pending: HashMap::new(),
             written: HashSet::new(),
         }
@@ -173,8 +181,14 @@ impl Writer {
                 .collect();
             let finished_ids: Vec<String> = finished.iter().map(|r| r.id.clone()).collect();
             let t0 = Instant::now();
-            let result =
-                write_with_retry(&self.store, &starts, &records, &settlements, &finished_ids).await;
+            let result = write_with_retry(
+                &mut self.ledger,
+                &starts,
+                &records,
+                &settlements,
+                &finished_ids,
+            )
+            .await;
             tracing::debug!(
                 starts = starts.len(),
                 records = records.len(),
@@ -188,12 +202,29 @@ impl Writer {
                 let _ = ack.send(result.clone());
             }
         }
+        self.ledger.close().await;
+    }
+}
+
+/// Checkpoints the WAL on its own connection, so the writer's commits never wait for the
+/// fsync of a checkpoint (the writer's connection does not checkpoint).
+async fn checkpoint(store: Store, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = store.checkpoint().await {
+            tracing::warn!(error = %e, "WAL checkpoint failed; retrying later");
+        }
     }
 }
 
 /// Retries transient failures (a busy database) a few times before giving up on the batch.
 async fn write_with_retry(
-    store: &Store,
+    ledger: &mut LedgerConnection,
     starts: &[CallStart],
     records: &[UsageRecord],
     settlements: &[Option<Settlement>],
@@ -201,8 +232,8 @@ async fn write_with_retry(
 ) -> Result<(), String> {
     let mut delay = Duration::from_millis(10);
     for attempt in 0..5 {
-        match store
-            .write_ledger_batch(starts, records, settlements, finished_starts)
+        match ledger
+            .write_batch(starts, records, settlements, finished_starts)
             .await
         {
             Ok(()) => return Ok(()),

@@ -1,114 +1,187 @@
-//! The metering writer's batch: every statement covers the whole batch (multi-row inserts), so
-//! a batch of any size costs a handful of round trips to SQLite. Rollups follow by trigger.
+//! The metering writer's batch: every statement covers the whole batch (multi-row inserts), and
+//! all of a batch's statements go to SQLite as one script, so a batch of any size costs one
+//! round trip to the database thread when no budget settles with it. Rollups follow by trigger.
 
 use std::collections::HashSet;
 
-use sqlx::{QueryBuilder, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::{to_millis, StoreError};
 use crate::metering::{CallStart, UsageRecord};
 use crate::money::to_picos;
 
-/// Rows per multi-row statement (SQLite allows 32766 bound parameters).
+/// Rows per multi-row statement (SQLite allows 32766 bound parameters per statement).
 const CHUNK: usize = 400;
+
+/// Batches of up to this many rows keep their prepared script in the statement cache: the
+/// common small batches are prepared once, the rare large ones do not evict them.
+const CACHED_ROWS: usize = 16;
 
 fn int(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-pub(super) async fn insert_starts(
-    tx: &mut Transaction<'_, Sqlite>,
-    starts: &[CallStart],
-) -> Result<(), StoreError> {
-    for chunk in starts.chunks(CHUNK) {
-        let mut qb = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO call_starts (id, started_at, key_id, team_id, model_id, provider_id, upstream_model, endpoint, \
-             streamed, price_version_id, input_tokens_estimate) ",
-        );
-        qb.push_values(chunk, |mut b, s| {
-            b.push_bind(&s.id)
-                .push_bind(to_millis(s.started_at))
-                .push_bind(&s.key_id)
-                .push_bind(&s.team_id)
-                .push_bind(&s.model_id)
-                .push_bind(&s.provider_id)
-                .push_bind(&s.upstream_model)
-                .push_bind(s.endpoint.as_str())
-                .push_bind(s.streamed)
-                .push_bind(s.price_version_id)
-                .push_bind(0i64);
-        });
-        qb.push(" ON CONFLICT (id) DO NOTHING");
-        qb.build().execute(&mut **tx).await?;
-    }
-    Ok(())
+/// The statements of one ledger batch, bound in order (`?` placeholders, counted across
+/// statements).
+pub(super) struct Script<'a> {
+    qb: QueryBuilder<'a, Sqlite>,
+    rows: usize,
+    /// The script opens its own write transaction and commits it.
+    own_transaction: bool,
 }
 
-/// Inserts records (idempotent by id) and returns the ids that were new.
-pub(super) async fn insert_records(
-    tx: &mut Transaction<'_, Sqlite>,
-    records: &[UsageRecord],
-) -> Result<HashSet<String>, StoreError> {
-    let mut inserted = HashSet::new();
-    for chunk in records.chunks(CHUNK / 2) {
-        let mut costs = Vec::with_capacity(chunk.len());
-        for r in chunk {
-            costs.push(to_picos(r.cost).ok_or_else(|| {
-                StoreError::Corrupt(format!("cost {} is not whole picodollars", r.cost))
-            })?);
+impl<'a> Script<'a> {
+    /// Statements for a transaction the caller holds.
+    pub(super) fn new() -> Self {
+        Script {
+            qb: QueryBuilder::new(""),
+            rows: 0,
+            own_transaction: false,
         }
-        let mut qb = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO usage_records (id, started_at, finished_at, key_id, team_id, model_id, provider_id, upstream_model, \
-             endpoint, streamed, status, http_status, upstream_status, input_tokens, cached_input_tokens, cache_write_tokens, \
-             output_tokens, reasoning_tokens, images, usage_source, price_version_id, cost_picos, latency_ms, ttft_ms, error) ",
-        );
-        qb.push_values(chunk.iter().zip(costs), |mut b, (r, cost)| {
-            b.push_bind(&r.id)
-                .push_bind(to_millis(r.started_at))
-                .push_bind(to_millis(r.finished_at))
-                .push_bind(&r.key_id)
-                .push_bind(&r.team_id)
-                .push_bind(&r.model_id)
-                .push_bind(&r.provider_id)
-                .push_bind(&r.upstream_model)
-                .push_bind(r.endpoint.as_str())
-                .push_bind(r.streamed)
-                .push_bind(r.status.as_str())
-                .push_bind(i64::from(r.http_status))
-                .push_bind(r.upstream_status.map(i64::from))
-                .push_bind(int(r.usage.input_tokens))
-                .push_bind(int(r.usage.cached_input_tokens))
-                .push_bind(int(r.usage.cache_write_tokens))
-                .push_bind(int(r.usage.output_tokens))
-                .push_bind(int(r.usage.reasoning_tokens))
-                .push_bind(int(r.usage.images))
-                .push_bind(r.usage_source.as_str())
-                .push_bind(r.price_version_id)
-                .push_bind(cost)
-                .push_bind(int(r.latency_ms))
-                .push_bind(r.ttft_ms.map(int))
-                .push_bind(&r.error);
-        });
-        qb.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
-        let ids: Vec<(String,)> = qb.build_query_as().fetch_all(&mut **tx).await?;
-        inserted.extend(ids.into_iter().map(|(id,)| id));
     }
-    Ok(inserted)
-}
 
-/// Removes the start rows of finished calls.
-pub(super) async fn delete_starts(
-    tx: &mut Transaction<'_, Sqlite>,
-    ids: &[String],
-) -> Result<(), StoreError> {
-    for chunk in ids.chunks(CHUNK) {
-        let mut qb = QueryBuilder::<Sqlite>::new("DELETE FROM call_starts WHERE id IN (");
-        let mut list = qb.separated(", ");
-        for id in chunk {
-            list.push_bind(id);
+    /// Statements wrapped in their own `BEGIN IMMEDIATE … COMMIT`.
+    pub(super) fn transaction() -> Self {
+        Script {
+            qb: QueryBuilder::new("BEGIN IMMEDIATE; "),
+            rows: 0,
+            own_transaction: true,
         }
-        qb.push(")");
-        qb.build().execute(&mut **tx).await?;
     }
-    Ok(())
+
+    pub(super) fn starts(&mut self, starts: &'a [CallStart]) -> &mut Self {
+        for chunk in starts.chunks(CHUNK) {
+            self.rows += chunk.len();
+            self.qb.push(
+                "INSERT INTO call_starts (id, started_at, key_id, team_id, model_id, provider_id, upstream_model, endpoint, \
+                 streamed, price_version_id, input_tokens_estimate) ",
+            );
+            self.qb.push_values(chunk, |mut b, s| {
+                b.push_bind(&s.id)
+                    .push_bind(to_millis(s.started_at))
+                    .push_bind(&s.key_id)
+                    .push_bind(&s.team_id)
+                    .push_bind(&s.model_id)
+                    .push_bind(&s.provider_id)
+                    .push_bind(&s.upstream_model)
+                    .push_bind(s.endpoint.as_str())
+                    .push_bind(s.streamed)
+                    .push_bind(s.price_version_id)
+                    .push_bind(0i64);
+            });
+            self.qb.push(" ON CONFLICT (id) DO NOTHING; ");
+        }
+        self
+    }
+
+    /// Inserts records, idempotent by id; with `returning`, the statements return the ids that
+    /// were new.
+    pub(super) fn records(
+        &mut self,
+        records: &'a [UsageRecord],
+        returning: bool,
+    ) -> Result<&mut Self, StoreError> {
+        for chunk in records.chunks(CHUNK / 2) {
+            self.rows += chunk.len();
+            let costs = chunk
+                .iter()
+                .map(|r| {
+                    to_picos(r.cost).ok_or_else(|| {
+                        StoreError::Corrupt(format!("cost {} is not whole picodollars", r.cost))
+                    })
+                })
+                .collect::<Result<Vec<i64>, _>>()?;
+            self.qb.push(
+                "INSERT INTO usage_records (id, started_at, finished_at, key_id, team_id, model_id, provider_id, upstream_model, \
+                 endpoint, streamed, status, http_status, upstream_status, input_tokens, cached_input_tokens, cache_write_tokens, \
+                 output_tokens, reasoning_tokens, images, usage_source, price_version_id, cost_picos, latency_ms, ttft_ms, error) ",
+            );
+            self.qb
+                .push_values(chunk.iter().zip(costs), |mut b, (r, cost)| {
+                    b.push_bind(&r.id)
+                        .push_bind(to_millis(r.started_at))
+                        .push_bind(to_millis(r.finished_at))
+                        .push_bind(&r.key_id)
+                        .push_bind(&r.team_id)
+                        .push_bind(&r.model_id)
+                        .push_bind(&r.provider_id)
+                        .push_bind(&r.upstream_model)
+                        .push_bind(r.endpoint.as_str())
+                        .push_bind(r.streamed)
+                        .push_bind(r.status.as_str())
+                        .push_bind(i64::from(r.http_status))
+                        .push_bind(r.upstream_status.map(i64::from))
+                        .push_bind(int(r.usage.input_tokens))
+                        .push_bind(int(r.usage.cached_input_tokens))
+                        .push_bind(int(r.usage.cache_write_tokens))
+                        .push_bind(int(r.usage.output_tokens))
+                        .push_bind(int(r.usage.reasoning_tokens))
+                        .push_bind(int(r.usage.images))
+                        .push_bind(r.usage_source.as_str())
+                        .push_bind(r.price_version_id)
+                        .push_bind(cost)
+                        .push_bind(int(r.latency_ms))
+                        .push_bind(r.ttft_ms.map(int))
+                        .push_bind(&r.error);
+                });
+            self.qb.push(if returning {
+                " ON CONFLICT (id) DO NOTHING RETURNING id; "
+            } else {
+                " ON CONFLICT (id) DO NOTHING; "
+            });
+        }
+        Ok(self)
+    }
+
+    /// Removes the start rows of finished calls.
+    pub(super) fn delete_starts(&mut self, ids: &'a [String]) -> &mut Self {
+        for chunk in ids.chunks(CHUNK) {
+            self.rows += chunk.len();
+            self.qb.push("DELETE FROM call_starts WHERE id IN (");
+            let mut list = self.qb.separated(", ");
+            for id in chunk {
+                list.push_bind(id);
+            }
+            self.qb.push("); ");
+        }
+        self
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Runs the script; returns the ids its `RETURNING` statements gave.
+    pub(super) async fn run(
+        mut self,
+        conn: &mut SqliteConnection,
+    ) -> Result<HashSet<String>, StoreError> {
+        if self.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let ids: Vec<(String,)> = self
+            .qb
+            .build_query_as()
+            .persistent(self.rows <= CACHED_ROWS)
+            .fetch_all(conn)
+            .await?;
+        Ok(ids.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Runs the script, which holds no `RETURNING`, as one round trip. A script with its own
+    /// transaction that fails part-way leaves it open: the caller closes the connection, which rolls it back.
+    pub(super) async fn execute(mut self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        if self.own_transaction {
+            self.qb.push("COMMIT;");
+        }
+        self.qb
+            .build()
+            .persistent(self.rows <= CACHED_ROWS)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
 }

@@ -1,8 +1,10 @@
 //! The usage ledger: call starts, usage records (append-only) and crash close-out.
 
-use sqlx::{FromRow, Sqlite, Transaction};
+use super::batch::Script;
+use sqlx::{Connection, FromRow, Sqlite, SqliteConnection, Transaction};
 
 use super::{from_millis, to_millis, Store, StoreError};
+use crate::budgets::enforce::Settlement;
 use crate::metering::{CallStart, CallStatus, Endpoint, UsageRecord, UsageSource};
 use crate::money::{from_picos, to_picos};
 use crate::pricing::Usage;
@@ -76,28 +78,30 @@ impl Store {
     }
 
     /// The metering writer's transaction: new call starts, finished records (idempotent by
-    /// id) with their rollups, and the removal of the starts of `finished_starts`.
+    /// id) with their rollups, the settlement of their budget reservations, and the removal of
+    /// the starts of `finished_starts`.
     pub async fn write_ledger_batch(
         &self,
         starts: &[CallStart],
         records: &[UsageRecord],
-        settlements: &[Option<crate::budgets::enforce::Settlement>],
+        settlements: &[Option<Settlement>],
         finished_starts: &[String],
     ) -> Result<(), StoreError> {
-        let mut tx = self.write_tx().await?;
-        super::batch::insert_starts(&mut tx, starts).await?;
-        let inserted = super::batch::insert_records(&mut tx, records).await?;
-        for (record, settlement) in records.iter().zip(settlements) {
-            if let Some(s) = settlement
-                .as_ref()
-                .filter(|_| inserted.contains(&record.id))
-            {
-                super::budgets::settle(&mut tx, record, s).await?;
-            }
+        let mut conn = self.pool.acquire().await?;
+        let result =
+            write_ledger_batch_on(&mut conn, starts, records, settlements, finished_starts).await;
+        if result.is_err() {
+            conn.close_on_drop();
         }
-        super::batch::delete_starts(&mut tx, finished_starts).await?;
-        tx.commit().await?;
-        Ok(())
+        result
+    }
+
+    /// The connection the metering writer keeps (see [`LedgerConnection`]).
+    pub fn ledger_connection(&self) -> LedgerConnection {
+        LedgerConnection {
+            store: self.clone(),
+            conn: None,
+        }
     }
 
     /// One usage record by call id.
@@ -260,4 +264,99 @@ impl RecordRow {
             error: self.error,
         })
     }
+}
+
+/// The one connection the metering writer writes through, outside the pool. Kept for the
+/// writer's life, so SQLite's page cache of the ledger's tables and indexes stays warm between
+/// batches (every batch through a different pooled connection would reread the pages another
+/// one changed). It never checkpoints the WAL itself (`wal_autocheckpoint=0`): the fsync of a
+/// checkpoint would stall the commit that triggered it, and with it every caller waiting for
+/// its record; [`Store::checkpoint`] runs beside it instead. After a failed batch the
+/// connection is closed and the next batch opens a fresh one.
+pub struct LedgerConnection {
+    store: Store,
+    conn: Option<SqliteConnection>,
+}
+
+impl LedgerConnection {
+    /// See [`Store::write_ledger_batch`].
+    pub async fn write_batch(
+        &mut self,
+        starts: &[CallStart],
+        records: &[UsageRecord],
+        settlements: &[Option<Settlement>],
+        finished_starts: &[String],
+    ) -> Result<(), StoreError> {
+        let conn = match &mut self.conn {
+            Some(c) => c,
+            None => self.conn.insert(self.open().await?),
+        };
+        let result =
+            write_ledger_batch_on(conn, starts, records, settlements, finished_starts).await;
+        if result.is_err() {
+            self.conn = None;
+        }
+        result
+    }
+
+    /// Closes the connection (at shutdown, after the last batch).
+    pub async fn close(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let _ = conn.close().await;
+        }
+    }
+
+    async fn open(&self) -> Result<SqliteConnection, StoreError> {
+        let mut conn = SqliteConnection::connect_with(&self.store.pool.connect_options()).await?;
+        sqlx::query("PRAGMA wal_autocheckpoint = 0")
+            .execute(&mut conn)
+            .await?;
+        Ok(conn)
+    }
+}
+
+async fn write_ledger_batch_on(
+    conn: &mut SqliteConnection,
+    starts: &[CallStart],
+    records: &[UsageRecord],
+    settlements: &[Option<Settlement>],
+    finished_starts: &[String],
+) -> Result<(), StoreError> {
+    if settlements.iter().all(Option::is_none) {
+        return write_plain_batch(conn, starts, records, finished_starts).await;
+    }
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let mut script = Script::new();
+    script
+        .starts(starts)
+        .records(records, true)?
+        .delete_starts(finished_starts);
+    let inserted = script.run(&mut tx).await?;
+    for (record, settlement) in records.iter().zip(settlements) {
+        if let Some(s) = settlement
+            .as_ref()
+            .filter(|_| inserted.contains(&record.id))
+        {
+            super::budgets::settle(&mut tx, record, s).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A batch with nothing to settle: the whole transaction is one script, one round trip to the
+/// database thread (the metering hot path). A script that fails part-way leaves its
+/// transaction open: both callers then close the connection, which rolls it back.
+async fn write_plain_batch(
+    conn: &mut SqliteConnection,
+    starts: &[CallStart],
+    records: &[UsageRecord],
+    finished_starts: &[String],
+) -> Result<(), StoreError> {
+    let mut script = Script::transaction();
+    script
+        .starts(starts)
+        .records(records, false)?
+        .delete_starts(finished_starts);
+    script.execute(conn).await
 }

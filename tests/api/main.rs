@@ -12,6 +12,7 @@ mod gateway_support;
 mod gateway_translate;
 mod helpers;
 mod keys;
+mod ledger;
 mod lifecycle;
 mod mock;
 mod report_exactness;
