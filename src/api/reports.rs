@@ -153,12 +153,12 @@ async fn usage_response(state: AppState, params: UsageParams) -> Result<Response
     }
     let before = match params.cursor.as_deref() {
         None | Some("") => None,
-        Some(c) => Some(c.parse::<i64>().map_err(|_| {
+        Some(c) => Some(audit::parse_cursor(c).ok_or_else(|| {
             ApiError::invalid_field("cursor", "cursor is not one this API returned")
         })?),
     };
     let (data, next) = audit::page(&state.store, &q, before, limit).await?;
-    Ok(Json(json!({"data": data, "next_cursor": next.map(|n| n.to_string())})).into_response())
+    Ok(Json(json!({"data": data, "next_cursor": next.map(audit::cursor)})).into_response())
 }
 
 /// The audit trail: call records newest first, with their adjustments; cursor pages that stay

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use super::{csv_cell, Filters};
 use crate::metering::UsageRecord;
 use crate::money::{format_usd, from_picos};
-use crate::store::reports::AdjustmentRow;
+use crate::store::reports::{AdjustmentRow, AuditPosition};
 use crate::store::{Store, StoreError};
 
 /// Which records to list.
@@ -32,20 +32,39 @@ pub fn adjustment_json(a: &AdjustmentRow) -> Value {
         "created_at": DateTime::<Utc>::from_timestamp_millis(a.created_at)})
 }
 
-/// One page, newest first, below the cursor; the next cursor when the page was full.
+/// The opaque cursor of an audit page: where the page ended, as `<started_at ms>_<seq>`.
+pub fn cursor(p: AuditPosition) -> String {
+    format!("{}_{}", p.started_at, p.seq)
+}
+
+/// Reads a cursor that [`cursor`] made.
+pub fn parse_cursor(s: &str) -> Option<AuditPosition> {
+    let (t, seq) = s.split_once('_')?;
+    Some(AuditPosition {
+        started_at: t.parse().ok()?,
+        seq: seq.parse().ok()?,
+    })
+}
+
+/// One page, newest call first (by start time, then ledger position), below the cursor; the
+/// next cursor when the page was full. Calls recorded while a client pages land above its
+/// cursor or below it, never shifting the rows it has not read yet.
 pub async fn page(
     store: &Store,
     q: &UsageQuery,
-    before: Option<i64>,
+    before: Option<AuditPosition>,
     limit: i64,
-) -> Result<(Vec<Value>, Option<i64>), StoreError> {
+) -> Result<(Vec<Value>, Option<AuditPosition>), StoreError> {
     let rows = store
         .list_usage(&q.filters, q.status.as_deref(), q.from, q.to, before, limit)
         .await?;
     let ids: Vec<String> = rows.iter().map(|(_, r)| r.id.clone()).collect();
     let adjustments = store.adjustments_for(&ids).await?;
     let next = if rows.len() as i64 == limit {
-        rows.last().map(|(seq, _)| *seq)
+        rows.last().map(|(seq, r)| AuditPosition {
+            started_at: r.started_at.timestamp_millis(),
+            seq: *seq,
+        })
     } else {
         None
     };
@@ -131,7 +150,7 @@ pub async fn export(
             return Ok(());
         }
         match next {
-            Some(seq) => before = Some(seq),
+            Some(position) => before = Some(position),
             None => return Ok(()),
         }
     }

@@ -73,10 +73,14 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
     while written < args.calls {
         let n = batch.min(args.calls - written);
         let mut records = Vec::with_capacity(n as usize);
-        for _ in 0..n {
+        for i in 0..n {
             let key = &keys[rng.gen_range(0..keys.len())];
             let entry = models[rng.gen_range(0..models.len())];
-            let started_at = start + Duration::milliseconds(rng.gen_range(0..span_ms));
+            // Calls arrive in time order, as real traffic is recorded: evenly spread over the
+            // span, with up to a second of jitter.
+            let slot = (span_ms as u128 * u128::from(written + i) / u128::from(args.calls)) as i64;
+            let started_at =
+                start + Duration::milliseconds(slot + rng.gen_range(0..1_000).min(span_ms - slot));
             let input = rng.gen_range(50..20_000u64);
             let usage = Usage {
                 input_tokens: input,
@@ -122,7 +126,8 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
                 error: None,
             });
         }
-        store.write_usage_batch(&[], &records).await?;
+        // No call starts to remove: synthetic calls never had any.
+        store.write_ledger_batch(&[], &records, &[], &[]).await?;
         written += n;
         if written.is_multiple_of(500_000) || written == args.calls {
             tracing::info!(written, "synthetic calls written");

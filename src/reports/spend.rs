@@ -216,13 +216,17 @@ pub async fn spend(
         return repriced(store, catalog, q, at).await;
     }
     let (from, to) = (q.from.timestamp_millis(), q.to.timestamp_millis());
-    let mut all = Vec::new();
-    for (source, start, end) in plan(from, to, q.daily_allowed()) {
-        let rows = store
-            .spend_segment(source, start, end, &q.dims, q.grain.is_some(), &q.filters)
-            .await?;
-        all.extend(rows.into_iter().map(|r| (r.bucket, r.dims, r.totals)));
-    }
+    // The segments are independent reads: run them at once, each on its own connection.
+    let segments = plan(from, to, q.daily_allowed())
+        .into_iter()
+        .map(|(source, start, end)| {
+            store.spend_segment(source, start, end, &q.dims, q.grain.is_some(), &q.filters)
+        });
+    let all = futures::future::try_join_all(segments)
+        .await?
+        .into_iter()
+        .flatten()
+        .map(|r| (r.bucket, r.dims, r.totals));
     let (rows, total) = q.fold(all);
     Ok(SpendReport {
         query: q,

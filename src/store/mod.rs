@@ -66,6 +66,10 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
+            // Reads map the file instead of copying each page into every connection's cache:
+            // reports and audit pages over a large ledger read many pages, on several
+            // connections at once. (Address space only; the OS page cache is shared.)
+            .pragma("mmap_size", "1073741824")
             .busy_timeout(Duration::from_secs(10))
             .log_statements(log::LevelFilter::Off)
             // Off: the metering writer's batch scripts are long, and a slow one would be logged whole.

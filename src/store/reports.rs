@@ -58,6 +58,13 @@ fn dim_column(d: Dim, records: bool) -> &'static str {
 }
 
 /// `WHERE` clause and its bind values for a segment.
+/// Where an audit page ends: the call's start time (ms) and its ledger position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditPosition {
+    pub started_at: i64,
+    pub seq: i64,
+}
+
 fn where_clause(
     source: Source,
     start: i64,
@@ -205,7 +212,7 @@ impl Store {
         status: Option<&str>,
         from: i64,
         to: i64,
-        before_seq: Option<i64>,
+        before: Option<AuditPosition>,
         limit: i64,
     ) -> Result<Vec<(i64, UsageRecord)>, StoreError> {
         let (mut filter, mut binds) = where_clause(Source::Records, from, to, f, 1);
@@ -213,11 +220,14 @@ impl Store {
             binds.push(s.to_string());
             filter.push_str(&format!(" AND status = ${}", binds.len()));
         }
-        if let Some(seq) = before_seq {
-            filter.push_str(&format!(" AND seq < {seq}"));
+        if let Some(AuditPosition { started_at, seq }) = before {
+            filter.push_str(&format!(" AND (started_at, seq) < ({started_at}, {seq})"));
         }
+        // (started_at, seq) is the order of the time indexes ((started_at), (key_id,
+        // started_at), (team_id, started_at), (model_id, started_at): SQLite appends the rowid
+        // `seq`), so a page is an index range read backwards, never a sort of the range.
         let sql = format!(
-            "SELECT seq, {} FROM usage_records WHERE {filter} ORDER BY seq DESC LIMIT {limit}",
+            "SELECT seq, {} FROM usage_records WHERE {filter} ORDER BY started_at DESC, seq DESC LIMIT {limit}",
             super::usage::RECORD_COLUMNS
         );
         self.records_with_seq(&sql, &binds).await
