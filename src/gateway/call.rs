@@ -335,7 +335,7 @@ async fn reserve(
             amount_picos: amount,
         })
         .collect();
-    match state.store.reserve(id, &lines).await {
+    match state.meter.reserve(id, &lines).await {
         Ok(Ok(())) => Ok(Some(Settlement {
             lines,
             alerts: vec![],
@@ -349,7 +349,10 @@ async fn reserve(
                 Some(alert),
             ))
         }
-        Err(e) => Err((e.into(), None)),
+        Err(e) => {
+            tracing::error!(error = %e, "budget reservation failed");
+            Err((ApiError::internal(), None))
+        }
     }
 }
 

@@ -14,7 +14,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{CallStart, UsageRecord};
-use crate::budgets::enforce::Settlement;
+use crate::budgets::enforce::{Line, Settlement};
+use crate::store::budgets::Refused;
 use crate::store::{LedgerConnection, Store};
 
 /// Most records committed in one transaction.
@@ -32,6 +33,11 @@ enum Command {
         Box<UsageRecord>,
         Option<Box<Settlement>>,
         oneshot::Sender<Result<(), String>>,
+    ),
+    Reserve(
+        String,
+        Vec<Line>,
+        oneshot::Sender<Result<Result<(), Refused>, String>>,
     ),
     Shutdown,
 }
@@ -87,6 +93,23 @@ impl Meter {
                 settlement.map(Box::new),
                 ack,
             ))
+            .await
+            .map_err(|_| MeterError("metering writer has stopped".into()))?;
+        done.await
+            .map_err(|_| MeterError("metering writer has stopped".into()))?
+            .map_err(MeterError)
+    }
+
+    /// Reserves a call's budget and balance lines on the writer's connection, in turn with
+    /// the ledger's batches (see [`crate::store::LedgerConnection::reserve`]).
+    pub async fn reserve(
+        &self,
+        call_id: &str,
+        lines: &[Line],
+    ) -> Result<Result<(), Refused>, MeterError> {
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .send(Command::Reserve(call_id.to_string(), lines.to_vec(), ack))
             .await
             .map_err(|_| MeterError("metering writer has stopped".into()))?;
         done.await
@@ -153,6 +176,10 @@ impl Writer {
                         records.push(*r);
                         settlements.push(settlement.map(|s| *s));
                         acks.push(ack);
+                    }
+                    Command::Reserve(call_id, lines, ack) => {
+                        let result = self.ledger.reserve(&call_id, &lines).await;
+                        let _ = ack.send(result.map_err(|e| e.to_string()));
                     }
                     Command::Shutdown => stopping = true,
                 }

@@ -1,7 +1,7 @@
 //! Budget statements: teams, reservations, settlement, prepaid credits and the alert outbox.
 
 use chrono::Utc;
-use sqlx::{FromRow, Sqlite, Transaction};
+use sqlx::{Connection, FromRow, Sqlite, SqliteConnection, Transaction};
 
 use super::{from_millis, parse_json, to_json, to_millis, Store, StoreError};
 use crate::budgets::enforce::{budget_alerts, Account, Line, NewAlert, Settlement};
@@ -170,94 +170,6 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
-    }
-
-    /// Reserves each line's amount on its account in one transaction; a hard budget or a
-    /// balance that cannot cover it refuses the whole reservation (nothing is reserved).
-    pub async fn reserve(
-        &self,
-        call_id: &str,
-        lines: &[Line],
-    ) -> Result<Result<(), Refused>, StoreError> {
-        let mut tx = self.write_tx().await?;
-        for (i, line) in lines.iter().enumerate() {
-            let ok = match &line.account {
-                Account::Budget {
-                    scope,
-                    id,
-                    budget,
-                    period_start,
-                    period_end,
-                    ..
-                } => {
-                    ensure_counter(&mut tx, scope.as_str(), id, *period_start, *period_end).await?;
-                    let hard = budget.mode == crate::budgets::Mode::Hard;
-                    let limit = budget.limit_picos();
-                    let updated = sqlx::query(
-                        "UPDATE budget_counters SET reserved_picos = reserved_picos + $4 WHERE scope = $1 AND scope_id = $2 \
-                         AND period_start = $3 AND ($5 = 0 OR spent_picos + reserved_picos + $4 <= $6)",
-                    )
-                    .bind(scope.as_str())
-                    .bind(id)
-                    .bind(period_start)
-                    .bind(line.amount_picos)
-                    .bind(i64::from(hard))
-                    .bind(limit)
-                    .execute(&mut *tx)
-                    .await?;
-                    if updated.rows_affected() == 0 {
-                        let (spent, reserved): (i64, i64) = sqlx::query_as("SELECT spent_picos, reserved_picos FROM budget_counters WHERE scope = $1 AND scope_id = $2 AND period_start = $3")
-                            .bind(scope.as_str())
-                            .bind(id)
-                            .bind(period_start)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                        Some(limit - spent - reserved)
-                    } else {
-                        None
-                    }
-                }
-                Account::Credit { owner, id, .. } => {
-                    let updated = sqlx::query(
-                        "UPDATE credit_accounts SET reserved_picos = reserved_picos + $3 WHERE owner_kind = $1 AND owner_id = $2 \
-                         AND balance_picos - reserved_picos - $3 >= 0",
-                    )
-                    .bind(owner.as_str())
-                    .bind(id)
-                    .bind(line.amount_picos)
-                    .execute(&mut *tx)
-                    .await?;
-                    if updated.rows_affected() == 0 {
-                        let row: Option<(i64, i64)> = sqlx::query_as("SELECT balance_picos, reserved_picos FROM credit_accounts WHERE owner_kind = $1 AND owner_id = $2")
-                            .bind(owner.as_str())
-                            .bind(id)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                        Some(row.map_or(0, |(b, r)| b - r))
-                    } else {
-                        None
-                    }
-                }
-            };
-            if let Some(remaining) = ok {
-                tx.rollback().await?;
-                return Ok(Err(Refused {
-                    line: i,
-                    remaining_picos: remaining,
-                }));
-            }
-            sqlx::query("INSERT INTO budget_reservations (call_id, account, account_id, period_start, amount_picos, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-                .bind(call_id)
-                .bind(line.account.kind())
-                .bind(line.account.id())
-                .bind(line.account.period_start())
-                .bind(line.amount_picos)
-                .bind(to_millis(Utc::now()))
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(Ok(()))
     }
 
     /// Releases reservations left by calls that were in flight when the process stopped.
@@ -571,4 +483,93 @@ pub(super) async fn adjust_counters(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Reserves each line's amount on its account in one transaction; a hard budget or a balance
+/// that cannot cover it refuses the whole reservation (nothing is reserved). The gateway runs
+/// it on the metering writer's connection ([`super::LedgerConnection::reserve`]).
+pub(super) async fn reserve_on(
+    conn: &mut SqliteConnection,
+    call_id: &str,
+    lines: &[Line],
+) -> Result<Result<(), Refused>, StoreError> {
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    for (i, line) in lines.iter().enumerate() {
+        let ok = match &line.account {
+            Account::Budget {
+                scope,
+                id,
+                budget,
+                period_start,
+                period_end,
+                ..
+            } => {
+                ensure_counter(&mut tx, scope.as_str(), id, *period_start, *period_end).await?;
+                let hard = budget.mode == crate::budgets::Mode::Hard;
+                let limit = budget.limit_picos();
+                let updated = sqlx::query(
+                    "UPDATE budget_counters SET reserved_picos = reserved_picos + $4 WHERE scope = $1 AND scope_id = $2 \
+                     AND period_start = $3 AND ($5 = 0 OR spent_picos + reserved_picos + $4 <= $6)",
+                )
+                .bind(scope.as_str())
+                .bind(id)
+                .bind(period_start)
+                .bind(line.amount_picos)
+                .bind(i64::from(hard))
+                .bind(limit)
+                .execute(&mut *tx)
+                .await?;
+                if updated.rows_affected() == 0 {
+                    let (spent, reserved): (i64, i64) = sqlx::query_as("SELECT spent_picos, reserved_picos FROM budget_counters WHERE scope = $1 AND scope_id = $2 AND period_start = $3")
+                        .bind(scope.as_str())
+                        .bind(id)
+                        .bind(period_start)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    Some(limit - spent - reserved)
+                } else {
+                    None
+                }
+            }
+            Account::Credit { owner, id, .. } => {
+                let updated = sqlx::query(
+                    "UPDATE credit_accounts SET reserved_picos = reserved_picos + $3 WHERE owner_kind = $1 AND owner_id = $2 \
+                     AND balance_picos - reserved_picos - $3 >= 0",
+                )
+                .bind(owner.as_str())
+                .bind(id)
+                .bind(line.amount_picos)
+                .execute(&mut *tx)
+                .await?;
+                if updated.rows_affected() == 0 {
+                    let row: Option<(i64, i64)> = sqlx::query_as("SELECT balance_picos, reserved_picos FROM credit_accounts WHERE owner_kind = $1 AND owner_id = $2")
+                        .bind(owner.as_str())
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    Some(row.map_or(0, |(b, r)| b - r))
+                } else {
+                    None
+                }
+            }
+        };
+        if let Some(remaining) = ok {
+            tx.rollback().await?;
+            return Ok(Err(Refused {
+                line: i,
+                remaining_picos: remaining,
+            }));
+        }
+        sqlx::query("INSERT INTO budget_reservations (call_id, account, account_id, period_start, amount_picos, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(call_id)
+            .bind(line.account.kind())
+            .bind(line.account.id())
+            .bind(line.account.period_start())
+            .bind(line.amount_picos)
+            .bind(to_millis(Utc::now()))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(Ok(()))
 }

@@ -287,12 +287,25 @@ impl LedgerConnection {
         settlements: &[Option<Settlement>],
         finished_starts: &[String],
     ) -> Result<(), StoreError> {
-        let conn = match &mut self.conn {
-            Some(c) => c,
-            None => self.conn.insert(self.open().await?),
-        };
+        let conn = self.connection().await?;
         let result =
             write_ledger_batch_on(conn, starts, records, settlements, finished_starts).await;
+        if result.is_err() {
+            self.conn = None;
+        }
+        result
+    }
+
+    /// Reserves a call's budget and balance lines on this
+    /// connection, so reservations and the ledger's batches take turns on one connection
+    /// instead of fighting over SQLite's write lock (whose busy wait sleeps in milliseconds).
+    pub async fn reserve(
+        &mut self,
+        call_id: &str,
+        lines: &[crate::budgets::enforce::Line],
+    ) -> Result<Result<(), super::budgets::Refused>, StoreError> {
+        let conn = self.connection().await?;
+        let result = super::budgets::reserve_on(conn, call_id, lines).await;
         if result.is_err() {
             self.conn = None;
         }
@@ -304,6 +317,13 @@ impl LedgerConnection {
         if let Some(conn) = self.conn.take() {
             let _ = conn.close().await;
         }
+    }
+
+    async fn connection(&mut self) -> Result<&mut SqliteConnection, StoreError> {
+        if self.conn.is_none() {
+            self.conn = Some(self.open().await?);
+        }
+        Ok(self.conn.as_mut().expect("the connection was just opened"))
     }
 
     async fn open(&self) -> Result<SqliteConnection, StoreError> {
