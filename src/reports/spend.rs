@@ -187,6 +187,40 @@ impl SpendQuery {
         }
     }
 
+    /// Local day, week or month buckets served from UTC day rollups (see [`local_days`]).
+    fn local_buckets(&self) -> bool {
+        self.grain.is_some_and(|g| g != Grain::Hour) && !is_utc(self.tz)
+    }
+
+    fn label(&self, bucket: i64) -> Option<String> {
+        self.grain.map(|g| g.label(bucket, self.tz))
+    }
+
+    /// Groups labelled rows, subtracting those marked so. A group that subtraction left empty
+    /// (every call of it moved to another bucket) is dropped.
+    fn fold_signed(&self, rows: Vec<LabelledRow>) -> (Vec<SpendRow>, Totals) {
+        let mut groups: BTreeMap<(Option<String>, Vec<Option<String>>), Totals> = BTreeMap::new();
+        let mut total = Totals::default();
+        let mut subtracted = false;
+        for (time, dims, t, minus) in rows {
+            let group = groups.entry((time, dims)).or_default();
+            if minus {
+                group.sub(&t);
+                total.sub(&t);
+                subtracted = true;
+            } else {
+                group.add(&t);
+                total.add(&t);
+            }
+        }
+        let rows = groups
+            .into_iter()
+            .filter(|(_, t)| !subtracted || *t != Totals::default())
+            .map(|((time, dims), totals)| SpendRow { dims, time, totals })
+            .collect();
+        (rows, total)
+    }
+
     fn fold(
         &self,
         rows: impl IntoIterator<Item = (i64, Vec<Option<String>>, Totals)>,
@@ -216,18 +250,25 @@ pub async fn spend(
         return repriced(store, catalog, q, at).await;
     }
     let (from, to) = (q.from.timestamp_millis(), q.to.timestamp_millis());
+    let local = q.local_buckets();
+    let segments = plan(from, to, q.daily_allowed() || local);
     // The segments are independent reads: run them at once, each on its own connection.
-    let segments = plan(from, to, q.daily_allowed())
-        .into_iter()
-        .map(|(source, start, end)| {
-            store.spend_segment(source, start, end, &q.dims, q.grain.is_some(), &q.filters)
-        });
-    let all = futures::future::try_join_all(segments)
-        .await?
-        .into_iter()
-        .flatten()
-        .map(|r| (r.bucket, r.dims, r.totals));
-    let (rows, total) = q.fold(all);
+    let reads = segments.iter().map(|&(source, start, end)| {
+        store.spend_segment(source, start, end, &q.dims, q.grain.is_some(), &q.filters)
+    });
+    let results = futures::future::try_join_all(reads).await?;
+    let mut all = Vec::new();
+    for (&(source, start, end), rows) in segments.iter().zip(results) {
+        if local && source == Source::Daily {
+            all.extend(local_days(store, &q, start, end, rows).await?);
+        } else {
+            all.extend(rows.into_iter().map(|r| {
+                let label = q.label(r.bucket);
+                (label, r.dims, r.totals, false)
+            }));
+        }
+    }
+    let (rows, total) = q.fold_signed(all);
     Ok(SpendReport {
         query: q,
         rows,
@@ -235,6 +276,61 @@ pub async fn spend(
         unpriced: vec![],
     })
 }
+
+/// Day, week or month buckets of a zone other than UTC, from UTC day rollups: each UTC day's
+/// rollup goes to the local bucket that most of its hours belong to, and each hour that
+/// belongs to another (one or two hours a day in most zones, only on boundary days for weeks
+/// and months) is moved with its hourly rollup: subtracted from the day's bucket, added to its
+/// own. Exactly what summing every hourly rollup would give, from a fraction of the rows.
+async fn local_days(
+    store: &Store,
+    q: &SpendQuery,
+    start: i64,
+    end: i64,
+    days: Vec<crate::store::reports::SegmentRow>,
+) -> Result<Vec<LabelledRow>, StoreError> {
+    let mut day_label = BTreeMap::new();
+    let mut moved = BTreeMap::new();
+    for day in (start..end).step_by(DAY_MS as usize) {
+        let hours: Vec<String> = (0..24)
+            .map(|h| q.label(day + h * HOUR_MS).unwrap_or_default())
+            .collect();
+        let mut counts: BTreeMap<&String, usize> = BTreeMap::new();
+        for l in &hours {
+            *counts.entry(l).or_default() += 1;
+        }
+        let main = counts
+            .iter()
+            .max_by_key(|(_, n)| **n)
+            .map(|(l, _)| (*l).clone())
+            .unwrap_or_default();
+        for (h, l) in (0i64..).zip(&hours) {
+            if *l != main {
+                moved.insert(day + h * HOUR_MS, (l.clone(), main.clone()));
+            }
+        }
+        day_label.insert(day, main);
+    }
+    let mut out: Vec<LabelledRow> = days
+        .into_iter()
+        .map(|r| {
+            let label = day_label.get(&r.bucket).cloned();
+            (label, r.dims, r.totals, false)
+        })
+        .collect();
+    let hours: Vec<i64> = moved.keys().copied().collect();
+    for r in store.spend_hours(&hours, &q.dims, &q.filters).await? {
+        if let Some((own, main)) = moved.get(&r.bucket) {
+            out.push((Some(main.clone()), r.dims.clone(), r.totals, true));
+            out.push((Some(own.clone()), r.dims, r.totals, false));
+        }
+    }
+    Ok(out)
+}
+
+/// A row on its way into a report: its time label, dimension values, totals, and whether it
+/// is subtracted.
+type LabelledRow = (Option<String>, Vec<Option<String>>, Totals, bool);
 
 /// What the period would have cost at the prices in effect at `at`: usage is summed per model
 /// (and group) from the rollups and priced per model; a model whose prices at `at` have tiers

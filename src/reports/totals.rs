@@ -50,6 +50,18 @@ impl Totals {
     }
 
     /// The cost from the two halves of an overflow-safe SQL sum.
+    /// Takes `o` away (a rollup moved to another bucket; see the spend report's local days).
+    pub fn sub(&mut self, o: &Totals) {
+        self.requests -= o.requests;
+        self.input_tokens -= o.input_tokens;
+        self.cached_input_tokens -= o.cached_input_tokens;
+        self.cache_write_tokens -= o.cache_write_tokens;
+        self.output_tokens -= o.output_tokens;
+        self.reasoning_tokens -= o.reasoning_tokens;
+        self.images -= o.images;
+        self.cost_picos -= o.cost_picos;
+    }
+
     pub fn with_split_cost(mut self, micros: i64, rest: i64) -> Self {
         self.cost_picos = i128::from(micros) * 1_000_000 + i128::from(rest);
         self

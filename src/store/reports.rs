@@ -155,6 +155,29 @@ impl Store {
         self.grouped(&sql, &binds, by_time, dims.len()).await
     }
 
+    /// Sums of the given hourly buckets, grouped by bucket and `dims` (the hours a local-day
+    /// report moves between days).
+    pub async fn spend_hours(
+        &self,
+        hours: &[i64],
+        dims: &[Dim],
+        f: &Filters,
+    ) -> Result<Vec<SegmentRow>, StoreError> {
+        let (Some(first), Some(last)) = (hours.iter().min(), hours.iter().max()) else {
+            return Ok(Vec::new());
+        };
+        let (filter, binds) = where_clause(Source::Hourly, *first, last + 1, f, 1);
+        let list: Vec<String> = hours.iter().map(i64::to_string).collect();
+        let mut groups = vec!["bucket"];
+        groups.extend(dims.iter().map(|d| dim_column(*d, false)));
+        let groups = groups.join(", ");
+        let sql = format!(
+            "SELECT {groups}, {MEASURES} FROM usage_rollups_hourly WHERE {filter} AND bucket IN ({}) GROUP BY {groups}",
+            list.join(", ")
+        );
+        self.grouped(&sql, &binds, true, dims.len()).await
+    }
+
     async fn grouped(
         &self,
         sql: &str,

@@ -61,6 +61,8 @@ async fn report_totals_equal_the_sum_of_their_records() {
         "hour",
         "week,team",
         "month,provider,key",
+        "day",
+        "model,day",
     ];
     let cases =
         proptest::collection::vec((0..SPAN, 0..SPAN, 0usize..groupings.len(), 0usize..3), 40);
@@ -95,5 +97,39 @@ async fn report_totals_equal_the_sum_of_their_records() {
             .filter(|(t, ..)| *t >= from && *t < to)
             .count() as i64;
         assert_eq!(v["total"]["requests"], count, "{path}");
+        let grain = groupings[g]
+            .split(',')
+            .find_map(tollgate::reports::Grain::parse);
+        if let Some(grain) = grain {
+            assert_buckets(&v, grain, tz, &rng_records, from, to, &path);
+        }
     }
+}
+
+/// Each time bucket's cost equals the sum of the records whose UTC hour starts in it (in the
+/// report's zone), whatever rollups answered it.
+fn assert_buckets(
+    v: &serde_json::Value,
+    grain: tollgate::reports::Grain,
+    tz: &str,
+    records: &[(i64, usize, usize, Decimal)],
+    from: i64,
+    to: i64,
+    path: &str,
+) {
+    let zone: chrono_tz::Tz = tz.parse().unwrap();
+    let mut expected: std::collections::BTreeMap<String, Decimal> = Default::default();
+    for (t, _, _, cost) in records.iter().filter(|(t, ..)| *t >= from && *t < to) {
+        let hour = t - t.rem_euclid(3_600_000);
+        *expected.entry(grain.label(hour, zone)).or_default() += cost;
+    }
+    let mut got: std::collections::BTreeMap<String, Decimal> = Default::default();
+    for row in v["rows"].as_array().unwrap() {
+        let label = row[grain.word()].as_str().unwrap().to_string();
+        *got.entry(label).or_default() +=
+            Decimal::from_str(row["cost_usd"].as_str().unwrap()).unwrap();
+    }
+    got.retain(|_, c| !c.is_zero());
+    expected.retain(|_, c| !c.is_zero());
+    assert_eq!(got, expected, "buckets: {path}");
 }
