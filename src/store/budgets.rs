@@ -385,7 +385,8 @@ pub(super) async fn insert_alerts(
 }
 
 /// Settles a call's reservations to its actual cost, in the transaction of its usage record,
-/// and writes the alerts that settlement raises.
+/// and writes the alerts that settlement raises. (The reservation rows themselves are deleted
+/// for the whole batch at once: [`super::batch::Script::release_reservations`].)
 pub(super) async fn settle(
     tx: &mut Transaction<'_, Sqlite>,
     record: &UsageRecord,
@@ -458,10 +459,6 @@ pub(super) async fn settle(
             }
         }
     }
-    sqlx::query("DELETE FROM budget_reservations WHERE call_id = $1")
-        .bind(&record.id)
-        .execute(&mut **tx)
-        .await?;
     insert_alerts(tx, &alerts).await
 }
 
@@ -488,7 +485,90 @@ pub(super) async fn adjust_counters(
 /// Reserves each line's amount on its account in one transaction; a hard budget or a balance
 /// that cannot cover it refuses the whole reservation (nothing is reserved). The gateway runs
 /// it on the metering writer's connection ([`super::LedgerConnection::reserve`]).
+///
+/// The common case — every counter exists and every line fits — takes two round trips: one
+/// script with all the conditional updates and the reservation rows, then `COMMIT`. Anything
+/// else (a period's first call, a refusal) rolls that back and takes the step-by-step path,
+/// which creates missing counters and says what remains.
 pub(super) async fn reserve_on(
+    conn: &mut SqliteConnection,
+    call_id: &str,
+    lines: &[Line],
+) -> Result<Result<(), Refused>, StoreError> {
+    if reserve_fast(conn, call_id, lines).await? {
+        return Ok(Ok(()));
+    }
+    reserve_stepwise(conn, call_id, lines).await
+}
+
+/// One script: `BEGIN IMMEDIATE`, each line's conditional update (returning a row when it
+/// took), the reservation rows. Commits when every line took; otherwise rolls back and
+/// answers false.
+async fn reserve_fast(
+    conn: &mut SqliteConnection,
+    call_id: &str,
+    lines: &[Line],
+) -> Result<bool, StoreError> {
+    let now = to_millis(Utc::now());
+    let mut qb = sqlx::QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE; ");
+    for line in lines {
+        match &line.account {
+            Account::Budget {
+                scope,
+                id,
+                budget,
+                period_start,
+                ..
+            } => {
+                let hard = budget.mode == crate::budgets::Mode::Hard;
+                qb.push("UPDATE budget_counters SET reserved_picos = reserved_picos + ")
+                    .push_bind(line.amount_picos)
+                    .push(" WHERE scope = ")
+                    .push_bind(scope.as_str())
+                    .push(" AND scope_id = ")
+                    .push_bind(id.as_str())
+                    .push(" AND period_start = ")
+                    .push_bind(*period_start);
+                if hard {
+                    qb.push(" AND spent_picos + reserved_picos + ")
+                        .push_bind(line.amount_picos)
+                        .push(" <= ")
+                        .push_bind(budget.limit_picos());
+                }
+                qb.push(" RETURNING 1; ");
+            }
+            Account::Credit { owner, id, .. } => {
+                qb.push("UPDATE credit_accounts SET reserved_picos = reserved_picos + ")
+                    .push_bind(line.amount_picos)
+                    .push(" WHERE owner_kind = ")
+                    .push_bind(owner.as_str())
+                    .push(" AND owner_id = ")
+                    .push_bind(id.as_str())
+                    .push(" AND balance_picos - reserved_picos - ")
+                    .push_bind(line.amount_picos)
+                    .push(" >= 0 RETURNING 1; ");
+            }
+        }
+    }
+    qb.push("INSERT INTO budget_reservations (call_id, account, account_id, period_start, amount_picos, created_at) ");
+    qb.push_values(lines, |mut b, line| {
+        b.push_bind(call_id)
+            .push_bind(line.account.kind())
+            .push_bind(line.account.id().to_string())
+            .push_bind(line.account.period_start())
+            .push_bind(line.amount_picos)
+            .push_bind(now);
+    });
+    let took: Vec<(i64,)> = qb.build_query_as().fetch_all(&mut *conn).await?;
+    let all = took.len() == lines.len();
+    let end = if all { "COMMIT" } else { "ROLLBACK" };
+    sqlx::query(end).execute(&mut *conn).await?;
+    Ok(all)
+}
+
+/// Line by line: creates a period's counter from the ledger when missing, and on a refusal
+/// reads what remains.
+async fn reserve_stepwise(
     conn: &mut SqliteConnection,
     call_id: &str,
     lines: &[Line],

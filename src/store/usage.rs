@@ -346,11 +346,18 @@ async fn write_ledger_batch_on(
         return write_plain_batch(conn, starts, records, finished_starts).await;
     }
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let settling: Vec<&str> = records
+        .iter()
+        .zip(settlements)
+        .filter(|(_, s)| s.is_some())
+        .map(|(r, _)| r.id.as_str())
+        .collect();
     let mut script = Script::new();
     script
         .starts(starts)
         .records(records, true)?
-        .delete_starts(finished_starts);
+        .delete_starts(finished_starts)
+        .release_reservations(&settling);
     let inserted = script.run(&mut tx).await?;
     for (record, settlement) in records.iter().zip(settlements) {
         if let Some(s) = settlement

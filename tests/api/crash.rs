@@ -196,6 +196,21 @@ async fn reservations_of_calls_cut_short_by_sigkill_are_released_at_restart() {
             .unwrap();
         v["data"]["budgets"][0].clone()
     };
+    // A call that completes first: settling it must remove its reservation, or the restart
+    // would release it a second time.
+    let done = client
+        .post(format!("{base}/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&json!({"model": "m", "max_tokens": 1000, "messages": [{"role": "user", "content": "done"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    let cost = done.headers()["x-tollgate-cost"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(cost, "0.000000");
     let body = json!({"model": "m", "stream": true, "max_tokens": 1000, "messages": [{"role": "user", "content": "in flight"}]});
     let mut in_flight = client
         .post(format!("{base}/v1/chat/completions"))
@@ -221,7 +236,10 @@ async fn reservations_of_calls_cut_short_by_sigkill_are_released_at_restart() {
         after["reserved_usd"], "0.000000",
         "no budget stays locked by a dead call"
     );
-    assert_eq!(after["spent_usd"], "0.000000");
+    assert_eq!(
+        after["spent_usd"], cost,
+        "only the completed call is charged"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
 }
