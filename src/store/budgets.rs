@@ -384,82 +384,125 @@ pub(super) async fn insert_alerts(
     Ok(())
 }
 
-/// Settles a call's reservations to its actual cost, in the transaction of its usage record,
-/// and writes the alerts that settlement raises. (The reservation rows themselves are deleted
-/// for the whole batch at once: [`super::batch::Script::release_reservations`].)
-pub(super) async fn settle(
+/// Settles the reservations of a batch's new records to their actual costs, in the batch's
+/// transaction, and writes the alerts that raises: every counter and balance update (each
+/// returning its new value) and every credit entry as one script, one round trip for the whole
+/// batch. SQLite runs the statements in order, so each update returns the value right after
+/// its own record, as the alerts need. (The reservation rows are deleted by the batch's first
+/// script: [`super::batch::Script::release_reservations`].)
+pub(super) async fn settle_batch(
     tx: &mut Transaction<'_, Sqlite>,
-    record: &UsageRecord,
-    s: &Settlement,
+    items: &[(&UsageRecord, &Settlement)],
 ) -> Result<(), StoreError> {
-    let cost = to_picos(record.cost).unwrap_or(0);
     let now = to_millis(Utc::now());
-    let mut alerts = s.alerts.clone();
-    for line in &s.lines {
-        match &line.account {
-            Account::Budget {
-                scope,
-                id,
-                period_start,
-                ..
-            } => {
-                let after: Option<(i64,)> = sqlx::query_as(
-                    "UPDATE budget_counters SET spent_picos = spent_picos + $4, reserved_picos = reserved_picos - $5 \
-                     WHERE scope = $1 AND scope_id = $2 AND period_start = $3 RETURNING spent_picos",
-                )
-                .bind(scope.as_str())
-                .bind(id)
-                .bind(period_start)
-                .bind(cost)
-                .bind(line.amount_picos)
-                .fetch_optional(&mut **tx)
-                .await?;
-                if let Some((after,)) = after {
-                    alerts.extend(budget_alerts(&line.account, after - cost, after, now));
+    let mut alerts: Vec<NewAlert> = items
+        .iter()
+        .flat_map(|(_, s)| s.alerts.iter().cloned())
+        .collect();
+    let mut qb = sqlx::QueryBuilder::<Sqlite>::new("");
+    // What each update settles, by its position (returned as the first column).
+    let mut targets: Vec<(&Line, i64, &Settlement)> = Vec::new();
+    for (record, s) in items {
+        let cost = to_picos(record.cost).unwrap_or(0);
+        for line in &s.lines {
+            let tag = i64::try_from(targets.len()).unwrap_or(i64::MAX);
+            targets.push((line, cost, s));
+            match &line.account {
+                Account::Budget {
+                    scope,
+                    id,
+                    period_start,
+                    ..
+                } => {
+                    qb.push("UPDATE budget_counters SET spent_picos = spent_picos + ")
+                        .push_bind(cost)
+                        .push(", reserved_picos = reserved_picos - ")
+                        .push_bind(line.amount_picos)
+                        .push(" WHERE scope = ")
+                        .push_bind(scope.as_str())
+                        .push(" AND scope_id = ")
+                        .push_bind(id.as_str())
+                        .push(" AND period_start = ")
+                        .push_bind(*period_start)
+                        .push(" RETURNING ")
+                        .push_bind(tag)
+                        .push(", spent_picos, 0; ");
                 }
-            }
-            Account::Credit { owner, id, webhook } => {
-                let row: Option<(i64, i64)> = sqlx::query_as(
-                    "UPDATE credit_accounts SET balance_picos = balance_picos - $3, reserved_picos = reserved_picos - $4 \
-                     WHERE owner_kind = $1 AND owner_id = $2 RETURNING balance_picos, granted_seq",
-                )
-                .bind(owner.as_str())
-                .bind(id)
-                .bind(cost)
-                .bind(line.amount_picos)
-                .fetch_optional(&mut **tx)
-                .await?;
-                if cost > 0 {
-                    sqlx::query(
-                        "INSERT INTO credit_entries (id, owner_kind, owner_id, kind, amount_picos, usage_id, note, created_at) \
-                         VALUES ($1, $2, $3, 'usage', $4, $5, NULL, $6)",
-                    )
-                    .bind(format!("cred_{}", uuid::Uuid::now_v7().simple()))
-                    .bind(owner.as_str())
-                    .bind(id)
-                    .bind(-cost)
-                    .bind(&record.id)
-                    .bind(now)
-                    .execute(&mut **tx)
-                    .await?;
-                }
-                if let Some((after, granted_seq)) = row {
-                    let before = after + cost;
-                    if before >= s.low_balance_picos && after < s.low_balance_picos {
-                        alerts.push(NewAlert::new(
-                            "balance.low",
-                            format!("balance_low:{}:{id}:{granted_seq}", owner.as_str()),
-                            &format!("{}_credit", owner.as_str()),
-                            id,
-                            webhook.clone(),
-                            serde_json::json!({"balance_usd": format_usd(from_picos(after)), "low_balance_usd": format_usd(from_picos(s.low_balance_picos))}),
-                        ));
+                Account::Credit { owner, id, .. } => {
+                    qb.push("UPDATE credit_accounts SET balance_picos = balance_picos - ")
+                        .push_bind(cost)
+                        .push(", reserved_picos = reserved_picos - ")
+                        .push_bind(line.amount_picos)
+                        .push(" WHERE owner_kind = ")
+                        .push_bind(owner.as_str())
+                        .push(" AND owner_id = ")
+                        .push_bind(id.as_str())
+                        .push(" RETURNING ")
+                        .push_bind(tag)
+                        .push(", balance_picos, granted_seq; ");
+                    if cost > 0 {
+                        qb.push(
+                            "INSERT INTO credit_entries (id, owner_kind, owner_id, kind, amount_picos, usage_id, note, created_at) VALUES (",
+                        );
+                        let mut values = qb.separated(", ");
+                        values
+                            .push_bind(format!("cred_{}", uuid::Uuid::now_v7().simple()))
+                            .push_bind(owner.as_str())
+                            .push_bind(id.as_str())
+                            .push_bind("usage")
+                            .push_bind(-cost)
+                            .push_bind(record.id.as_str())
+                            .push_bind(None::<String>)
+                            .push_bind(now);
+                        qb.push("); ");
                     }
                 }
             }
         }
     }
+    if !targets.is_empty() {
+        let rows: Vec<(i64, i64, i64)> = qb
+            .build_query_as()
+            .persistent(targets.len() <= 4)
+            .fetch_all(&mut **tx)
+            .await?;
+        for (tag, value, granted_seq) in rows {
+            if let Some((line, cost, s)) = usize::try_from(tag).ok().and_then(|t| targets.get(t)) {
+                alerts.extend(settlement_alerts(line, *cost, value, granted_seq, s, now));
+            }
+        }
+    }
     insert_alerts(tx, &alerts).await
+}
+
+/// The alerts one line's settlement raises: budget thresholds crossed (from `after - cost` to
+/// `after` spent), or a balance falling below the low-balance mark.
+fn settlement_alerts(
+    line: &Line,
+    cost: i64,
+    after: i64,
+    granted_seq: i64,
+    s: &Settlement,
+    now: i64,
+) -> Vec<NewAlert> {
+    match &line.account {
+        Account::Budget { .. } => budget_alerts(&line.account, after - cost, after, now),
+        Account::Credit { owner, id, webhook } => {
+            let before = after + cost;
+            if before >= s.low_balance_picos && after < s.low_balance_picos {
+                vec![NewAlert::new(
+                    "balance.low",
+                    format!("balance_low:{}:{id}:{granted_seq}", owner.as_str()),
+                    &format!("{}_credit", owner.as_str()),
+                    id,
+                    webhook.clone(),
+                    serde_json::json!({"balance_usd": format_usd(from_picos(after)), "low_balance_usd": format_usd(from_picos(s.low_balance_picos))}),
+                )]
+            } else {
+                Vec::new()
+            }
+        }
+    }
 }
 
 /// Applies an adjustment's cost to every budget counter whose period holds the call.

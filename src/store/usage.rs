@@ -359,14 +359,13 @@ async fn write_ledger_batch_on(
         .delete_starts(finished_starts)
         .release_reservations(&settling);
     let inserted = script.run(&mut tx).await?;
-    for (record, settlement) in records.iter().zip(settlements) {
-        if let Some(s) = settlement
-            .as_ref()
-            .filter(|_| inserted.contains(&record.id))
-        {
-            super::budgets::settle(&mut tx, record, s).await?;
-        }
-    }
+    let settled: Vec<(&UsageRecord, &Settlement)> = records
+        .iter()
+        .zip(settlements)
+        .filter(|(r, _)| inserted.contains(&r.id))
+        .filter_map(|(r, s)| s.as_ref().map(|s| (r, s)))
+        .collect();
+    super::budgets::settle_batch(&mut tx, &settled).await?;
     tx.commit().await?;
     Ok(())
 }
