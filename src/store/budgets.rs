@@ -408,23 +408,13 @@ pub(super) async fn settle_batch(
             let tag = i64::try_from(targets.len()).unwrap_or(i64::MAX);
             targets.push((line, cost, s));
             match &line.account {
-                Account::Budget {
-                    scope,
-                    id,
-                    period_start,
-                    ..
-                } => {
+                Account::Budget { .. } => {
                     qb.push("UPDATE budget_counters SET spent_picos = spent_picos + ")
                         .push_bind(cost)
                         .push(", reserved_picos = reserved_picos - ")
-                        .push_bind(line.amount_picos)
-                        .push(" WHERE scope = ")
-                        .push_bind(scope.as_str())
-                        .push(" AND scope_id = ")
-                        .push_bind(id.as_str())
-                        .push(" AND period_start = ")
-                        .push_bind(*period_start)
-                        .push(" RETURNING ")
+                        .push_bind(line.amount_picos);
+                    push_account_row(&mut qb, &line.account);
+                    qb.push(" RETURNING ")
                         .push_bind(tag)
                         .push(", spent_picos, 0; ");
                 }
@@ -432,12 +422,9 @@ pub(super) async fn settle_batch(
                     qb.push("UPDATE credit_accounts SET balance_picos = balance_picos - ")
                         .push_bind(cost)
                         .push(", reserved_picos = reserved_picos - ")
-                        .push_bind(line.amount_picos)
-                        .push(" WHERE owner_kind = ")
-                        .push_bind(owner.as_str())
-                        .push(" AND owner_id = ")
-                        .push_bind(id.as_str())
-                        .push(" RETURNING ")
+                        .push_bind(line.amount_picos);
+                    push_account_row(&mut qb, &line.account);
+                    qb.push(" RETURNING ")
                         .push_bind(tag)
                         .push(", balance_picos, granted_seq; ");
                     if cost > 0 {
@@ -473,6 +460,31 @@ pub(super) async fn settle_batch(
         }
     }
     insert_alerts(tx, &alerts).await
+}
+
+/// The ` WHERE` clause that picks an account's row: its budget period's counter or its balance.
+fn push_account_row<'a>(qb: &mut sqlx::QueryBuilder<'a, Sqlite>, account: &'a Account) {
+    match account {
+        Account::Budget {
+            scope,
+            id,
+            period_start,
+            ..
+        } => {
+            qb.push(" WHERE scope = ")
+                .push_bind(scope.as_str())
+                .push(" AND scope_id = ")
+                .push_bind(id.as_str())
+                .push(" AND period_start = ")
+                .push_bind(*period_start);
+        }
+        Account::Credit { owner, id, .. } => {
+            qb.push(" WHERE owner_kind = ")
+                .push_bind(owner.as_str())
+                .push(" AND owner_id = ")
+                .push_bind(id.as_str());
+        }
+    }
 }
 
 /// The alerts one line's settlement raises: budget thresholds crossed (from `after - cost` to
@@ -555,43 +567,30 @@ async fn reserve_fast(
     let now = to_millis(Utc::now());
     let mut qb = sqlx::QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE; ");
     for line in lines {
+        let table = match line.account {
+            Account::Budget { .. } => "budget_counters",
+            Account::Credit { .. } => "credit_accounts",
+        };
+        qb.push(format!(
+            "UPDATE {table} SET reserved_picos = reserved_picos + "
+        ))
+        .push_bind(line.amount_picos);
+        push_account_row(&mut qb, &line.account);
         match &line.account {
-            Account::Budget {
-                scope,
-                id,
-                budget,
-                period_start,
-                ..
-            } => {
-                let hard = budget.mode == crate::budgets::Mode::Hard;
-                qb.push("UPDATE budget_counters SET reserved_picos = reserved_picos + ")
+            Account::Budget { budget, .. } if budget.mode == crate::budgets::Mode::Hard => {
+                qb.push(" AND spent_picos + reserved_picos + ")
                     .push_bind(line.amount_picos)
-                    .push(" WHERE scope = ")
-                    .push_bind(scope.as_str())
-                    .push(" AND scope_id = ")
-                    .push_bind(id.as_str())
-                    .push(" AND period_start = ")
-                    .push_bind(*period_start);
-                if hard {
-                    qb.push(" AND spent_picos + reserved_picos + ")
-                        .push_bind(line.amount_picos)
-                        .push(" <= ")
-                        .push_bind(budget.limit_picos());
-                }
-                qb.push(" RETURNING 1; ");
+                    .push(" <= ")
+                    .push_bind(budget.limit_picos());
             }
-            Account::Credit { owner, id, .. } => {
-                qb.push("UPDATE credit_accounts SET reserved_picos = reserved_picos + ")
+            Account::Budget { .. } => {}
+            Account::Credit { .. } => {
+                qb.push(" AND balance_picos - reserved_picos - ")
                     .push_bind(line.amount_picos)
-                    .push(" WHERE owner_kind = ")
-                    .push_bind(owner.as_str())
-                    .push(" AND owner_id = ")
-                    .push_bind(id.as_str())
-                    .push(" AND balance_picos - reserved_picos - ")
-                    .push_bind(line.amount_picos)
-                    .push(" >= 0 RETURNING 1; ");
+                    .push(" >= 0");
             }
         }
+        qb.push(" RETURNING 1; ");
     }
     qb.push("INSERT INTO budget_reservations (call_id, account, account_id, period_start, amount_picos, created_at) ");
     qb.push_values(lines, |mut b, line| {
