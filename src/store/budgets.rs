@@ -407,42 +407,39 @@ pub(super) async fn settle_batch(
         for line in &s.lines {
             let tag = i64::try_from(targets.len()).unwrap_or(i64::MAX);
             targets.push((line, cost, s));
-            match &line.account {
-                Account::Budget { .. } => {
-                    qb.push("UPDATE budget_counters SET spent_picos = spent_picos + ")
-                        .push_bind(cost)
-                        .push(", reserved_picos = reserved_picos - ")
-                        .push_bind(line.amount_picos);
-                    push_account_row(&mut qb, &line.account);
-                    qb.push(" RETURNING ")
-                        .push_bind(tag)
-                        .push(", spent_picos, 0; ");
-                }
-                Account::Credit { owner, id, .. } => {
-                    qb.push("UPDATE credit_accounts SET balance_picos = balance_picos - ")
-                        .push_bind(cost)
-                        .push(", reserved_picos = reserved_picos - ")
-                        .push_bind(line.amount_picos);
-                    push_account_row(&mut qb, &line.account);
-                    qb.push(" RETURNING ")
-                        .push_bind(tag)
-                        .push(", balance_picos, granted_seq; ");
-                    if cost > 0 {
-                        qb.push(
-                            "INSERT INTO credit_entries (id, owner_kind, owner_id, kind, amount_picos, usage_id, note, created_at) VALUES (",
-                        );
-                        let mut values = qb.separated(", ");
-                        values
-                            .push_bind(format!("cred_{}", uuid::Uuid::now_v7().simple()))
-                            .push_bind(owner.as_str())
-                            .push_bind(id.as_str())
-                            .push_bind("usage")
-                            .push_bind(-cost)
-                            .push_bind(record.id.as_str())
-                            .push_bind(None::<String>)
-                            .push_bind(now);
-                        qb.push("); ");
-                    }
+            // Spent grows on a budget; a balance shrinks. Either way the reservation goes.
+            let (update, returned) = match line.account {
+                Account::Budget { .. } => (
+                    "UPDATE budget_counters SET spent_picos = spent_picos + ",
+                    ", spent_picos, 0; ",
+                ),
+                Account::Credit { .. } => (
+                    "UPDATE credit_accounts SET balance_picos = balance_picos - ",
+                    ", balance_picos, granted_seq; ",
+                ),
+            };
+            qb.push(update)
+                .push_bind(cost)
+                .push(", reserved_picos = reserved_picos - ")
+                .push_bind(line.amount_picos);
+            push_account_row(&mut qb, &line.account);
+            qb.push(" RETURNING ").push_bind(tag).push(returned);
+            if let Account::Credit { owner, id, .. } = &line.account {
+                if cost > 0 {
+                    qb.push(
+                        "INSERT INTO credit_entries (id, owner_kind, owner_id, kind, amount_picos, usage_id, note, created_at) VALUES (",
+                    );
+                    let mut values = qb.separated(", ");
+                    values
+                        .push_bind(format!("cred_{}", uuid::Uuid::now_v7().simple()))
+                        .push_bind(owner.as_str())
+                        .push_bind(id.as_str())
+                        .push_bind("usage")
+                        .push_bind(-cost)
+                        .push_bind(record.id.as_str())
+                        .push_bind(None::<String>)
+                        .push_bind(now);
+                    qb.push("); ");
                 }
             }
         }
