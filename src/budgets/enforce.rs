@@ -251,13 +251,19 @@ pub fn accounts_for(
 /// Tokens that bound an image's input cost (no provider charges more for one image).
 const IMAGE_TOKENS: u64 = 8_000;
 
+/// Input tokens reserved for each server-side tool a request names (web search, code
+/// execution, ...): the provider adds their results to the prompt, which no local count can
+/// see. A call that uses more is recorded at its real cost and raises `budget.overrun`.
+pub const SERVER_TOOL_TOKENS: u64 = 50_000;
+
 /// An upper bound on a request's input tokens without running a tokenizer: every token of a
-/// byte-level BPE is at least one byte, so the UTF-8 bytes of the text (plus framing per
-/// message, and a fixed bound per image) can only overestimate.
+/// byte-level BPE is at least one byte, so the UTF-8 bytes of every string the body holds (in
+/// any field: messages, system, tools, legacy `functions`, ...) plus framing can only
+/// overestimate. An image block counts a fixed bound instead of its bytes; a server-side tool
+/// counts [`SERVER_TOOL_TOKENS`].
 pub fn input_bound(body: &Value) -> u64 {
     fn walk(v: &Value, images: &mut u64) -> u64 {
         match v {
-            Value::String(s) if s.starts_with("data:") => 0,
             Value::String(s) => s.len() as u64,
             Value::Array(items) => items.iter().map(|i| walk(i, images)).sum(),
             Value::Object(map) => {
@@ -276,32 +282,41 @@ pub fn input_bound(body: &Value) -> u64 {
         }
     }
     let mut images = 0;
-    let mut total = 16;
-    for field in [
-        "system",
-        "messages",
-        "tools",
-        "tool_choice",
-        "response_format",
-    ] {
-        if let Some(v) = body.get(field) {
-            total += walk(v, &mut images);
-        }
-    }
+    let total = 16 + walk(body, &mut images);
     let messages = body
         .get("messages")
         .and_then(Value::as_array)
         .map_or(0, Vec::len) as u64;
-    total + messages * 8 + images * IMAGE_TOKENS
+    total + messages * 8 + images * IMAGE_TOKENS + server_tools(body) * SERVER_TOOL_TOKENS
 }
 
-/// The most output the call can produce, and whether the gateway must set `max_tokens` itself
-/// to make that bound hold (an OpenAI request that names none).
+/// Server-side tools in a request: tools whose `type` is neither a function nor a custom tool.
+pub fn server_tools(body: &Value) -> u64 {
+    body.get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|t| {
+            t.get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|k| !matches!(k, "function" | "custom"))
+        })
+        .count() as u64
+}
+
+/// How many answers the call asks for (OpenAI's `n`; validated to `1..=128` on admission).
+pub fn choices(body: &Value) -> u64 {
+    body.get("n").and_then(Value::as_u64).unwrap_or(1).max(1)
+}
+
+/// The most output one answer can have, and whether the gateway must set the cap itself to
+/// make that bound hold (an OpenAI request that names none). When a request names both
+/// `max_tokens` and `max_completion_tokens`, the larger bounds it (an upstream honours one).
 pub fn output_bound(body: &Value, model: &Model) -> (u64, bool) {
-    let asked = body
-        .get("max_completion_tokens")
-        .or_else(|| body.get("max_tokens"))
-        .and_then(Value::as_u64);
+    let asked = ["max_completion_tokens", "max_tokens", "max_output_tokens"]
+        .iter()
+        .filter_map(|f| body.get(*f).and_then(Value::as_u64))
+        .max();
     match asked {
         Some(n) => (n, false),
         None => (
@@ -340,6 +355,7 @@ pub fn max_cost(prices: &Prices, input: u64, output: u64, images: u64) -> i64 {
         .max()
         .unwrap_or_default();
     let total = worst + prices.per_request + rust_decimal::Decimal::from(images) * prices.per_image;
+    // A bound too large for the ledger is refused by every budget (it exceeds any limit).
     to_picos(total.round_dp(12)).unwrap_or(i64::MAX)
 }
 
@@ -416,6 +432,32 @@ pub fn budget_alerts(account: &Account, before: i64, after: i64, now: i64) -> Ve
         }
     }
     out
+}
+
+/// The alert for a call that cost more than it reserved (an upstream that ignored the output
+/// cap, or billed input the gateway could not see): once per call and account. The account
+/// is over its limit until spend falls back under it, so further calls are refused.
+pub fn overrun_alert(account: &Account, call_id: &str, reserved: i64, cost: i64) -> NewAlert {
+    let (scope, id, hook) = match account {
+        Account::Budget {
+            scope, id, webhook, ..
+        } => (scope.as_str().to_string(), id.clone(), webhook.clone()),
+        Account::Credit { owner, id, webhook } => (
+            format!("{}_credit", owner.as_str()),
+            id.clone(),
+            webhook.clone(),
+        ),
+    };
+    NewAlert::new(
+        "budget.overrun",
+        format!("overrun:{scope}:{id}:{call_id}"),
+        &scope,
+        &id,
+        hook,
+        json!({"message": account.describe(), "call_id": call_id,
+            "reserved_usd": format_usd(from_picos(reserved)),
+            "cost_usd": format_usd(from_picos(cost))}),
+    )
 }
 
 /// The alert for a refused call (once per budget per period).
@@ -517,6 +559,20 @@ mod tests {
             max_cost(&p, 1000, 1000, 0),
             to_picos("0.018".parse().unwrap()).unwrap()
         );
+    }
+
+    #[test]
+    fn input_bound_counts_every_field_and_data_text() {
+        let text = "data: ".to_string() + &"word ".repeat(2000);
+        let functions = json!({"messages": [{"role": "user", "content": "hi"}],
+            "functions": [{"name": "f", "description": "x".repeat(40_000), "parameters": {}}]});
+        assert!(input_bound(&functions) > 40_000);
+        let data_text = json!({"messages": [{"role": "user", "content": text}]});
+        assert!(input_bound(&data_text) >= crate::gateway::tokens::count_request(&data_text));
+        assert!(input_bound(&data_text) > 10_000);
+        let server = json!({"messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"type": "web_search_20250305", "name": "web_search"}]});
+        assert!(input_bound(&server) >= SERVER_TOOL_TOKENS);
     }
 
     #[test]

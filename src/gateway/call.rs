@@ -2,28 +2,23 @@
 
 use std::time::Instant;
 
-use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use eventsource_stream::Eventsource;
-use futures::StreamExt;
 use rust_decimal::Decimal;
 use serde_json::Value;
-use tokio::sync::mpsc;
 use tokio::time::Instant as TokioInstant;
 
-use super::stream::{
-    cost_number, AnthropicPassthrough, AnthropicToOpenAi, OpenAiPassthrough, OpenAiToAnthropic,
-    Translate,
-};
+use super::settle::{commit, fail, record_for};
+use super::stream::cost_number;
+use super::usage::Reported;
 use super::translate::{
     anthropic_to_openai_request, anthropic_to_openai_response, openai_to_anthropic_request,
     openai_to_anthropic_response,
 };
-use super::upstream::error_message;
-use super::{new_call_id, tokens, usage, Format};
+use super::upstream::{self, error_message};
+use super::{new_call_id, relay, settle, tokens, usage, Format};
 use crate::budgets::enforce::{self, Line, NewAlert, Settlement};
 use crate::budgets::ratelimit::{self, Permit};
 use crate::budgets::Team;
@@ -52,6 +47,9 @@ pub struct Call {
     pub body: Value,
     /// Budget and balance reservations, settled with the usage record.
     pub settlement: Option<Settlement>,
+    /// The most output tokens the call may produce (the cap sent upstream times `n`): a
+    /// stream that goes past it is ended by the gateway, whatever the upstream does.
+    pub output_cap: u64,
     /// The rate-limit slot this call holds until it ends.
     pub permit: std::sync::Mutex<Option<Permit>>,
 }
@@ -88,6 +86,11 @@ fn model_field(body: &mut Value, modelslab: bool) -> Result<String, ApiError> {
     }
 }
 
+/// The largest output cap a request may name (no model writes more in one answer).
+const MAX_OUTPUT_CAP: u64 = 10_000_000;
+/// The most answers (`n`) one request may ask for, as in OpenAI's API.
+const MAX_CHOICES: u64 = 128;
+
 fn check_body(format: Format, body: &Value) -> Result<(), ApiError> {
     let messages = body.get("messages").and_then(Value::as_array);
     match messages {
@@ -114,6 +117,25 @@ fn check_body(format: Format, body: &Value) -> Result<(), ApiError> {
                 ));
             }
         }
+    }
+    for field in ["max_tokens", "max_completion_tokens", "max_output_tokens"] {
+        let v = body.get(field).filter(|v| !v.is_null());
+        if v.is_some_and(|v| v.as_u64().is_none_or(|n| n == 0 || n > MAX_OUTPUT_CAP)) {
+            return Err(ApiError::invalid_field(
+                field,
+                format!("{field} must be a positive integer of at most {MAX_OUTPUT_CAP}"),
+            ));
+        }
+    }
+    if body
+        .get("n")
+        .filter(|v| !v.is_null())
+        .is_some_and(|v| v.as_u64().is_none_or(|n| n == 0 || n > MAX_CHOICES))
+    {
+        return Err(ApiError::invalid_field(
+            "n",
+            format!("n must be an integer between 1 and {MAX_CHOICES}"),
+        ));
     }
     let max_tokens = body.get("max_tokens").and_then(Value::as_u64).unwrap_or(0);
     if format == Format::Anthropic && max_tokens == 0 {
@@ -193,22 +215,37 @@ pub async fn handle(
             .keys
             .authenticate(secret.as_deref(), now)
             .map_err(IntoResponse::into_response)?;
-        let model_id = model_field(&mut body, modelslab).map_err(IntoResponse::into_response)?;
+        let streamed = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+        let refused = Refusal {
+            id: &id,
+            format,
+            key: &key,
+            streamed,
+            now,
+        };
+        let model_id = match model_field(&mut body, modelslab) {
+            Ok(m) => m,
+            Err(e) => {
+                let named = body.get("model").and_then(Value::as_str).unwrap_or("");
+                refused.record(&state, named, &e, vec![]).await;
+                return Err(e.into_response());
+            }
+        };
         let accepted =
             check_body(format, &body).and_then(|()| resolve(&state, &key, &model_id, now));
         let (model, provider, price) = match accepted {
             Ok(r) => r,
             Err(e) => {
-                record_rejection(&state, &id, format, &key, &model_id, now, &e, vec![]).await;
+                refused.record(&state, &model_id, &e, vec![]).await;
                 return Err(e.into_response());
             }
         };
         let team = key.team.as_deref().and_then(|t| state.teams.get(t));
         let permit = match admit(&state, &key, team.as_ref()) {
             Ok(p) => p,
-            Err(refused) => {
-                let (e, extra) = *refused;
-                record_rejection(&state, &id, format, &key, &model_id, now, &e, vec![]).await;
+            Err(limited) => {
+                let (e, extra) = *limited;
+                refused.record(&state, &model_id, &e, vec![]).await;
                 let mut response = e.into_response();
                 response.headers_mut().extend(extra);
                 return Err(response);
@@ -230,21 +267,14 @@ pub async fn handle(
         {
             Ok(s) => s,
             Err((e, alert)) => {
-                record_rejection(
-                    &state,
-                    &id,
-                    format,
-                    &key,
-                    &model_id,
-                    now,
-                    &e,
-                    alert.into_iter().collect(),
-                )
-                .await;
+                refused
+                    .record(&state, &model_id, &e, alert.into_iter().collect())
+                    .await;
                 return Err(e.into_response());
             }
         };
-        let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+        let output_cap = output_cap(&body, &model);
+        let stream = streamed;
         let client_wants_usage = body
             .pointer("/stream_options/include_usage")
             .and_then(Value::as_bool)
@@ -262,6 +292,7 @@ pub async fn handle(
             client_wants_usage,
             body,
             settlement,
+            output_cap,
             permit: std::sync::Mutex::new(permit),
         };
         forward(&state, call, &headers)
@@ -320,12 +351,18 @@ async fn reserve(
     }
     let (output, inject) = enforce::output_bound(body, model);
     if inject && format == Format::OpenAi {
-        body["max_tokens"] = output.into();
+        // OpenAI's reasoning models take only `max_completion_tokens`.
+        let field = if model.has_capability("reasoning") {
+            "max_completion_tokens"
+        } else {
+            "max_tokens"
+        };
+        body[field] = output.into();
     }
     let amount = enforce::max_cost(
         &price.prices,
         enforce::input_bound(body),
-        output,
+        output.saturating_mul(enforce::choices(body)),
         tokens::count_images(body),
     );
     let lines: Vec<Line> = accounts
@@ -356,37 +393,48 @@ async fn reserve(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn record_rejection(
-    state: &AppState,
-    id: &str,
+/// The output tokens a call may produce when the request caps them (the caller's cap, or the
+/// one the reservation injected), times `n`; unbounded otherwise.
+fn output_cap(body: &Value, model: &Model) -> u64 {
+    match enforce::output_bound(body, model) {
+        (per_answer, false) => per_answer.saturating_mul(enforce::choices(body)),
+        (_, true) => u64::MAX,
+    }
+}
+
+/// What a refused call's record needs: refusals after authentication are recorded too.
+struct Refusal<'a> {
+    id: &'a str,
     format: Format,
-    key: &ApiKey,
-    model_id: &str,
+    key: &'a ApiKey,
+    streamed: bool,
     now: DateTime<Utc>,
-    e: &ApiError,
-    alerts: Vec<NewAlert>,
-) {
-    let start = CallStart {
-        id: id.to_string(),
-        started_at: now,
-        key_id: Some(key.id.clone()),
-        team_id: key.team.clone(),
-        model_id: model_id.chars().take(200).collect(),
-        provider_id: None,
-        upstream_model: None,
-        endpoint: format.endpoint(),
-        streamed: false,
-        price_version_id: None,
-    };
-    let mut record = UsageRecord::from_start(&start, CallStatus::Rejected, e.status().as_u16());
-    record.error = Some(e.message.clone());
-    let settlement = (!alerts.is_empty()).then(|| Settlement {
-        alerts,
-        ..Settlement::default()
-    });
-    if let Err(err) = state.meter.record_settled(record, settlement).await {
-        tracing::error!(error = %err, "could not record a rejected call");
+}
+
+impl Refusal<'_> {
+    async fn record(&self, state: &AppState, model_id: &str, e: &ApiError, alerts: Vec<NewAlert>) {
+        let start = CallStart {
+            id: self.id.to_string(),
+            started_at: self.now,
+            key_id: Some(self.key.id.clone()),
+            team_id: self.key.team.clone(),
+            model_id: model_id.chars().take(200).collect(),
+            provider_id: None,
+            upstream_model: None,
+            endpoint: self.format.endpoint(),
+            streamed: self.streamed,
+            price_version_id: None,
+        };
+        let mut record =
+            UsageRecord::from_start(&start, CallStatus::Rejected, e.status().as_u16());
+        record.error = Some(e.message.clone());
+        let settlement = (!alerts.is_empty()).then(|| Settlement {
+            alerts,
+            ..Settlement::default()
+        });
+        if let Err(err) = state.meter.record_settled(record, settlement).await {
+            tracing::error!(error = %err, "could not record a rejected call");
+        }
     }
 }
 
@@ -413,110 +461,47 @@ fn upstream_body(call: &Call) -> Result<Value, ApiError> {
     Ok(body)
 }
 
-fn call_start(call: &Call) -> CallStart {
-    CallStart {
-        id: call.id.clone(),
-        started_at: call.started_at,
-        key_id: Some(call.key.id.clone()),
-        team_id: call.key.team.clone(),
-        model_id: call.model.id.clone(),
-        provider_id: Some(call.provider.id.clone()),
-        upstream_model: Some(call.model.upstream_model.clone()),
-        endpoint: call.format.endpoint(),
-        streamed: call.stream,
-        price_version_id: Some(call.price.id),
+impl Call {
+    /// What the ledger knows of the call once it is forwarded.
+    pub fn start(&self) -> CallStart {
+        CallStart {
+            id: self.id.clone(),
+            started_at: self.started_at,
+            key_id: Some(self.key.id.clone()),
+            team_id: self.key.team.clone(),
+            model_id: self.model.id.clone(),
+            provider_id: Some(self.provider.id.clone()),
+            upstream_model: Some(self.model.upstream_model.clone()),
+            endpoint: self.format.endpoint(),
+            streamed: self.stream,
+            price_version_id: Some(self.price.id),
+        }
     }
 }
 
-/// A finished call's record.
-fn record_for(
-    call: &Call,
-    status: CallStatus,
-    http_status: u16,
-    upstream_status: Option<u16>,
-    usage: Option<(Usage, UsageSource)>,
-) -> UsageRecord {
-    let mut r = UsageRecord::from_start(&call_start(call), status, http_status);
-    r.upstream_status = upstream_status;
-    if let Some((u, source)) = usage {
-        let u = Usage {
-            images: tokens::count_images(&call.body),
-            ..u
-        };
-        r.cost = call.price.prices.cost(&u);
-        r.usage = u;
-        r.usage_source = source;
-    }
-    r.latency_ms = call.started.elapsed().as_millis() as u64;
-    r
-}
-
-/// Tokens counted locally when the upstream reported none.
-fn estimate(call: &Call, output_text: &str) -> (Usage, UsageSource) {
-    let u = Usage {
-        input_tokens: tokens::count_request(&call.body),
-        output_tokens: tokens::count_text(output_text),
-        ..Usage::default()
-    };
-    (u, UsageSource::Estimated)
-}
-
-/// Commits a call's record with the settlement of its reservations, and frees its rate-limit
-/// slot (counting its tokens).
-async fn commit(state: &AppState, call: &Call, record: UsageRecord) -> Result<(), ApiError> {
-    let tokens = record.usage.input_tokens + record.usage.output_tokens;
-    if let Some(permit) = call.permit.lock().expect("permit lock poisoned").take() {
-        permit.finish(tokens);
-    }
-    state
-        .meter
-        .record_settled(record, call.settlement.clone())
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "usage record not committed");
-            ApiError::internal()
-        })
-}
-
-/// Records a call that failed before an answer, and returns the caller's error.
-async fn fail(
-    state: &AppState,
-    call: &Call,
-    status: CallStatus,
-    upstream_status: Option<u16>,
-    err: ApiError,
-) -> ApiError {
-    let mut record = record_for(call, status, err.status().as_u16(), upstream_status, None);
-    record.error = Some(err.message.clone());
-    match commit(state, call, record).await {
-        Ok(()) => err,
-        Err(internal) => internal,
-    }
-}
-
-fn upstream_failure(e: &reqwest::Error) -> (CallStatus, ApiError) {
+/// The caller's error for a failed upstream exchange. The transport error itself (which names
+/// the provider's internal URL) goes to the log, not to the caller.
+pub(super) fn upstream_failure(call: &Call, e: &reqwest::Error) -> (CallStatus, ApiError) {
     if e.is_timeout() {
-        (
-            CallStatus::Timeout,
-            ApiError::new(
-                ErrorKind::GatewayTimeout,
-                "upstream_timeout",
-                "the upstream provider did not answer in time",
-            ),
-        )
-    } else {
-        (
-            CallStatus::UpstreamError,
-            ApiError::new(
-                ErrorKind::BadGateway,
-                "upstream_unreachable",
-                format!("could not reach the upstream provider: {e}"),
-            ),
-        )
+        return timeout_error();
     }
+    tracing::warn!(call = %call.id, provider = %call.provider.id, error = %e, "upstream exchange failed");
+    let what = if e.is_connect() {
+        "could not connect to the upstream provider"
+    } else {
+        "the exchange with the upstream provider failed"
+    };
+    (
+        CallStatus::UpstreamError,
+        ApiError::new(
+            ErrorKind::BadGateway,
+            "upstream_unreachable",
+            format!("{what} (provider '{}')", call.provider.id),
+        ),
+    )
 }
 
-fn timeout_error() -> (CallStatus, ApiError) {
+pub(super) fn timeout_error() -> (CallStatus, ApiError) {
     (
         CallStatus::Timeout,
         ApiError::new(
@@ -530,7 +515,22 @@ fn timeout_error() -> (CallStatus, ApiError) {
 /// Sends the call upstream and answers the caller.
 async fn forward(state: &AppState, call: Call, headers: &HeaderMap) -> Result<Response, ApiError> {
     let body = upstream_body(&call)?;
-    state.meter.started(call_start(&call)).await;
+    let secret = match upstream::secret(&call.provider) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(call = %call.id, error = %e, "refusing a call to a provider without its key");
+            let err = ApiError::new(
+                ErrorKind::BadGateway,
+                "provider_not_configured",
+                format!(
+                    "provider '{}' has no API key configured on this gateway; ask its administrator",
+                    call.provider.id
+                ),
+            );
+            return Err(fail(state, &call, CallStatus::UpstreamError, None, err).await);
+        }
+    };
+    state.meter.started(call.start()).await;
     let timeouts = state.upstream.timeouts(&call.provider);
     let deadline = TokioInstant::now() + timeouts.total;
     let first_byte = if call.stream {
@@ -538,36 +538,23 @@ async fn forward(state: &AppState, call: Call, headers: &HeaderMap) -> Result<Re
     } else {
         timeouts.total
     };
-    let request = state.upstream.request(&call.provider, &body, headers);
+    let request = state
+        .upstream
+        .request(&call.provider, secret.clone(), &body, headers);
     let response = match tokio::time::timeout(first_byte, request.send()).await {
         Err(_) => {
             let (status, err) = timeout_error();
             return Err(fail(state, &call, status, None, err).await);
         }
         Ok(Err(e)) => {
-            let (status, err) = upstream_failure(&e);
+            let (status, err) = upstream_failure(&call, &e);
             return Err(fail(state, &call, status, None, err).await);
         }
         Ok(Ok(r)) => r,
     };
     let upstream_status = response.status();
     if !upstream_status.is_success() {
-        let bytes = tokio::time::timeout_at(deadline, response.bytes())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
-        let message = format!(
-            "upstream provider answered {}: {}",
-            upstream_status.as_u16(),
-            error_message(&bytes)
-        );
-        let kind = if upstream_status.is_server_error() {
-            ErrorKind::BadGateway
-        } else {
-            ErrorKind::UpstreamClient(upstream_status.as_u16())
-        };
-        let err = ApiError::new(kind, "upstream_error", message);
+        let err = upstream_error(response, deadline, secret.as_deref()).await;
         return Err(fail(
             state,
             &call,
@@ -578,26 +565,65 @@ async fn forward(state: &AppState, call: Call, headers: &HeaderMap) -> Result<Re
         .await);
     }
     if call.stream {
-        Ok(start_stream(state, call, response, deadline))
+        Ok(relay::start(state, call, response, deadline, secret))
     } else {
         complete(state, call, response, deadline).await
     }
 }
 
-/// A non-streaming answer: read, meter, translate, commit, respond.
+/// The caller's error for an upstream's error answer: its message, with credentials removed.
+/// A redirect is not followed (it would carry the provider's key elsewhere).
+async fn upstream_error(
+    response: reqwest::Response,
+    deadline: TokioInstant,
+    secret: Option<&str>,
+) -> ApiError {
+    let status = response.status();
+    let message = if status.is_redirection() {
+        "a redirect, which the gateway does not follow".to_string()
+    } else {
+        let bytes = tokio::time::timeout_at(
+            deadline,
+            upstream::read_capped(response, upstream::MAX_ERROR_BODY),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+        upstream::redact(&error_message(&bytes), secret)
+    };
+    let message = format!("upstream provider answered {}: {message}", status.as_u16());
+    let kind = if status.is_server_error() || status.is_redirection() {
+        ErrorKind::BadGateway
+    } else {
+        ErrorKind::UpstreamClient(status.as_u16())
+    };
+    ApiError::new(kind, "upstream_error", message)
+}
+
+/// A non-streaming answer: read (up to the size limit), meter, translate, commit, respond.
 async fn complete(
     state: &AppState,
     call: Call,
     response: reqwest::Response,
     deadline: TokioInstant,
 ) -> Result<Response, ApiError> {
-    let bytes = match tokio::time::timeout_at(deadline, response.bytes()).await {
+    let read = upstream::read_capped(response, upstream::MAX_ANSWER_BODY);
+    let bytes = match tokio::time::timeout_at(deadline, read).await {
         Err(_) => {
             let (status, err) = timeout_error();
             return Err(fail(state, &call, status, Some(200), err).await);
         }
-        Ok(Err(e)) => {
-            let (status, err) = upstream_failure(&e);
+        Ok(Err(upstream::ReadError::TooLarge(limit))) => {
+            let err = ApiError::new(
+                ErrorKind::BadGateway,
+                "upstream_too_large",
+                format!("the upstream provider's answer is larger than the gateway's limit of {limit} bytes"),
+            );
+            return Err(fail(state, &call, CallStatus::UpstreamError, Some(200), err).await);
+        }
+        Ok(Err(upstream::ReadError::Transport(e))) => {
+            let (status, err) = upstream_failure(&call, &e);
             return Err(fail(state, &call, status, Some(200), err).await);
         }
         Ok(Ok(b)) => b,
@@ -610,16 +636,16 @@ async fn complete(
         );
         return Err(fail(state, &call, CallStatus::UpstreamError, Some(200), err).await);
     };
-    let reported = match call.provider.kind {
-        ProviderKind::Openai => upstream.get("usage").and_then(usage::from_openai),
-        ProviderKind::Anthropic => upstream.get("usage").and_then(usage::from_anthropic),
+    let reported = match (call.provider.kind, upstream.get("usage")) {
+        (_, None) => Reported::Absent,
+        (ProviderKind::Openai, Some(u)) => usage::from_openai(u),
+        (ProviderKind::Anthropic, Some(u)) => usage::from_anthropic(u),
     };
-    let measured = reported
-        .map(|u| (u, UsageSource::Upstream))
-        .unwrap_or_else(|| estimate(&call, &output_text(&upstream)));
+    let measured = settle::measure(&call, reported, &output_text(&upstream));
+    let trusted = measured.source == UsageSource::Upstream;
     let record = record_for(&call, CallStatus::Ok, 200, Some(200), Some(measured));
     let cost = record.cost;
-    let body = client_body(&call, &mut upstream, &record.usage, cost);
+    let body = client_body(&call, &mut upstream, &record.usage, cost, trusted);
     commit(state, &call, record).await?;
     let mut response = Json(body).into_response();
     if let Ok(v) = HeaderValue::from_str(&format_usd(cost)) {
@@ -650,8 +676,15 @@ fn output_text(upstream: &Value) -> String {
 }
 
 /// The caller's body for an upstream answer, in the caller's format, with the catalog model
-/// id and (OpenAI format) `usage.cost`.
-fn client_body(call: &Call, upstream: &mut Value, u: &Usage, cost: Decimal) -> Value {
+/// id and (OpenAI format) `usage.cost`. The upstream's usage object is kept only when it was
+/// `trusted`; otherwise the gateway's figures replace it.
+fn client_body(
+    call: &Call,
+    upstream: &mut Value,
+    u: &Usage,
+    cost: Decimal,
+    trusted: bool,
+) -> Value {
     let created = call.started_at.timestamp();
     match (call.format, call.provider.kind) {
         (Format::OpenAi, kind) => {
@@ -660,7 +693,7 @@ fn client_body(call: &Call, upstream: &mut Value, u: &Usage, cost: Decimal) -> V
             } else {
                 let mut b = upstream.take();
                 b["model"] = call.model.id.clone().into();
-                if !b.get("usage").is_some_and(Value::is_object) {
+                if !trusted || !b.get("usage").is_some_and(Value::is_object) {
                     b["usage"] = usage::to_openai(u);
                 }
                 b
@@ -671,6 +704,9 @@ fn client_body(call: &Call, upstream: &mut Value, u: &Usage, cost: Decimal) -> V
         (Format::Anthropic, ProviderKind::Anthropic) => {
             let mut b = upstream.take();
             b["model"] = call.model.id.clone().into();
+            if !trusted {
+                b["usage"] = usage::to_anthropic(u);
+            }
             b
         }
         (Format::Anthropic, ProviderKind::Openai) => {
@@ -679,144 +715,3 @@ fn client_body(call: &Call, upstream: &mut Value, u: &Usage, cost: Decimal) -> V
     }
 }
 
-fn translator(call: &Call) -> Box<dyn Translate> {
-    let created = call.started_at.timestamp();
-    match (call.format, call.provider.kind) {
-        (Format::OpenAi, ProviderKind::Openai) => Box::new(OpenAiPassthrough::new(
-            &call.model.id,
-            call.client_wants_usage,
-        )),
-        (Format::OpenAi, ProviderKind::Anthropic) => Box::new(AnthropicToOpenAi::new(
-            &call.id,
-            &call.model.id,
-            created,
-            call.client_wants_usage,
-        )),
-        (Format::Anthropic, ProviderKind::Anthropic) => {
-            Box::new(AnthropicPassthrough::new(&call.model.id))
-        }
-        (Format::Anthropic, ProviderKind::Openai) => Box::new(OpenAiToAnthropic::new(
-            &format!("msg_{}", call.id),
-            &call.model.id,
-        )),
-    }
-}
-
-/// Starts relaying a stream; the relay runs as a tracked task so shutdown waits for it.
-fn start_stream(
-    state: &AppState,
-    call: Call,
-    response: reqwest::Response,
-    deadline: TokioInstant,
-) -> Response {
-    let (tx, rx) = mpsc::channel::<bytes::Bytes>(64);
-    let tr = translator(&call);
-    state
-        .tasks
-        .spawn(relay(state.clone(), call, response, tr, tx, deadline));
-    let body = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
-    });
-    let mut response = Response::new(Body::from_stream(body));
-    *response.status_mut() = StatusCode::OK;
-    let h = response.headers_mut();
-    h.insert(
-        "content-type",
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert("cache-control", HeaderValue::from_static("no-cache"));
-    response
-}
-
-/// Reads the upstream stream to its end, relaying translated events while the caller listens
-/// (a caller that leaves is still charged for everything the upstream produced), then commits
-/// the record and only then sends the closing events.
-async fn relay(
-    state: AppState,
-    call: Call,
-    response: reqwest::Response,
-    mut tr: Box<dyn Translate>,
-    tx: mpsc::Sender<bytes::Bytes>,
-    deadline: TokioInstant,
-) {
-    let mut events = response.bytes_stream().eventsource();
-    let mut client_gone = false;
-    let mut failure: Option<(CallStatus, ApiError)> = None;
-    let mut ttft = None;
-    loop {
-        match tokio::time::timeout_at(deadline, events.next()).await {
-            Err(_) => {
-                failure = Some(timeout_error());
-                break;
-            }
-            Ok(None) => break,
-            Ok(Some(Err(e))) => {
-                failure = Some((
-                    CallStatus::StreamError,
-                    ApiError::new(
-                        ErrorKind::BadGateway,
-                        "upstream_stream_error",
-                        format!("the upstream stream broke: {e}"),
-                    ),
-                ));
-                break;
-            }
-            Ok(Some(Ok(event))) => {
-                let out = tr.on_event(&event.event, &event.data);
-                if ttft.is_none() && tr.progress().has_content {
-                    ttft = Some(call.started.elapsed().as_millis() as u64);
-                }
-                for chunk in out {
-                    if !client_gone && tx.send(chunk).await.is_err() {
-                        client_gone = true;
-                    }
-                }
-                if tr.progress().complete {
-                    break;
-                }
-            }
-        }
-    }
-    if failure.is_none() && !tr.progress().complete && tr.progress().upstream_error.is_none() {
-        failure = Some((
-            CallStatus::StreamError,
-            ApiError::new(
-                ErrorKind::BadGateway,
-                "upstream_stream_error",
-                "the upstream stream ended before it was complete",
-            ),
-        ));
-    }
-    let upstream_error = tr.progress().upstream_error.clone();
-    let measured = tr
-        .usage()
-        .map(|u| (u, UsageSource::Upstream))
-        .unwrap_or_else(|| estimate(&call, &tr.progress().text));
-    let status = match (&upstream_error, &failure) {
-        _ if client_gone => CallStatus::ClientCancelled,
-        (Some(_), _) => CallStatus::UpstreamError,
-        (None, Some((s, _))) => *s,
-        (None, None) => CallStatus::Ok,
-    };
-    let mut record = record_for(&call, status, 200, Some(200), Some(measured));
-    record.ttft_ms = ttft;
-    record.error = upstream_error
-        .clone()
-        .or_else(|| failure.as_ref().map(|(_, e)| e.message.clone()));
-    let (usage, cost) = (record.usage, record.cost);
-    let committed = commit(&state, &call, record).await;
-    if client_gone || upstream_error.is_some() {
-        return;
-    }
-    let closing = match (failure, committed) {
-        (None, Ok(())) => tr.finish(&usage, cost),
-        (Some((_, err)), _) | (None, Err(err)) => vec![tr.error(&err)],
-    };
-    for chunk in closing {
-        if tx.send(chunk).await.is_err() {
-            break;
-        }
-    }
-}

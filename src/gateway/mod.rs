@@ -6,6 +6,8 @@
 
 pub mod call;
 pub mod handlers;
+pub mod relay;
+pub mod settle;
 pub mod stream;
 pub mod tokens;
 pub mod translate;

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use super::translate::{finish_reason_from_anthropic, stop_reason_from_openai};
-use super::usage;
+use super::usage::{self, Reported};
 use crate::error::ApiError;
 use crate::pricing::Usage;
 
@@ -37,8 +37,8 @@ pub struct Progress {
     pub complete: bool,
     /// A content token (text or tool arguments) has been seen.
     pub has_content: bool,
-    /// The upstream reported an error inside the stream.
-    pub upstream_error: Option<String>,
+    /// The upstream reported an error inside the stream: its message and error `type`.
+    pub upstream_error: Option<(String, Option<String>)>,
     /// Generated text, for estimating output tokens when no usage is reported.
     pub text: String,
 }
@@ -49,10 +49,16 @@ pub trait Translate: Send {
     fn on_event(&mut self, event: &str, data: &str) -> Vec<Bytes>;
     fn progress(&self) -> &Progress;
     /// Usage the upstream reported, if any.
-    fn usage(&self) -> Option<Usage>;
+    fn usage(&self) -> Reported;
+    /// Closing events for a stream the gateway ends itself because the output reached the
+    /// call's cap (`finish_reason: "length"` / `stop_reason: "max_tokens"`), before
+    /// [`Translate::finish`].
+    fn truncate(&mut self) -> Vec<Bytes>;
     /// The held-back closing events, once the record is committed.
     fn finish(&mut self, usage: &Usage, cost: Decimal) -> Vec<Bytes>;
-    /// An error event in the client's protocol, ending the stream.
+    /// An error event in the client's protocol, ending the stream. Upstream error events are
+    /// never relayed as they came (they may echo credentials): translators note them in
+    /// [`Progress::upstream_error`] and the relay sends this, sanitized, instead.
     fn error(&self, err: &ApiError) -> Bytes;
 }
 
@@ -62,6 +68,18 @@ fn openai_error_event(err: &ApiError) -> Bytes {
 
 fn anthropic_error_event(err: &ApiError) -> Bytes {
     anthropic_event("error", &err.anthropic_body())
+}
+
+/// Notes an upstream error object (`{"message", "type"}`) in `p`.
+fn note_error(p: &mut Progress, err: &Value) {
+    let message = err
+        .get("message")
+        .and_then(Value::as_str)
+        .or_else(|| err.as_str())
+        .unwrap_or("upstream error")
+        .to_string();
+    let kind = err.get("type").and_then(Value::as_str).map(str::to_string);
+    p.upstream_error = Some((message, kind));
 }
 
 fn collect_openai_text(chunk: &Value, p: &mut Progress) {
@@ -105,6 +123,11 @@ pub struct OpenAiPassthrough {
     model: String,
     client_wants_usage: bool,
     usage: Option<Value>,
+    /// The upstream's chunk id and `created`, repeated on the chunks the gateway writes.
+    id: Value,
+    created: Value,
+    /// Choice indexes seen, to close each one when the gateway cuts the stream.
+    choices: std::collections::BTreeSet<u64>,
     progress: Progress,
 }
 
@@ -114,6 +137,9 @@ impl OpenAiPassthrough {
             model: model.into(),
             client_wants_usage,
             usage: None,
+            id: Value::Null,
+            created: Value::Null,
+            choices: std::collections::BTreeSet::new(),
             progress: Progress::default(),
         }
     }
@@ -130,13 +156,17 @@ impl Translate for OpenAiPassthrough {
             return vec![];
         };
         if let Some(err) = chunk.get("error") {
-            self.progress.upstream_error = Some(
-                err.get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("upstream error")
-                    .to_string(),
-            );
-            return vec![openai_data(&chunk)];
+            note_error(&mut self.progress, err);
+            return vec![];
+        }
+        if self.id.is_null() {
+            self.id = chunk.get("id").cloned().unwrap_or(Value::Null);
+            self.created = chunk.get("created").cloned().unwrap_or(Value::Null);
+        }
+        for choice in chunk["choices"].as_array().into_iter().flatten() {
+            if let Some(i) = choice.get("index").and_then(Value::as_u64) {
+                self.choices.insert(i);
+            }
         }
         collect_openai_text(&chunk, &mut self.progress);
         if let Some(u) = chunk
@@ -164,16 +194,39 @@ impl Translate for OpenAiPassthrough {
         &self.progress
     }
 
-    fn usage(&self) -> Option<Usage> {
-        self.usage.as_ref().and_then(usage::from_openai)
+    fn usage(&self) -> Reported {
+        self.usage
+            .as_ref()
+            .map_or(Reported::Absent, usage::from_openai)
+    }
+
+    fn truncate(&mut self) -> Vec<Bytes> {
+        let indexes: Vec<u64> = if self.choices.is_empty() {
+            vec![0]
+        } else {
+            self.choices.iter().copied().collect()
+        };
+        let choices: Vec<Value> = indexes
+            .into_iter()
+            .map(|i| json!({"index": i, "delta": {}, "finish_reason": "length", "logprobs": null}))
+            .collect();
+        vec![openai_data(
+            &json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+            "model": self.model, "choices": choices}),
+        )]
     }
 
     fn finish(&mut self, u: &Usage, cost: Decimal) -> Vec<Bytes> {
         let mut out = Vec::new();
         if self.client_wants_usage {
-            let mut usage_obj = self.usage.clone().unwrap_or_else(|| usage::to_openai(u));
+            // The upstream's own usage object (it may carry extra detail) when it was valid;
+            // the gateway's figures otherwise.
+            let mut usage_obj = match self.usage() {
+                Reported::Valid(_) => self.usage.clone().unwrap_or_else(|| usage::to_openai(u)),
+                _ => usage::to_openai(u),
+            };
             usage_obj["cost"] = cost_number(cost);
-            out.push(openai_data(&json!({"id": "", "object": "chat.completion.chunk", "created": 0, "model": self.model, "choices": [], "usage": usage_obj})));
+            out.push(openai_data(&json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model, "choices": [], "usage": usage_obj})));
         }
         out.push(Bytes::from_static(b"data: [DONE]\n\n"));
         out
@@ -191,6 +244,10 @@ impl Translate for OpenAiPassthrough {
 pub struct AnthropicPassthrough {
     model: String,
     usage: Value,
+    /// The content block started and not yet stopped.
+    open_block: Option<Value>,
+    /// The gateway cut the stream: `finish` writes the `message_delta` the upstream never sent.
+    truncated: bool,
     progress: Progress,
 }
 
@@ -199,6 +256,8 @@ impl AnthropicPassthrough {
         AnthropicPassthrough {
             model: model.into(),
             usage: Value::Null,
+            open_block: None,
+            truncated: false,
             progress: Progress::default(),
         }
     }
@@ -236,17 +295,15 @@ impl Translate for AnthropicPassthrough {
                     }
                 }
             }
+            "content_block_start" => self.open_block = Some(v["index"].clone()),
+            "content_block_stop" => self.open_block = None,
             "message_stop" => {
                 self.progress.complete = true;
                 return vec![];
             }
             "error" => {
-                self.progress.upstream_error = Some(
-                    v.pointer("/error/message")
-                        .and_then(Value::as_str)
-                        .unwrap_or("upstream error")
-                        .to_string(),
-                );
+                note_error(&mut self.progress, &v["error"]);
+                return vec![];
             }
             _ => {}
         }
@@ -257,15 +314,32 @@ impl Translate for AnthropicPassthrough {
         &self.progress
     }
 
-    fn usage(&self) -> Option<Usage> {
+    fn usage(&self) -> Reported {
         usage::from_anthropic(&self.usage)
     }
 
-    fn finish(&mut self, _u: &Usage, _cost: Decimal) -> Vec<Bytes> {
-        vec![anthropic_event(
+    fn truncate(&mut self) -> Vec<Bytes> {
+        self.truncated = true;
+        match self.open_block.take() {
+            Some(index) => vec![anthropic_event(
+                "content_block_stop",
+                &json!({"type": "content_block_stop", "index": index}),
+            )],
+            None => vec![],
+        }
+    }
+
+    fn finish(&mut self, u: &Usage, _cost: Decimal) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        if self.truncated {
+            out.push(anthropic_event("message_delta", &json!({"type": "message_delta",
+                "delta": {"stop_reason": "max_tokens", "stop_sequence": null}, "usage": usage::to_anthropic(u)})));
+        }
+        out.push(anthropic_event(
             "message_stop",
             &json!({"type": "message_stop"}),
-        )]
+        ));
+        out
     }
 
     fn error(&self, err: &ApiError) -> Bytes {
@@ -369,12 +443,7 @@ impl Translate for AnthropicToOpenAi {
                 vec![]
             }
             "error" => {
-                self.progress.upstream_error = Some(
-                    v.pointer("/error/message")
-                        .and_then(Value::as_str)
-                        .unwrap_or("upstream error")
-                        .to_string(),
-                );
+                note_error(&mut self.progress, &v["error"]);
                 vec![]
             }
             _ => vec![],
@@ -385,8 +454,12 @@ impl Translate for AnthropicToOpenAi {
         &self.progress
     }
 
-    fn usage(&self) -> Option<Usage> {
+    fn usage(&self) -> Reported {
         usage::from_anthropic(&self.usage)
+    }
+
+    fn truncate(&mut self) -> Vec<Bytes> {
+        vec![self.chunk(json!({}), Some("length"))]
     }
 
     fn finish(&mut self, u: &Usage, cost: Decimal) -> Vec<Bytes> {
@@ -536,12 +609,7 @@ impl Translate for OpenAiToAnthropic {
             return vec![];
         };
         if let Some(err) = chunk.get("error") {
-            self.progress.upstream_error = Some(
-                err.get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("upstream error")
-                    .to_string(),
-            );
+            note_error(&mut self.progress, err);
             return vec![];
         }
         let mut out = Vec::new();
@@ -584,8 +652,15 @@ impl Translate for OpenAiToAnthropic {
         &self.progress
     }
 
-    fn usage(&self) -> Option<Usage> {
-        self.usage.as_ref().and_then(usage::from_openai)
+    fn usage(&self) -> Reported {
+        self.usage
+            .as_ref()
+            .map_or(Reported::Absent, usage::from_openai)
+    }
+
+    fn truncate(&mut self) -> Vec<Bytes> {
+        self.finish = Some("length".into());
+        vec![]
     }
 
     fn finish(&mut self, u: &Usage, _cost: Decimal) -> Vec<Bytes> {

@@ -32,7 +32,7 @@ pub fn count_text(text: &str) -> u64 {
 /// Collects every string that a model reads from a JSON value (message text, tool schemas).
 fn collect_text(v: &Value, out: &mut String) {
     match v {
-        Value::String(s) if !s.starts_with("data:") => {
+        Value::String(s) => {
             if !out.is_empty() {
                 out.push('\n');
             }
@@ -51,6 +51,7 @@ fn collect_text(v: &Value, out: &mut String) {
                         | "cache_control"
                         | "media_type"
                         | "source"
+                        | "image_url"
                 ) {
                     continue;
                 }
@@ -61,14 +62,15 @@ fn collect_text(v: &Value, out: &mut String) {
     }
 }
 
-/// Estimated input tokens of a chat request in either format (messages, system, tools).
+/// Estimated input tokens of a chat request in either format (messages, system, tools and
+/// legacy functions; image data is left out, images are priced apart).
 pub fn count_request(body: &Value) -> u64 {
     let messages = body
         .get("messages")
         .and_then(Value::as_array)
         .map_or(0, Vec::len) as u64;
     let mut text = String::new();
-    for field in ["system", "messages", "tools"] {
+    for field in ["system", "messages", "tools", "functions"] {
         if let Some(v) = body.get(field) {
             collect_text(v, &mut text);
         }

@@ -1,7 +1,7 @@
 //! The upstream HTTP client: pooled connections, per-provider timeouts and authentication.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::http::HeaderMap;
@@ -53,6 +53,9 @@ impl Upstream {
             .or_insert_with(|| {
                 reqwest::Client::builder()
                     .connect_timeout(connect)
+                    // A redirect would carry the provider's key to wherever the upstream
+                    // points; an upstream that redirects is answered as a failed call.
+                    .redirect(reqwest::redirect::Policy::none())
                     .pool_max_idle_per_host(256)
                     .tcp_nodelay(true)
                     .build()
@@ -61,20 +64,17 @@ impl Upstream {
             .clone()
     }
 
-    /// The request for `body` to `provider`, authenticated with the key in the provider's
-    /// environment variable. For Anthropic providers the caller's `anthropic-version` and
-    /// `anthropic-beta` headers are forwarded.
+    /// The request for `body` to `provider`, authenticated with `secret` (the key in the
+    /// provider's environment variable, see [`secret`]). For Anthropic providers the caller's
+    /// `anthropic-version` and `anthropic-beta` headers are forwarded.
     pub fn request(
         &self,
         provider: &Provider,
+        secret: Option<String>,
         body: &Value,
         client_headers: &HeaderMap,
     ) -> reqwest::RequestBuilder {
         let timeouts = self.timeouts(provider);
-        let secret = provider
-            .api_key_env
-            .as_deref()
-            .and_then(|name| std::env::var(name).ok());
         let bytes = serde_json::to_vec(body).expect("JSON values serialize");
         let client = self.client(timeouts.connect);
         let req = match provider.kind {
@@ -106,7 +106,58 @@ impl Upstream {
     }
 }
 
-/// The error message an upstream put in its error body, in either format.
+/// A provider names an environment variable for its key, and the variable is unset or empty.
+#[derive(Debug, thiserror::Error)]
+#[error("provider '{provider}' has no API key: environment variable {variable} is not set")]
+pub struct MissingKey {
+    pub provider: String,
+    pub variable: String,
+}
+
+/// The provider's key: `None` for a provider that names no variable (a local server that
+/// needs no key), an error when the variable it names is unset, so the call is refused
+/// instead of being sent without credentials.
+pub fn secret(provider: &Provider) -> Result<Option<String>, MissingKey> {
+    let Some(name) = provider.api_key_env.as_deref() else {
+        return Ok(None);
+    };
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => Ok(Some(v)),
+        _ => Err(MissingKey {
+            provider: provider.id.clone(),
+            variable: name.to_string(),
+        }),
+    }
+}
+
+/// Logs a warning for every provider whose key variable is unset (at start and after catalog
+/// changes), so a misconfiguration shows before the first call fails.
+pub fn warn_missing_keys<'a>(providers: impl IntoIterator<Item = &'a Provider>) {
+    for p in providers {
+        if let Err(e) = secret(p) {
+            tracing::warn!(provider = %e.provider, variable = %e.variable, "provider has no API key; its calls will be refused");
+        }
+    }
+}
+
+/// Removes credentials from text an upstream sent (error bodies echo keys): the provider's own
+/// key wherever it appears, and anything shaped like a bearer token or API key.
+pub fn redact(text: &str, secret: Option<&str>) -> String {
+    static PATTERN: OnceLock<regex::Regex> = OnceLock::new();
+    let pattern = PATTERN.get_or_init(|| {
+        regex::Regex::new(
+            r"(?i)(bearer\s+[A-Za-z0-9._~+/=-]{8,}|\b(?:sk|pk|rk|ak|key|api|tok|token)[-_][A-Za-z0-9._-]{8,}|\b[A-Za-z0-9_-]{40,}\b)",
+        )
+        .expect("the redaction pattern compiles")
+    });
+    let mut text = text.to_string();
+    if let Some(s) = secret.filter(|s| s.len() >= 4) {
+        text = text.replace(s, "[redacted]");
+    }
+    pattern.replace_all(&text, "[redacted]").into_owned()
+}
+
+/// The error message an upstream put in its error body, in either format (not yet redacted).
 pub fn error_message(body: &[u8]) -> String {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     parsed
@@ -119,4 +170,83 @@ pub fn error_message(body: &[u8]) -> String {
         .and_then(Value::as_str)
         .map(str::to_string)
         .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(500)]).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_the_key_and_key_shaped_words() {
+        let secret = "upstream-secret-123";
+        let text = "invalid key upstream-secret-123; Authorization: Bearer abcdefghijkl; try sk-proj-ABCDEFGH12345678 or 0123456789abcdef0123456789abcdef0123456789";
+        let clean = redact(text, Some(secret));
+        for leaked in [secret, "abcdefghijkl", "sk-proj", "0123456789abcdef"] {
+            assert!(!clean.contains(leaked), "{leaked} left in {clean}");
+        }
+        assert!(clean.starts_with("invalid key [redacted]"), "{clean}");
+        assert_eq!(redact("model not found", Some(secret)), "model not found");
+    }
+}
+
+/// Largest non-streaming answer read from an upstream (a chat answer is kilobytes; this only
+/// stops an upstream from filling the gateway's memory).
+pub const MAX_ANSWER_BODY: usize = 32 * 1024 * 1024;
+/// Largest upstream error body read (the rest is dropped).
+pub const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Largest single server-sent event of an upstream stream.
+pub const MAX_SSE_EVENT: usize = 4 * 1024 * 1024;
+
+/// Why an upstream body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("the upstream's answer is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error(transparent)]
+    Transport(#[from] reqwest::Error),
+}
+
+/// Reads a whole body, refusing one longer than `max` bytes without holding more than that.
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<bytes::Bytes, ReadError> {
+    if response.content_length().is_some_and(|n| n > max as u64) {
+        return Err(ReadError::TooLarge(max));
+    }
+    let mut out = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await? {
+        if out.len() + chunk.len() > max {
+            return Err(ReadError::TooLarge(max));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out.freeze())
+}
+
+/// An upstream stream's bytes, failing once [`MAX_SSE_EVENT`] bytes pass without an event
+/// boundary (a blank line), so one endless event cannot fill the gateway's memory.
+pub fn bounded_events(
+    response: reqwest::Response,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, ReadError>> {
+    use futures::StreamExt;
+    let mut since_boundary = 0usize;
+    let mut last = 0u8;
+    response.bytes_stream().map(move |chunk| {
+        let chunk = chunk?;
+        for &b in chunk.iter() {
+            if b == b'\n' && last == b'\n' {
+                since_boundary = 0;
+            } else if b != b'\r' {
+                since_boundary += 1;
+            }
+            if b != b'\r' {
+                last = b;
+            }
+        }
+        if since_boundary > MAX_SSE_EVENT {
+            return Err(ReadError::TooLarge(MAX_SSE_EVENT));
+        }
+        Ok(chunk)
+    })
 }

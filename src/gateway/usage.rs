@@ -5,45 +5,131 @@ use serde_json::Value;
 
 use crate::pricing::Usage;
 
-fn n(v: &Value, path: &[&str]) -> Option<u64> {
-    path.iter()
-        .try_fold(v, |v, k| v.get(k))
-        .and_then(Value::as_u64)
+/// The most tokens of one kind a single call may report. No model reads or writes more than a
+/// few million tokens per call; anything above this is a broken or lying upstream, and taking it
+/// at its word could overflow the ledger's sums.
+pub const MAX_TOKENS_PER_CALL: u64 = 100_000_000;
+
+/// What an upstream said about a call's usage.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reported {
+    /// No usage object (the gateway counts the tokens itself).
+    Absent,
+    /// Every count is a non-negative integer within [`MAX_TOKENS_PER_CALL`].
+    Valid(Usage),
+    /// A count is negative, fractional, not a number or absurdly large: the gateway counts
+    /// the tokens itself and keeps the raw report for inspection.
+    Invalid { reason: String, raw: String },
+}
+
+impl Reported {
+    /// The usage as reported, if it can be trusted.
+    pub fn valid(&self) -> Option<Usage> {
+        match self {
+            Reported::Valid(u) => Some(*u),
+            _ => None,
+        }
+    }
+}
+
+/// One count at `path`: absent or null is 0; anything but an integer in
+/// `0..=MAX_TOKENS_PER_CALL` is an error naming the field.
+fn n(v: &Value, path: &[&str]) -> Result<u64, String> {
+    let Some(found) = path.iter().try_fold(v, |v, k| v.get(k)) else {
+        return Ok(0);
+    };
+    match found {
+        Value::Null => Ok(0),
+        Value::Number(num) => match num.as_u64() {
+            Some(x) if x <= MAX_TOKENS_PER_CALL => Ok(x),
+            _ => Err(format!(
+                "usage.{} is {num}, not a token count between 0 and {MAX_TOKENS_PER_CALL}",
+                path.join(".")
+            )),
+        },
+        other => Err(format!(
+            "usage.{} is {}, not a number",
+            path.join("."),
+            truncate(&other.to_string(), 40)
+        )),
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// The raw usage object as kept beside an invalid report (at most 1 KiB).
+fn raw(usage: &Value) -> String {
+    truncate(&usage.to_string(), 1024)
+}
+
+fn judge(usage: &Value, parsed: Result<Usage, String>) -> Reported {
+    match parsed {
+        Ok(u) => Reported::Valid(u),
+        Err(reason) => Reported::Invalid {
+            reason,
+            raw: raw(usage),
+        },
+    }
 }
 
 /// OpenAI `usage`: cached tokens are part of `prompt_tokens`, reasoning tokens part of
 /// `completion_tokens`. Some OpenAI-compatible hosts also report cache writes.
-pub fn from_openai(usage: &Value) -> Option<Usage> {
-    if usage.get("prompt_tokens").is_none() && usage.get("completion_tokens").is_none() {
-        return None;
+pub fn from_openai(usage: &Value) -> Reported {
+    if !usage.is_object() {
+        return match usage {
+            Value::Null => Reported::Absent,
+            other => judge(other, Err("usage is not an object".into())),
+        };
     }
-    Some(Usage {
-        input_tokens: n(usage, &["prompt_tokens"]).unwrap_or(0),
-        cached_input_tokens: n(usage, &["prompt_tokens_details", "cached_tokens"]).unwrap_or(0),
-        cache_write_tokens: n(usage, &["prompt_tokens_details", "cache_write_tokens"])
-            .or_else(|| n(usage, &["prompt_tokens_details", "cache_creation_tokens"]))
-            .unwrap_or(0),
-        output_tokens: n(usage, &["completion_tokens"]).unwrap_or(0),
-        reasoning_tokens: n(usage, &["completion_tokens_details", "reasoning_tokens"]).unwrap_or(0),
-        images: 0,
-    })
+    if usage.get("prompt_tokens").is_none() && usage.get("completion_tokens").is_none() {
+        return Reported::Absent;
+    }
+    let parsed = (|| {
+        let write = match n(usage, &["prompt_tokens_details", "cache_write_tokens"])? {
+            0 => n(usage, &["prompt_tokens_details", "cache_creation_tokens"])?,
+            w => w,
+        };
+        Ok(Usage {
+            input_tokens: n(usage, &["prompt_tokens"])?,
+            cached_input_tokens: n(usage, &["prompt_tokens_details", "cached_tokens"])?,
+            cache_write_tokens: write,
+            output_tokens: n(usage, &["completion_tokens"])?,
+            reasoning_tokens: n(usage, &["completion_tokens_details", "reasoning_tokens"])?,
+            images: 0,
+        })
+    })();
+    judge(usage, parsed)
 }
 
 /// Anthropic `usage`: `input_tokens` excludes cache reads and writes, which are reported apart.
-pub fn from_anthropic(usage: &Value) -> Option<Usage> {
-    if usage.get("input_tokens").is_none() && usage.get("output_tokens").is_none() {
-        return None;
+pub fn from_anthropic(usage: &Value) -> Reported {
+    if !usage.is_object() {
+        return match usage {
+            Value::Null => Reported::Absent,
+            other => judge(other, Err("usage is not an object".into())),
+        };
     }
-    let read = n(usage, &["cache_read_input_tokens"]).unwrap_or(0);
-    let write = n(usage, &["cache_creation_input_tokens"]).unwrap_or(0);
-    Some(Usage {
-        input_tokens: n(usage, &["input_tokens"]).unwrap_or(0) + read + write,
-        cached_input_tokens: read,
-        cache_write_tokens: write,
-        output_tokens: n(usage, &["output_tokens"]).unwrap_or(0),
-        reasoning_tokens: 0,
-        images: 0,
-    })
+    if usage.get("input_tokens").is_none() && usage.get("output_tokens").is_none() {
+        return Reported::Absent;
+    }
+    let parsed = (|| {
+        let read = n(usage, &["cache_read_input_tokens"])?;
+        let write = n(usage, &["cache_creation_input_tokens"])?;
+        Ok(Usage {
+            input_tokens: n(usage, &["input_tokens"])? + read + write,
+            cached_input_tokens: read,
+            cache_write_tokens: write,
+            output_tokens: n(usage, &["output_tokens"])?,
+            reasoning_tokens: 0,
+            images: 0,
+        })
+    })();
+    judge(usage, parsed)
 }
 
 /// Merges a later Anthropic stream usage report into an earlier one. `message_delta` carries
@@ -94,7 +180,7 @@ mod tests {
     #[test]
     fn openai_cached_tokens_are_part_of_prompt_tokens() {
         let u = from_openai(&json!({"prompt_tokens": 100, "completion_tokens": 50,
-            "prompt_tokens_details": {"cached_tokens": 40}, "completion_tokens_details": {"reasoning_tokens": 20}})).unwrap();
+            "prompt_tokens_details": {"cached_tokens": 40}, "completion_tokens_details": {"reasoning_tokens": 20}})).valid().unwrap();
         assert_eq!(
             (
                 u.input_tokens,
@@ -108,7 +194,7 @@ mod tests {
 
     #[test]
     fn anthropic_cache_tokens_are_added_to_input() {
-        let u = from_anthropic(&json!({"input_tokens": 10, "cache_read_input_tokens": 30, "cache_creation_input_tokens": 5, "output_tokens": 7})).unwrap();
+        let u = from_anthropic(&json!({"input_tokens": 10, "cache_read_input_tokens": 30, "cache_creation_input_tokens": 5, "output_tokens": 7})).valid().unwrap();
         assert_eq!(
             (
                 u.input_tokens,
@@ -118,8 +204,33 @@ mod tests {
             ),
             (45, 30, 5, 7)
         );
-        assert_eq!(from_anthropic(&to_anthropic(&u)).unwrap(), u);
-        assert_eq!(from_openai(&to_openai(&u)).unwrap(), u);
+        assert_eq!(from_anthropic(&to_anthropic(&u)), Reported::Valid(u));
+        assert_eq!(from_openai(&to_openai(&u)), Reported::Valid(u));
+    }
+
+    #[test]
+    fn absurd_negative_fractional_or_text_counts_are_invalid() {
+        for bad in [
+            json!({"prompt_tokens": 1_000_000_000_000_000u64, "completion_tokens": 1}),
+            json!({"prompt_tokens": u64::MAX, "completion_tokens": 1}),
+            json!({"prompt_tokens": -5, "completion_tokens": 1}),
+            json!({"prompt_tokens": 1.5, "completion_tokens": 1}),
+            json!({"prompt_tokens": "12", "completion_tokens": 1}),
+            json!({"prompt_tokens": 1, "completion_tokens": 1, "completion_tokens_details": {"reasoning_tokens": -1}}),
+        ] {
+            assert!(
+                matches!(from_openai(&bad), Reported::Invalid { .. }),
+                "{bad} was accepted"
+            );
+        }
+        let bad = json!({"input_tokens": 3, "output_tokens": 1e20});
+        let Reported::Invalid { reason, raw } = from_anthropic(&bad) else {
+            panic!("accepted")
+        };
+        assert!(reason.contains("usage.output_tokens"), "{reason}");
+        assert!(raw.contains("output_tokens"));
+        assert_eq!(from_openai(&json!("lots")), Reported::Invalid { reason: "usage is not an object".into(), raw: "\"lots\"".into() });
+        assert_eq!(from_openai(&json!({"total_tokens": 3})), Reported::Absent);
     }
 
     #[test]

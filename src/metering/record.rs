@@ -150,6 +150,10 @@ pub struct UsageRecord {
     pub latency_ms: u64,
     pub ttft_ms: Option<u64>,
     pub error: Option<String>,
+    /// Why the tokens are the gateway's own count (usage_source `estimated`) although the
+    /// upstream answered: its report was invalid (kept here, raw), or the gateway cut the
+    /// stream at the call's output cap.
+    pub usage_note: Option<String>,
 }
 
 /// The JSON view of a record (`GET /v1/generations/{id}`), money as a decimal string.
@@ -181,6 +185,7 @@ pub struct GenerationView {
     pub latency_ms: u64,
     pub time_to_first_token_ms: Option<u64>,
     pub error: Option<String>,
+    pub usage_note: Option<String>,
 }
 
 impl UsageRecord {
@@ -208,6 +213,7 @@ impl UsageRecord {
             latency_ms: u64::try_from((now - start.started_at).num_milliseconds()).unwrap_or(0),
             ttft_ms: None,
             error: None,
+            usage_note: None,
         }
     }
 
@@ -238,6 +244,7 @@ impl UsageRecord {
             latency_ms: self.latency_ms,
             time_to_first_token_ms: self.ttft_ms,
             error: self.error.clone(),
+            usage_note: self.usage_note.clone(),
         }
     }
 }

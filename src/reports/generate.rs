@@ -124,6 +124,7 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
                 latency_ms: 800,
                 ttft_ms: streamed.then_some(200),
                 error: None,
+                usage_note: None,
             });
         }
         // No call starts to remove: synthetic calls never had any.

@@ -12,7 +12,7 @@ use crate::pricing::Usage;
 pub(super) const RECORD_COLUMNS: &str = "id, started_at, finished_at, key_id, team_id, model_id, provider_id, \
     upstream_model, endpoint, streamed, status, http_status, upstream_status, input_tokens, \
     cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, images, usage_source, \
-    price_version_id, cost_picos, latency_ms, ttft_ms, error";
+    price_version_id, cost_picos, latency_ms, ttft_ms, error, usage_note";
 
 #[derive(FromRow)]
 struct RecordRow {
@@ -41,6 +41,7 @@ struct RecordRow {
     latency_ms: i64,
     ttft_ms: Option<i64>,
     error: Option<String>,
+    usage_note: Option<String>,
 }
 
 #[derive(FromRow)]
@@ -173,9 +174,9 @@ async fn insert_record(
         "INSERT INTO usage_records (id, started_at, finished_at, key_id, team_id, model_id, \
          provider_id, upstream_model, endpoint, streamed, status, http_status, upstream_status, \
          input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, \
-         images, usage_source, price_version_id, cost_picos, latency_ms, ttft_ms, error) \
+         images, usage_source, price_version_id, cost_picos, latency_ms, ttft_ms, error, usage_note) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-         $19, $20, $21, $22, $23, $24, $25) ON CONFLICT (id) DO NOTHING",
+         $19, $20, $21, $22, $23, $24, $25, $26) ON CONFLICT (id) DO NOTHING",
     )
     .bind(&r.id)
     .bind(to_millis(r.started_at))
@@ -202,6 +203,7 @@ async fn insert_record(
     .bind(int(r.latency_ms))
     .bind(r.ttft_ms.map(int))
     .bind(&r.error)
+    .bind(&r.usage_note)
     .execute(&mut **tx)
     .await?;
     sqlx::query("DELETE FROM call_starts WHERE id = $1")
@@ -262,6 +264,7 @@ impl RecordRow {
             streamed: self.streamed,
             price_version_id: self.price_version_id,
             error: self.error,
+            usage_note: self.usage_note,
         })
     }
 }

@@ -108,8 +108,10 @@ async fn concurrent_calls_never_overrun_a_hard_budget() {
     }
     assert_eq!(ok + refused, 200);
     assert!(refused > 0, "the budget ran out");
+    // Each call reserves its worst case (every byte of the body an input token, the whole
+    // output cap): with 0.00062 USD settled per call, 20 to 50 calls fit.
     assert!(
-        (30..=50).contains(&ok),
+        (20..=50).contains(&ok),
         "{ok} calls fit a budget of about 50"
     );
     let info = key_info(&gw, &secret).await;

@@ -55,6 +55,7 @@ pub fn record(
         latency_ms: 100,
         ttft_ms: None,
         error: None,
+        usage_note: None,
     }
 }
 
