@@ -12,12 +12,12 @@ use tokio::time::Instant as TokioInstant;
 
 use super::settle::{commit, fail, record_for};
 use super::stream::cost_number;
-use super::usage::Reported;
 use super::translate::{
     anthropic_to_openai_request, anthropic_to_openai_response, openai_to_anthropic_request,
     openai_to_anthropic_response,
 };
 use super::upstream::{self, error_message};
+use super::usage::Reported;
 use super::{new_call_id, relay, settle, tokens, usage, Format};
 use crate::budgets::enforce::{self, Line, NewAlert, Settlement};
 use crate::budgets::ratelimit::{self, Permit};
@@ -425,8 +425,7 @@ impl Refusal<'_> {
             streamed: self.streamed,
             price_version_id: None,
         };
-        let mut record =
-            UsageRecord::from_start(&start, CallStatus::Rejected, e.status().as_u16());
+        let mut record = UsageRecord::from_start(&start, CallStatus::Rejected, e.status().as_u16());
         record.error = Some(e.message.clone());
         let settlement = (!alerts.is_empty()).then(|| Settlement {
             alerts,
@@ -714,4 +713,3 @@ fn client_body(
         }
     }
 }
-

@@ -121,7 +121,11 @@ fn fits_the_ledger(call: &Call, m: Measured) -> Measured {
 /// Commits a call's record with the settlement of its reservations, and frees its rate-limit
 /// slot (counting its tokens). A cost above what was reserved is recorded as it is (never
 /// hidden) and raises `budget.overrun` on every account the call drew on.
-pub async fn commit(state: &AppState, call: &Call, mut record: UsageRecord) -> Result<(), ApiError> {
+pub async fn commit(
+    state: &AppState,
+    call: &Call,
+    mut record: UsageRecord,
+) -> Result<(), ApiError> {
     let tokens = record.usage.input_tokens + record.usage.output_tokens;
     if let Some(permit) = call.permit.lock().expect("permit lock poisoned").take() {
         permit.finish(tokens);
@@ -142,8 +146,12 @@ pub async fn commit(state: &AppState, call: &Call, mut record: UsageRecord) -> R
                 None => note,
             });
             for line in &s.lines {
-                s.alerts
-                    .push(enforce::overrun_alert(&line.account, &record.id, line.amount_picos, cost));
+                s.alerts.push(enforce::overrun_alert(
+                    &line.account,
+                    &record.id,
+                    line.amount_picos,
+                    cost,
+                ));
             }
         }
     }

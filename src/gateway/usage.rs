@@ -229,7 +229,13 @@ mod tests {
         };
         assert!(reason.contains("usage.output_tokens"), "{reason}");
         assert!(raw.contains("output_tokens"));
-        assert_eq!(from_openai(&json!("lots")), Reported::Invalid { reason: "usage is not an object".into(), raw: "\"lots\"".into() });
+        assert_eq!(
+            from_openai(&json!("lots")),
+            Reported::Invalid {
+                reason: "usage is not an object".into(),
+                raw: "\"lots\"".into()
+            }
+        );
         assert_eq!(from_openai(&json!({"total_tokens": 3})), Reported::Absent);
     }
 

@@ -206,27 +206,27 @@ impl Writer {
                 .filter(|(_, h)| **h)
                 .map(|(r, _)| r)
                 .collect();
-            let finished_ids: Vec<String> = finished.iter().map(|r| r.id.clone()).collect();
+            let finished_ids: HashSet<String> = finished.iter().map(|r| r.id.clone()).collect();
             let t0 = Instant::now();
-            let result = write_with_retry(
+            let outcome = write_isolating(
                 &mut self.ledger,
                 &starts,
-                &records,
-                &settlements,
+                records,
+                settlements,
                 &finished_ids,
             )
             .await;
             tracing::debug!(
                 starts = starts.len(),
-                records = records.len(),
+                records = outcome.records.len(),
                 micros = t0.elapsed().as_micros() as u64,
                 "usage batch committed"
             );
-            if result.is_ok() {
+            if outcome.starts_written {
                 self.written.extend(starts.into_iter().map(|s| s.id));
             }
-            for ack in acks {
-                let _ = ack.send(result.clone());
+            for (ack, result) in acks.into_iter().zip(outcome.records) {
+                let _ = ack.send(result);
             }
         }
         self.ledger.close().await;
@@ -249,7 +249,128 @@ async fn checkpoint(store: Store, stop: CancellationToken) {
     }
 }
 
-/// Retries transient failures (a busy database) a few times before giving up on the batch.
+/// What became of a batch: whether its starts were written, and each record's result.
+struct Outcome {
+    starts_written: bool,
+    records: Vec<Result<(), String>>,
+}
+
+/// Attempts at one write while the database reports itself busy.
+const ATTEMPTS: u32 = 5;
+
+/// Writes a batch so that no record can cost another its place in the ledger: a batch that
+/// fails for any reason but a busy database is split in halves, down to single records. A
+/// single record the database still refuses (a value it cannot store, a sum that would
+/// overflow) is written in its quarantined form — no tokens, no cost, its reservations
+/// released, the refusal and the figures as reported in its usage note — so the call is still
+/// on the ledger. If even that fails the database itself is broken, and the rest of the batch
+/// is failed without further attempts.
+async fn write_isolating(
+    ledger: &mut LedgerConnection,
+    starts: &[CallStart],
+    mut records: Vec<UsageRecord>,
+    settlements: Vec<Option<Settlement>>,
+    finished: &HashSet<String>,
+) -> Outcome {
+    let n = records.len();
+    let mut results: Vec<Option<Result<(), String>>> = vec![None; n];
+    let mut starts_written = false;
+    let mut broken: Option<String> = None;
+    // Ranges of `records` still to write; the first carries the batch's starts.
+    let mut todo = vec![(0, n, true)];
+    while let Some((lo, hi, with_starts)) = todo.pop() {
+        let these_starts = if with_starts { starts } else { &[] };
+        if let Some(e) = &broken {
+            results[lo..hi].fill(Some(Err(e.clone())));
+            continue;
+        }
+        let done: Vec<String> = records[lo..hi]
+            .iter()
+            .filter(|r| finished.contains(&r.id))
+            .map(|r| r.id.clone())
+            .collect();
+        let written = write_with_retry(
+            ledger,
+            these_starts,
+            &records[lo..hi],
+            &settlements[lo..hi],
+            &done,
+        )
+        .await;
+        match written {
+            Ok(()) => {
+                results[lo..hi].fill(Some(Ok(())));
+                starts_written |= with_starts;
+            }
+            Err(_) if hi - lo > 1 => {
+                let mid = lo + (hi - lo) / 2;
+                todo.push((mid, hi, false));
+                todo.push((lo, mid, with_starts));
+            }
+            Err(e) if hi - lo == 1 => {
+                tracing::error!(error = %e, call = %records[lo].id, "the ledger refused a record; writing it quarantined");
+                records[lo] = quarantined(&records[lo], &e);
+                let retried = write_with_retry(
+                    ledger,
+                    these_starts,
+                    &records[lo..hi],
+                    &settlements[lo..hi],
+                    &done,
+                )
+                .await;
+                if let Err(e) = &retried {
+                    broken = Some(e.clone());
+                }
+                starts_written |= with_starts && retried.is_ok();
+                results[lo] = Some(retried);
+            }
+            Err(e) => {
+                // Starts alone (no records) could not be written: they only serve crash
+                // close-out, and are tried again with the next batch's.
+                tracing::warn!(error = %e, "call starts not written");
+            }
+        }
+    }
+    Outcome {
+        starts_written,
+        records: results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err("not written".into())))
+            .collect(),
+    }
+}
+
+/// A record the ledger refused, in the form it can always take.
+fn quarantined(r: &UsageRecord, error: &str) -> UsageRecord {
+    let note = format!(
+        "the ledger refused this record as reported ({error}); recorded without tokens or cost. As reported: \
+         {} input, {} cached, {} cache-write, {} output, {} reasoning tokens, {} images, cost {} USD, source {}",
+        r.usage.input_tokens,
+        r.usage.cached_input_tokens,
+        r.usage.cache_write_tokens,
+        r.usage.output_tokens,
+        r.usage.reasoning_tokens,
+        r.usage.images,
+        r.cost,
+        r.usage_source.as_str()
+    );
+    UsageRecord {
+        usage: crate::pricing::Usage::default(),
+        usage_source: super::UsageSource::None,
+        cost: rust_decimal::Decimal::ZERO,
+        usage_note: Some(note),
+        ..r.clone()
+    }
+}
+
+/// True for errors that pass by themselves (another connection holds SQLite's write lock).
+fn transient(e: &str) -> bool {
+    let e = e.to_ascii_lowercase();
+    e.contains("database is locked") || e.contains("busy")
+}
+
+/// Retries a busy database a few times before giving up on the write; other errors return at
+/// once (the caller isolates the record that caused them).
 async fn write_with_retry(
     ledger: &mut LedgerConnection,
     starts: &[CallStart],
@@ -258,22 +379,24 @@ async fn write_with_retry(
     finished_starts: &[String],
 ) -> Result<(), String> {
     let mut delay = Duration::from_millis(10);
-    for attempt in 0..5 {
-        match ledger
+    let mut attempt = 1;
+    loop {
+        let result = ledger
             .write_batch(starts, records, settlements, finished_starts)
             .await
-        {
-            Ok(()) => return Ok(()),
-            Err(e) if attempt < 4 => {
+            .map_err(|e| e.to_string());
+        match result {
+            Err(e) if attempt < ATTEMPTS && transient(&e) => {
                 tracing::warn!(error = %e, attempt, "usage batch write failed; retrying");
                 tokio::time::sleep(delay).await;
                 delay *= 4;
+                attempt += 1;
             }
             Err(e) => {
-                tracing::error!(error = %e, records = records.len(), "usage batch write failed");
-                return Err(e.to_string());
+                tracing::warn!(error = %e, records = records.len(), "usage batch write failed");
+                return Err(e);
             }
+            Ok(()) => return Ok(()),
         }
     }
-    unreachable!("the last attempt returns")
 }

@@ -143,3 +143,30 @@ async fn the_ledgers_refuse_updates_and_deletes() {
         assert!(err.to_string().contains("append-only"), "{sql}: {err}");
     }
 }
+
+/// A record the database refuses (here a cost beyond what a 64-bit picodollar column holds)
+/// is written in its quarantined form, and the records batched with it are all kept.
+#[tokio::test]
+async fn a_poisoned_record_costs_no_other_record_its_place() {
+    let (_dir, url, store) = fresh().await;
+    let meter = tollgate::metering::Meter::spawn(store.clone());
+    let mut poisoned = call("gen_poison", "m");
+    poisoned.cost = "10000000".parse().unwrap();
+    let mut writes = vec![meter.record(poisoned)];
+    for i in 0..100 {
+        writes.push(meter.record(call(&format!("gen_ok_{i}"), "m")));
+    }
+    let results = futures::future::join_all(writes).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(records(&url).await, 101);
+    let kept = store.usage_record("gen_poison").await.unwrap().unwrap();
+    assert_eq!(kept.cost.to_string(), "0");
+    let note = kept.usage_note.unwrap();
+    assert!(
+        note.contains("refused") && note.contains("10000000"),
+        "{note}"
+    );
+    let ok = store.usage_record("gen_ok_42").await.unwrap().unwrap();
+    assert_eq!(ok.cost.to_string(), "0.005");
+    meter.shutdown().await;
+}

@@ -34,6 +34,18 @@ pub struct Script {
     pub truncate: bool,
     /// Answer with a tool call to this function (with these JSON arguments).
     pub tool_call: Option<(String, String)>,
+    /// Report this usage object instead of the counts above (a lying upstream); only for
+    /// requests naming `override_model` when that is set.
+    pub usage_override: Option<Value>,
+    pub override_model: Option<String>,
+    /// With `status`: answer with this body instead of the mock's error.
+    pub error_body: Option<Value>,
+    /// Answer 307 to this location.
+    pub redirect: Option<String>,
+    /// Add a field of this many bytes to a non-streaming answer.
+    pub pad_bytes: usize,
+    /// Send an error event (with `error_body`'s message if set) after a few stream events.
+    pub stream_error: bool,
 }
 
 impl Default for Script {
@@ -51,6 +63,12 @@ impl Default for Script {
             chunk_delay_ms: 0,
             truncate: false,
             tool_call: None,
+            usage_override: None,
+            override_model: None,
+            error_body: None,
+            redirect: None,
+            pad_bytes: 0,
+            stream_error: false,
         }
     }
 }
@@ -141,11 +159,27 @@ async fn prelude(
         headers,
         body: body.clone(),
     });
-    let s = mock.script.lock().unwrap().clone();
+    let mut s = mock.script.lock().unwrap().clone();
+    if s.override_model
+        .as_ref()
+        .is_some_and(|m| body["model"] != m.as_str())
+    {
+        s.usage_override = None;
+    }
     if s.delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(s.delay_ms)).await;
     }
+    if let Some(to) = &s.redirect {
+        return Err(Response::builder()
+            .status(307)
+            .header("location", to)
+            .body(Body::empty())
+            .unwrap());
+    }
     if let Some(code) = s.status {
+        if let Some(body) = &s.error_body {
+            return Err((StatusCode::from_u16(code).unwrap(), Json(body.clone())).into_response());
+        }
         let body = if path.contains("messages") {
             json!({"type": "error", "error": {"type": "invalid_request_error", "message": format!("mock failure {code}")}})
         } else {
@@ -162,10 +196,12 @@ async fn openai(State(mock): State<Mock>, headers: HeaderMap, Json(body): Json<V
         Err(r) => return r,
     };
     let model = body["model"].clone();
-    let usage = json!({"prompt_tokens": s.input_tokens, "completion_tokens": s.output_tokens,
+    let usage = s.usage_override.clone().unwrap_or_else(|| {
+        json!({"prompt_tokens": s.input_tokens, "completion_tokens": s.output_tokens,
         "total_tokens": s.input_tokens + s.output_tokens,
         "prompt_tokens_details": {"cached_tokens": s.cached_tokens},
-        "completion_tokens_details": {"reasoning_tokens": s.reasoning_tokens}});
+        "completion_tokens_details": {"reasoning_tokens": s.reasoning_tokens}})
+    });
     let finish = if s.tool_call.is_some() {
         "tool_calls"
     } else {
@@ -180,6 +216,9 @@ async fn openai(State(mock): State<Mock>, headers: HeaderMap, Json(body): Json<V
             "choices": [{"index": 0, "message": message, "finish_reason": finish}], "usage": usage});
         if s.no_usage {
             resp.as_object_mut().unwrap().remove("usage");
+        }
+        if s.pad_bytes > 0 {
+            resp["padding"] = "x".repeat(s.pad_bytes).into();
         }
         return Json(resp).into_response();
     }
@@ -211,6 +250,11 @@ async fn openai(State(mock): State<Mock>, headers: HeaderMap, Json(body): Json<V
         events.truncate(3);
         return sse(events, &s);
     }
+    if s.stream_error {
+        events.truncate(3);
+        events.push(format!("data: {}\n\n", json!({"error": stream_error(&s)})));
+        return sse(events, &s);
+    }
     events.push(chunk(json!({}), finish.into()));
     if !s.no_usage && body["stream_options"]["include_usage"] == true {
         events.push(format!("data: {}\n\n", json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1, "model": model, "choices": [], "usage": usage})));
@@ -230,8 +274,8 @@ async fn anthropic(
     };
     let model = body["model"].clone();
     let uncached = s.input_tokens - s.cached_tokens - s.cache_write_tokens;
-    let usage = json!({"input_tokens": uncached, "output_tokens": s.output_tokens,
-        "cache_read_input_tokens": s.cached_tokens, "cache_creation_input_tokens": s.cache_write_tokens});
+    let usage = s.usage_override.clone().unwrap_or_else(|| json!({"input_tokens": uncached, "output_tokens": s.output_tokens,
+        "cache_read_input_tokens": s.cached_tokens, "cache_creation_input_tokens": s.cache_write_tokens}));
     let stop = if s.tool_call.is_some() {
         "tool_use"
     } else {
@@ -248,6 +292,9 @@ async fn anthropic(
             "stop_reason": stop, "stop_sequence": null, "usage": usage});
         if s.no_usage {
             resp.as_object_mut().unwrap().remove("usage");
+        }
+        if s.pad_bytes > 0 {
+            resp["padding"] = "x".repeat(s.pad_bytes).into();
         }
         return Json(resp).into_response();
     }
@@ -277,6 +324,14 @@ async fn anthropic(
         events.truncate(3);
         return sse(events, &s);
     }
+    if s.stream_error {
+        events.truncate(4);
+        events.push(ev(
+            "error",
+            json!({"type": "error", "error": stream_error(&s)}),
+        ));
+        return sse(events, &s);
+    }
     events.push(ev(
         "content_block_stop",
         json!({"type": "content_block_stop", "index": 0}),
@@ -289,9 +344,22 @@ async fn anthropic(
     if !s.no_usage {
         events.push(half);
     }
-    delta_usage = json!({"output_tokens": s.output_tokens});
+    delta_usage = s
+        .usage_override
+        .clone()
+        .unwrap_or_else(|| json!({"output_tokens": s.output_tokens}));
     let end_usage = if s.no_usage { json!({}) } else { delta_usage };
     events.push(ev("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": end_usage})));
     events.push(ev("message_stop", json!({"type": "message_stop"})));
     sse(events, &s)
+}
+
+/// The error object of a mid-stream failure.
+fn stream_error(s: &Script) -> Value {
+    let message = s
+        .error_body
+        .as_ref()
+        .and_then(|b| b.pointer("/error/message").cloned())
+        .unwrap_or_else(|| "Overloaded".into());
+    json!({"type": "overloaded_error", "message": message})
 }
