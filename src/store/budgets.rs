@@ -495,10 +495,13 @@ fn settlement_alerts(
     now: i64,
 ) -> Vec<NewAlert> {
     match &line.account {
-        Account::Budget { .. } => budget_alerts(&line.account, after - cost, after, now),
+        Account::Budget { .. } => {
+            budget_alerts(&line.account, after.saturating_sub(cost), after, now)
+        }
         Account::Credit { owner, id, webhook } => {
-            let before = after + cost;
-            if before >= s.low_balance_picos && after < s.low_balance_picos {
+            // Below the mark after a charge: once per grant (the dedupe key), also when the
+            // balance was granted below the mark to begin with.
+            if cost > 0 && after < s.low_balance_picos {
                 vec![NewAlert::new(
                     "balance.low",
                     format!("balance_low:{}:{id}:{granted_seq}", owner.as_str()),

@@ -602,3 +602,32 @@ async fn the_global_budget_and_low_balance_alerts() {
     assert!(kinds.contains(&"balance.low"), "{kinds:?}");
     assert!(kinds.contains(&"budget.threshold_crossed"), "{kinds:?}");
 }
+
+/// A balance granted below the low-balance mark (1 USD by default) alerts on its first charge,
+/// once per grant.
+#[tokio::test]
+async fn a_balance_granted_below_the_mark_alerts_once() {
+    let gw = gateway().await;
+    modest(&gw);
+    let (id, secret) = new_key(&gw, json!({"name":"small"})).await;
+    let (s, _) = gw
+        .app
+        .admin(
+            Method::POST,
+            &format!("/admin/keys/{id}/credits"),
+            Some(json!({"amount_usd":"0.50"})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    for _ in 0..3 {
+        assert_eq!(call_with(&gw, &secret).await.status(), 200);
+    }
+    let (_, alerts) = gw.app.admin(Method::GET, "/admin/alerts", None).await;
+    let low = alerts["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["type"] == "balance.low" && a["scope_id"] == id.as_str())
+        .count();
+    assert_eq!(low, 1, "{alerts}");
+}
