@@ -38,6 +38,8 @@ pub enum ErrorKind {
     Internal,
     BadGateway,
     GatewayTimeout,
+    /// The gateway is shutting down (503).
+    Unavailable,
 }
 
 /// An error answer of the API.
@@ -106,6 +108,7 @@ impl ApiError {
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorKind::BadGateway => StatusCode::BAD_GATEWAY,
             ErrorKind::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -117,7 +120,10 @@ impl ApiError {
             ErrorKind::NotFound => "not_found_error",
             ErrorKind::RateLimited => "rate_limit_error",
             ErrorKind::PaymentRequired => "insufficient_quota",
-            ErrorKind::Internal | ErrorKind::BadGateway | ErrorKind::GatewayTimeout => "api_error",
+            ErrorKind::Internal
+            | ErrorKind::BadGateway
+            | ErrorKind::GatewayTimeout
+            | ErrorKind::Unavailable => "api_error",
             ErrorKind::UpstreamClient(401) => "authentication_error",
             ErrorKind::UpstreamClient(403) => "permission_error",
             ErrorKind::UpstreamClient(404) => "not_found_error",
@@ -136,6 +142,7 @@ impl ApiError {
             ErrorKind::PaymentRequired => "billing_error",
             ErrorKind::GatewayTimeout => "timeout_error",
             ErrorKind::Internal | ErrorKind::BadGateway => "api_error",
+            ErrorKind::Unavailable => "overloaded_error",
             ErrorKind::UpstreamClient(401) => "authentication_error",
             ErrorKind::UpstreamClient(402) => "billing_error",
             ErrorKind::UpstreamClient(403) => "permission_error",

@@ -110,6 +110,7 @@ impl Application {
             meter,
             upstream,
             tasks: TaskTracker::new(),
+            stopping: tokio_util::sync::CancellationToken::new(),
             config,
         };
         Ok(Application {

@@ -29,8 +29,12 @@ pub struct AppState {
     pub clock: Clock,
     pub meter: Meter,
     pub upstream: Arc<Upstream>,
-    /// Background work (stream relays) that shutdown waits for.
+    /// Work that shutdown waits for: gateway calls in flight and stream relays.
     pub tasks: TaskTracker,
+    /// Cancelled when the shutdown grace period is over: calls still in flight end at once,
+    /// recorded as `interrupted` with what the upstream had reported, before the ledger's last
+    /// write.
+    pub stopping: tokio_util::sync::CancellationToken,
     pub config: Arc<RuntimeConfig>,
 }
 

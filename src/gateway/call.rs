@@ -209,97 +209,101 @@ pub async fn handle(
     let started = Instant::now();
     let now = state.clock.now();
     let mut limits = None;
-    let result = async {
-        let secret = credential(&headers, &mut body, modelslab);
-        let key = state
-            .keys
-            .authenticate(secret.as_deref(), now)
-            .map_err(IntoResponse::into_response)?;
-        let streamed = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
-        let refused = Refusal {
-            id: &id,
-            format,
-            key: &key,
-            streamed,
-            now,
-        };
-        let model_id = match model_field(&mut body, modelslab) {
-            Ok(m) => m,
-            Err(e) => {
-                let named = body.get("model").and_then(Value::as_str).unwrap_or("");
-                refused.record(&state, named, &e, vec![]).await;
-                return Err(e.into_response());
-            }
-        };
-        let accepted =
-            check_body(format, &body).and_then(|()| resolve(&state, &key, &model_id, now));
-        let (model, provider, price) = match accepted {
-            Ok(r) => r,
-            Err(e) => {
-                refused.record(&state, &model_id, &e, vec![]).await;
-                return Err(e.into_response());
-            }
-        };
-        let team = key.team.as_deref().and_then(|t| state.teams.get(t));
-        let permit = match admit(&state, &key, team.as_ref()) {
-            Ok(p) => p,
-            Err(limited) => {
-                let (e, extra) = *limited;
-                refused.record(&state, &model_id, &e, vec![]).await;
-                let mut response = e.into_response();
-                response.headers_mut().extend(extra);
-                return Err(response);
-            }
-        };
-        limits = permit.as_ref().and_then(|p| p.remaining);
-        let settlement = match reserve(
-            &state,
-            &id,
-            format,
-            &key,
-            team.as_ref(),
-            &model,
-            &price,
-            &mut body,
-            now,
-        )
-        .await
-        {
-            Ok(s) => s,
-            Err((e, alert)) => {
-                refused
-                    .record(&state, &model_id, &e, alert.into_iter().collect())
-                    .await;
-                return Err(e.into_response());
-            }
-        };
-        let output_cap = output_cap(&body, &model);
-        let stream = streamed;
-        let client_wants_usage = body
-            .pointer("/stream_options/include_usage")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let call = Call {
-            id: id.clone(),
-            format,
-            started_at: now,
-            started,
-            key,
-            model,
-            provider,
-            price,
-            stream,
-            client_wants_usage,
-            body,
-            settlement,
-            output_cap,
-            permit: std::sync::Mutex::new(permit),
-        };
-        forward(&state, call, &headers)
+    // Tracked, so that shutdown waits for the call to be recorded.
+    let result = state
+        .tasks
+        .clone()
+        .track_future(async {
+            let secret = credential(&headers, &mut body, modelslab);
+            let key = state
+                .keys
+                .authenticate(secret.as_deref(), now)
+                .map_err(IntoResponse::into_response)?;
+            let streamed = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+            let refused = Refusal {
+                id: &id,
+                format,
+                key: &key,
+                streamed,
+                now,
+            };
+            let model_id = match model_field(&mut body, modelslab) {
+                Ok(m) => m,
+                Err(e) => {
+                    let named = body.get("model").and_then(Value::as_str).unwrap_or("");
+                    refused.record(&state, named, &e, vec![]).await;
+                    return Err(e.into_response());
+                }
+            };
+            let accepted =
+                check_body(format, &body).and_then(|()| resolve(&state, &key, &model_id, now));
+            let (model, provider, price) = match accepted {
+                Ok(r) => r,
+                Err(e) => {
+                    refused.record(&state, &model_id, &e, vec![]).await;
+                    return Err(e.into_response());
+                }
+            };
+            let team = key.team.as_deref().and_then(|t| state.teams.get(t));
+            let permit = match admit(&state, &key, team.as_ref()) {
+                Ok(p) => p,
+                Err(limited) => {
+                    let (e, extra) = *limited;
+                    refused.record(&state, &model_id, &e, vec![]).await;
+                    let mut response = e.into_response();
+                    response.headers_mut().extend(extra);
+                    return Err(response);
+                }
+            };
+            limits = permit.as_ref().and_then(|p| p.remaining);
+            let settlement = match reserve(
+                &state,
+                &id,
+                format,
+                &key,
+                team.as_ref(),
+                &model,
+                &price,
+                &mut body,
+                now,
+            )
             .await
-            .map_err(IntoResponse::into_response)
-    }
-    .await;
+            {
+                Ok(s) => s,
+                Err((e, alert)) => {
+                    refused
+                        .record(&state, &model_id, &e, alert.into_iter().collect())
+                        .await;
+                    return Err(e.into_response());
+                }
+            };
+            let output_cap = output_cap(&body, &model);
+            let stream = streamed;
+            let client_wants_usage = body
+                .pointer("/stream_options/include_usage")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let call = Call {
+                id: id.clone(),
+                format,
+                started_at: now,
+                started,
+                key,
+                model,
+                provider,
+                price,
+                stream,
+                client_wants_usage,
+                body,
+                settlement,
+                output_cap,
+                permit: std::sync::Mutex::new(permit),
+            };
+            forward(&state, call, &headers)
+                .await
+                .map_err(IntoResponse::into_response)
+        })
+        .await;
     let mut response = with_id(result.unwrap_or_else(|r| r), &id);
     if let Some(r) = limits {
         response.headers_mut().extend(ratelimit::headers_for(&r));
@@ -500,6 +504,18 @@ pub(super) fn upstream_failure(call: &Call, e: &reqwest::Error) -> (CallStatus, 
     )
 }
 
+/// A call still in flight when the shutdown grace period ends.
+pub(super) fn interrupted_error() -> (CallStatus, ApiError) {
+    (
+        CallStatus::Interrupted,
+        ApiError::new(
+            ErrorKind::Unavailable,
+            "gateway_stopping",
+            "the gateway is shutting down and ended this call before the upstream finished",
+        ),
+    )
+}
+
 pub(super) fn timeout_error() -> (CallStatus, ApiError) {
     (
         CallStatus::Timeout,
@@ -540,7 +556,14 @@ async fn forward(state: &AppState, call: Call, headers: &HeaderMap) -> Result<Re
     let request = state
         .upstream
         .request(&call.provider, secret.clone(), &body, headers);
-    let response = match tokio::time::timeout(first_byte, request.send()).await {
+    let sent = tokio::select! {
+        sent = tokio::time::timeout(first_byte, request.send()) => sent,
+        () = state.stopping.cancelled() => {
+            let (status, err) = interrupted_error();
+            return Err(fail(state, &call, status, None, err).await);
+        }
+    };
+    let response = match sent {
         Err(_) => {
             let (status, err) = timeout_error();
             return Err(fail(state, &call, status, None, err).await);
@@ -608,7 +631,14 @@ async fn complete(
     deadline: TokioInstant,
 ) -> Result<Response, ApiError> {
     let read = upstream::read_capped(response, upstream::MAX_ANSWER_BODY);
-    let bytes = match tokio::time::timeout_at(deadline, read).await {
+    let read = tokio::select! {
+        read = tokio::time::timeout_at(deadline, read) => read,
+        () = state.stopping.cancelled() => {
+            let (status, err) = interrupted_error();
+            return Err(fail(state, &call, status, Some(200), err).await);
+        }
+    };
+    let bytes = match read {
         Err(_) => {
             let (status, err) = timeout_error();
             return Err(fail(state, &call, status, Some(200), err).await);

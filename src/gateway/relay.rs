@@ -10,7 +10,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant as TokioInstant;
 
-use super::call::{timeout_error, Call};
+use super::call::{interrupted_error, timeout_error, Call};
 use super::settle::{commit, estimate, measure, record_for, Measured};
 use super::stream::{
     AnthropicPassthrough, AnthropicToOpenAi, OpenAiPassthrough, OpenAiToAnthropic, Translate,
@@ -139,7 +139,13 @@ impl Relay {
         let mut meter = OutputMeter::new(self.call.output_cap);
         let mut events = upstream::bounded_events(response).eventsource();
         let end = loop {
-            let next = tokio::time::timeout_at(self.deadline, events.next()).await;
+            let next = tokio::select! {
+                next = tokio::time::timeout_at(self.deadline, events.next()) => next,
+                () = self.state.stopping.cancelled() => {
+                    let (status, err) = interrupted_error();
+                    break End::Failed(status, err);
+                }
+            };
             let event = match next {
                 Err(_) => {
                     let (status, err) = timeout_error();
