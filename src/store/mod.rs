@@ -8,8 +8,9 @@
 mod batch;
 pub mod budgets;
 mod catalog;
-mod keys;
+pub mod keys;
 pub mod reports;
+mod teams;
 mod usage;
 
 pub use usage::LedgerConnection;
