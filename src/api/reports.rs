@@ -451,7 +451,7 @@ pub async fn recommendations(
     };
     let mut models = Vec::new();
     for row in &report.rows {
-        let model_id = row.dims[0].clone().unwrap_or_default();
+        let model_id = row.dims.first().cloned().flatten().unwrap_or_default();
         let Some(entry) = snapshot.get(&model_id) else {
             continue;
         };
