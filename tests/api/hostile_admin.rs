@@ -211,7 +211,7 @@ async fn revocation_and_disabling_survive_concurrent_patches() {
         let (_, k) = app
             .admin(Method::GET, &format!("/admin/keys/{id}"), None)
             .await;
-        let (s, _) = get_as(&app, "/v1/key", secret, 20).await;
+        let (s, _) = get_as(app, "/v1/key", secret, 20).await;
         let stopped = if i % 2 == 0 {
             k["revoked_at"].is_string()
         } else {
