@@ -23,7 +23,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP server.
     Serve(Settings),
-    /// Print a spend report (the same code as GET /admin/spend).
+    /// Print a spend report (the same code and limits as GET /admin/spend).
     Spend(SpendArgs),
     /// The audit trail.
     #[command(subcommand)]
@@ -37,7 +37,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct Database {
-    /// Database URL.
+    /// Database URL. `spend` and `usage export` open an existing database only (a missing file
+    /// is an error, never a new empty database).
     #[arg(
         long,
         env = "TOLLGATE_DATABASE_URL",
@@ -134,7 +135,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn print_spend(args: SpendArgs) -> anyhow::Result<()> {
-    let store = Store::connect(&args.db.database_url).await?;
+    let store = Store::open_existing(&args.db.database_url).await?;
     let catalog = store.load_catalog().await?;
     let params = SpendParams {
         from: args.from,
@@ -169,7 +170,7 @@ async fn export_usage(args: ExportArgs) -> anyhow::Result<()> {
         "jsonl" => false,
         other => anyhow::bail!("--format {other}: expected csv or jsonl"),
     };
-    let store = Store::connect(&args.db.database_url).await?;
+    let store = Store::open_existing(&args.db.database_url).await?;
     let q = UsageQuery {
         filters: Filters {
             key: args.key,

@@ -8,11 +8,13 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::extract::{Admin, ApiJson};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::keys::{
     check_key_name, check_metadata, generate_secret, new_key_id, ApiKey, KeyPatch, NewKey,
 };
 use crate::state::AppState;
+use crate::store::keys::Column;
+use crate::store::StoreError;
 
 /// A new key with its secret (shown only here).
 #[derive(Serialize, ToSchema)]
@@ -54,10 +56,14 @@ fn find(state: &AppState, id: &str) -> Result<ApiKey, ApiError> {
         .ok_or_else(|| key_not_found(id))
 }
 
-async fn save(state: &AppState, key: &ApiKey) -> Result<(), ApiError> {
-    state.store.update_key(key).await?;
-    state.keys.reload(&state.store).await?;
-    Ok(())
+/// Maps a store error of a key write: not found → 404 `key_not_found`, a conflict (re-enabling
+/// a revoked key) → 409 `key_revoked`.
+fn key_write_error(id: &str, e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound(_) => key_not_found(id),
+        StoreError::Conflict(m) => ApiError::new(ErrorKind::Conflict, "key_revoked", m),
+        other => other.into(),
+    }
 }
 
 fn check_models(state: &AppState, models: &Option<Vec<String>>) -> Result<(), ApiError> {
@@ -163,46 +169,66 @@ pub async fn get_key(
 
 /// Change a key's name, disabled flag, allowed models, expiry, metadata or team.
 #[utoipa::path(patch, path = "/admin/keys/{id}", tag = "admin", security(("admin" = [])), request_body = KeyPatch, params(("id" = String, Path, description = "Key id")),
-    responses((status = 200, body = ApiKey), (status = 400, description = "Invalid field"), (status = 401, description = "Missing or wrong admin token"), (status = 404, description = "No such key")))]
+    responses((status = 200, body = ApiKey), (status = 400, description = "Invalid field"), (status = 401, description = "Missing or wrong admin token"), (status = 404, description = "No such key"),
+        (status = 409, description = "Re-enabling a revoked key (revocation is final)")))]
 pub async fn update_key(
     _: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<KeyPatch>,
 ) -> Result<Json<ApiKey>, ApiError> {
-    let mut key = find(&state, &id)?;
+    find(&state, &id)?;
+    // Only the fields given are written, each as its own column: a PATCH never rewrites the
+    // row from a copy, so it cannot undo a concurrent revocation or disabling.
+    let mut columns = Vec::new();
     if let Some(name) = patch.name {
         check_key_name(&name)?;
-        key.name = name;
+        columns.push(("name", Column::Text(Some(name))));
     }
     if let Some(metadata) = patch.metadata {
         check_metadata(&metadata)?;
-        key.metadata = metadata;
+        columns.push(("metadata", Column::json(Some(&metadata))));
     }
     if let Some(models) = patch.allowed_models {
         check_models(&state, &models)?;
-        key.allowed_models = models;
+        columns.push(("allowed_models", Column::json(models.as_ref())));
     }
-    if let Some(team) = &patch.team {
-        check_team(&state, team)?;
+    if let Some(team) = patch.team {
+        check_team(&state, &team)?;
+        columns.push(("team_id", Column::Text(team)));
     }
-    if let Some(Some(b)) = &patch.budget {
-        b.validate("budget")?;
+    if let Some(budget) = patch.budget {
+        if let Some(b) = &budget {
+            b.validate("budget")?;
+        }
+        columns.push(("budget", Column::json(budget.as_ref())));
     }
-    if let Some(url) = &patch.webhook_url {
-        crate::budgets::check_webhook(url)?;
+    if let Some(limits) = patch.rate_limits {
+        columns.push(("rate_limits", Column::json(limits.as_ref())));
     }
-    key.budget = patch.budget.unwrap_or(key.budget);
-    key.rate_limits = patch.rate_limits.unwrap_or(key.rate_limits);
-    key.webhook_url = patch.webhook_url.unwrap_or(key.webhook_url);
-    key.disabled = patch.disabled.unwrap_or(key.disabled);
-    key.expires_at = patch.expires_at.unwrap_or(key.expires_at);
-    key.team = patch.team.unwrap_or(key.team);
-    save(&state, &key).await?;
-    Ok(Json(key))
+    if let Some(url) = patch.webhook_url {
+        crate::budgets::check_webhook(&url)?;
+        columns.push(("webhook_url", Column::Text(url)));
+    }
+    if let Some(disabled) = patch.disabled {
+        columns.push(("disabled", Column::Bool(disabled)));
+    }
+    if let Some(expires_at) = patch.expires_at {
+        columns.push(("expires_at", Column::time(expires_at)));
+    }
+    if !columns.is_empty() {
+        state
+            .store
+            .patch_key(&id, &columns)
+            .await
+            .map_err(|e| key_write_error(&id, e))?;
+        state.keys.reload(&state.store).await?;
+    }
+    Ok(Json(find(&state, &id)?))
 }
 
-/// Revoke a key: it stops working at once; its record and usage history stay.
+/// Revoke a key: it stops working at once; its record and usage history stay. Revocation is
+/// final: no PATCH undoes it, and re-enabling a revoked key (`disabled: false`) is a 409.
 #[utoipa::path(delete, path = "/admin/keys/{id}", tag = "admin", security(("admin" = [])), params(("id" = String, Path, description = "Key id")),
     responses((status = 200, body = ApiKey), (status = 401, description = "Missing or wrong admin token"), (status = 404, description = "No such key")))]
 pub async fn revoke_key(
@@ -210,10 +236,11 @@ pub async fn revoke_key(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<ApiKey>, ApiError> {
-    let mut key = find(&state, &id)?;
-    if key.revoked_at.is_none() {
-        key.revoked_at = Some(Utc::now());
-        save(&state, &key).await?;
-    }
-    Ok(Json(key))
+    state
+        .store
+        .revoke_key(&id, Utc::now())
+        .await
+        .map_err(|e| key_write_error(&id, e))?;
+    state.keys.reload(&state.store).await?;
+    Ok(Json(find(&state, &id)?))
 }

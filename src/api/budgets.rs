@@ -61,10 +61,21 @@ pub async fn update_team(
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<TeamPatch>,
 ) -> Result<Json<Value>, ApiError> {
+    patch.validate()?;
+    let columns = patch.columns();
+    if !columns.is_empty() {
+        // Only the fields given, in the database; the in-memory copy is then reloaded from it.
+        state
+            .store
+            .patch_team(&id, &columns)
+            .await
+            .map_err(|e| match e {
+                crate::store::StoreError::NotFound(_) => team_not_found(&id),
+                other => other.into(),
+            })?;
+        state.teams.reload(&state.store).await?;
+    }
     let team = state.teams.get(&id).ok_or_else(|| team_not_found(&id))?;
-    let team = patch.apply(team)?;
-    state.store.update_team(&team).await?;
-    state.teams.reload(&state.store).await?;
     Ok(Json(team_status(&state, &team).await?))
 }
 

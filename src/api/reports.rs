@@ -20,7 +20,8 @@ use crate::reports::advice;
 use crate::reports::audit::{self, UsageQuery};
 use crate::reports::{spend, Filters, SpendParams};
 use crate::state::AppState;
-use crate::store::reports::AdjustmentRow;
+use crate::store::reports::{AdjustmentRow, LEDGER_MAX_USD};
+use crate::store::StoreError;
 
 async fn spend_response(state: &AppState, params: SpendParams) -> Result<Response, ApiError> {
     let csv = params.wants_csv()?;
@@ -202,8 +203,8 @@ pub struct NewAdjustment {
 /// Append a correction to a call's cost; the record itself never changes.
 #[utoipa::path(post, path = "/admin/usage/{id}/adjustments", tag = "reports", security(("admin" = [])), request_body = NewAdjustment,
     params(("id" = String, Path, description = "Call id")),
-    responses((status = 201, description = "The adjustment, with the call's new net cost"), (status = 400, description = "Invalid field"),
-        (status = 404, description = "No such call"), (status = 422, description = "The net cost would go below zero, or no price to re-price at")))]
+    responses((status = 201, description = "The adjustment, with the call's new net cost"), (status = 400, description = "Invalid field, or an amount beyond the ledger's maximum ($9,223,372.036854775807)"),
+        (status = 404, description = "No such call"), (status = 409, description = "The call was adjusted concurrently; retry"), (status = 422, description = "The net cost would go below zero, or no price to re-price at")))]
 pub async fn adjust(
     _: Admin,
     State(state): State<AppState>,
@@ -215,30 +216,34 @@ pub async fn adjust(
         .usage_record(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("usage_not_found", format!("no call '{id}'")))?;
-    let previous: i64 = state
+    // Sums in i128, so no sum of stored amounts can overflow here; the results are checked
+    // against what the ledger holds (an i64 of picodollars) before anything is written.
+    let previous: i128 = state
         .store
         .adjustments_for(std::slice::from_ref(&id))
         .await?
         .iter()
-        .map(|a| a.cost_delta_picos)
+        .map(|a| i128::from(a.cost_delta_picos))
         .sum();
-    let net = to_picos(record.cost).unwrap_or(0) + previous;
+    let recorded = to_picos(record.cost).ok_or_else(ApiError::internal)?;
+    let net = i128::from(recorded) + previous;
     let unprocessable = |m: String| ApiError::new(ErrorKind::Unprocessable, "unprocessable", m);
-    let (delta, version) = match body.kind.as_str() {
+    let (delta, version): (i128, _) = match body.kind.as_str() {
         "refund" => (-net, None),
         "correction" => {
             let d = body.cost_delta_usd.ok_or_else(|| {
                 ApiError::invalid_field("cost_delta_usd", "a correction needs cost_delta_usd")
             })?;
-            (
-                to_picos(d).ok_or_else(|| {
-                    ApiError::invalid_field(
-                        "cost_delta_usd",
-                        "cost_delta_usd has more than 12 decimal places",
-                    )
-                })?,
-                None,
-            )
+            if d.normalize().scale() > 12 {
+                return Err(ApiError::invalid_field(
+                    "cost_delta_usd",
+                    "cost_delta_usd has more than 12 decimal places",
+                ));
+            }
+            let picos = to_picos(d).ok_or_else(|| {
+                amount_too_large(format!("cost_delta_usd {d} exceeds the ledger's maximum"))
+            })?;
+            (i128::from(picos), None)
         }
         "reprice" => {
             let at = body.price_at.unwrap_or_else(Utc::now);
@@ -249,10 +254,12 @@ pub async fn adjust(
                 .ok_or_else(|| {
                     unprocessable(format!("model '{}' had no price at {at}", record.model_id))
                 })?;
-            (
-                to_picos(v.prices.cost(&record.usage)).unwrap_or(0) - net,
-                Some(v.id),
-            )
+            let repriced = to_picos(v.prices.cost(&record.usage)).ok_or_else(|| {
+                amount_too_large(
+                    "the re-priced cost of the call exceeds the ledger's maximum".into(),
+                )
+            })?;
+            (i128::from(repriced) - net, Some(v.id))
         }
         other => {
             return Err(ApiError::invalid_field(
@@ -261,11 +268,21 @@ pub async fn adjust(
             ))
         }
     };
-    if net + delta < 0 {
+    let after = net + delta;
+    if after < 0 {
         return Err(unprocessable(
             "the adjustment would make the call's net cost negative".into(),
         ));
     }
+    let (Ok(delta), Ok(after), Ok(net)) = (
+        i64::try_from(delta),
+        i64::try_from(after),
+        i64::try_from(net),
+    ) else {
+        return Err(amount_too_large(
+            "the call's net cost after this adjustment exceeds the ledger's maximum".into(),
+        ));
+    };
     let adj = AdjustmentRow {
         id: format!("adj_{}", uuid::Uuid::now_v7().simple()),
         usage_id: id,
@@ -275,10 +292,33 @@ pub async fn adjust(
         cost_delta_picos: delta,
         price_version_id: version,
     };
-    state.store.insert_adjustment(&adj, &record).await?;
+    state
+        .store
+        .insert_adjustment(&adj, &record, net)
+        .await
+        .map_err(|e| match e {
+            StoreError::Unprocessable { field, message } if field == "cost_delta_usd" => ApiError {
+                param: Some(field),
+                ..ApiError::bad_request("amount_too_large", message)
+            },
+            other => other.into(),
+        })?;
     let mut out = audit::adjustment_json(&adj);
-    out["net_cost_usd"] = format_usd(from_picos(net + delta)).into();
+    out["net_cost_usd"] = format_usd(from_picos(after)).into();
     Ok((StatusCode::CREATED, Json(out)))
+}
+
+/// 400 `amount_too_large` on `cost_delta_usd`, stating the ledger's maximum.
+fn amount_too_large(what: String) -> ApiError {
+    ApiError {
+        param: Some("cost_delta_usd".into()),
+        ..ApiError::bad_request(
+            "amount_too_large",
+            format!(
+                "{what}: the ledger holds at most ${LEDGER_MAX_USD} in one amount (an i64 of picodollars)"
+            ),
+        )
+    }
 }
 
 /// `POST /v1/estimate`.
@@ -306,6 +346,9 @@ pub async fn estimate(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<EstimateRequest>,
 ) -> Result<Json<Value>, ApiError> {
+    advice::check_tokens("input_tokens", body.input_tokens)?;
+    advice::check_tokens("output_tokens", body.output_tokens)?;
+    advice::check_tokens("max_tokens", body.max_tokens)?;
     let snapshot = state.catalog.snapshot();
     let entry = snapshot
         .get(&body.model)
@@ -356,6 +399,8 @@ pub async fn related(
     Path(id): Path<String>,
     ApiQuery(p): ApiQuery<ProfileParams>,
 ) -> Result<Json<Value>, ApiError> {
+    advice::check_tokens("input_tokens", p.input_tokens)?;
+    advice::check_tokens("output_tokens", p.output_tokens)?;
     let snapshot = state.catalog.snapshot();
     let entry = snapshot.get(&id).ok_or_else(|| model_not_found(&id))?;
     Ok(Json(advice::related_for_profile(
@@ -406,14 +451,16 @@ pub async fn recommendations(
     };
     let mut models = Vec::new();
     for row in &report.rows {
-        let model_id = row.dims[0].clone().unwrap_or_default();
+        let model_id = row.dims.first().cloned().flatten().unwrap_or_default();
         let Some(entry) = snapshot.get(&model_id) else {
             continue;
         };
         let t = &row.totals;
         let usage = t.usage();
         let mut alternatives = Vec::new();
-        for candidate in entry.related.iter().filter_map(|id| snapshot.get(id)) {
+        // The model's calls, read once (only if a candidate's prices have tiers).
+        let mut calls: Option<Vec<[i64; 6]>> = None;
+        for candidate in advice::suggestion_targets(&snapshot, entry) {
             let supports = advice::supports(entry, candidate);
             if !supports.all {
                 continue;
@@ -424,17 +471,22 @@ pub async fn recommendations(
             let cost = match prices.cost_of_sum(&usage, u64::try_from(t.requests).unwrap_or(0)) {
                 Some(c) => c,
                 None => {
-                    let calls = state
-                        .store
-                        .calls_of_model(
-                            &filters,
-                            &model_id,
-                            from.timestamp_millis(),
-                            to.timestamp_millis(),
-                        )
-                        .await?;
+                    if calls.is_none() {
+                        calls = Some(
+                            state
+                                .store
+                                .calls_of_model(
+                                    &filters,
+                                    &model_id,
+                                    from.timestamp_millis(),
+                                    to.timestamp_millis(),
+                                )
+                                .await?,
+                        );
+                    }
                     calls
                         .iter()
+                        .flatten()
                         .map(|c| prices.cost(&crate::reports::call_usage(c)))
                         .sum()
                 }

@@ -1,6 +1,7 @@
 //! Teams: groups of keys with a shared budget, balance, rate limits and alert webhook.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
@@ -9,6 +10,7 @@ use utoipa::ToSchema;
 
 use super::{Budget, RateLimits};
 use crate::error::FieldError;
+use crate::store::keys::Column;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -100,42 +102,68 @@ impl NewTeam {
 }
 
 impl TeamPatch {
-    pub fn apply(self, mut t: Team) -> Result<Team, FieldError> {
+    /// Checks the fields given.
+    pub fn validate(&self) -> Result<(), FieldError> {
         if let Some(Some(b)) = &self.budget {
             b.validate("budget")?;
         }
         if let Some(url) = &self.webhook_url {
             check_webhook(url)?;
         }
-        t.name = self.name.unwrap_or(t.name);
-        t.budget = self.budget.unwrap_or(t.budget);
-        t.rate_limits = self.rate_limits.unwrap_or(t.rate_limits);
-        t.webhook_url = self.webhook_url.unwrap_or(t.webhook_url);
-        t.metadata = self.metadata.unwrap_or(t.metadata);
-        Ok(t)
+        Ok(())
+    }
+
+    /// The columns this patch changes, and nothing else (for a field-level update).
+    pub fn columns(self) -> Vec<(&'static str, Column)> {
+        let mut out = Vec::new();
+        if let Some(name) = self.name {
+            out.push(("name", Column::Text(Some(name))));
+        }
+        if let Some(b) = self.budget {
+            out.push(("budget", Column::json(b.as_ref())));
+        }
+        if let Some(r) = self.rate_limits {
+            out.push(("rate_limits", Column::json(r.as_ref())));
+        }
+        if let Some(url) = self.webhook_url {
+            out.push(("webhook_url", Column::Text(url)));
+        }
+        if let Some(m) = self.metadata {
+            out.push(("metadata", Column::json(Some(&m))));
+        }
+        out
     }
 }
 
-/// All teams in memory, rebuilt after each admin change.
+/// All teams in memory: a read-only copy of the database, rebuilt from it after each admin
+/// write (see [`crate::keys::Loaded`] for why concurrent reloads cannot go back in time).
 #[derive(Clone, Default)]
 pub struct TeamRing {
-    teams: Arc<RwLock<Arc<HashMap<String, Team>>>>,
+    teams: Arc<RwLock<crate::keys::Loaded<HashMap<String, Team>>>>,
+    loads: Arc<AtomicU64>,
 }
 
 impl TeamRing {
     pub async fn reload(&self, store: &Store) -> Result<(), StoreError> {
+        let generation = self.loads.fetch_add(1, Ordering::SeqCst) + 1;
         let map = store
             .load_teams()
             .await?
             .into_iter()
             .map(|t| (t.id.clone(), t))
             .collect();
-        *self.teams.write().expect("team lock poisoned") = Arc::new(map);
+        self.teams
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .install(generation, map);
         Ok(())
     }
 
     pub fn all(&self) -> Arc<HashMap<String, Team>> {
-        self.teams.read().expect("team lock poisoned").clone()
+        self.teams
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .map()
     }
 
     pub fn get(&self, id: &str) -> Option<Team> {

@@ -1,14 +1,17 @@
 //! API keys of gateway callers.
 //!
 //! A key's secret (`tg-…`) is shown once, at creation, and stored only as its SHA-256. Keys are
-//! held in memory (a [`KeyRing`] rebuilt after every admin change) so authenticating a call
-//! costs one hash and one map lookup, not a database query.
+//! held in memory (a [`KeyRing`] rebuilt from the database after every admin change) so
+//! authenticating a call costs one hash and one map lookup, not a database query. Admin writes
+//! go to the database as field-level updates and never from the in-memory copy; revocation is
+//! final.
 
 mod input;
 
 pub use input::*;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
@@ -83,22 +86,57 @@ pub fn new_key_id() -> String {
     format!("key_{}", uuid::Uuid::now_v7().simple())
 }
 
-/// All keys, indexed by the hash of their secret.
+/// All keys, indexed by the hash of their secret: a read-only copy of the database, rebuilt
+/// from it after every admin write and never written back.
 #[derive(Clone, Default)]
 pub struct KeyRing {
-    by_hash: Arc<RwLock<Arc<HashMap<String, ApiKey>>>>,
+    by_hash: Arc<RwLock<Loaded<HashMap<String, ApiKey>>>>,
+    loads: Arc<AtomicU64>,
+}
+
+/// A map loaded from the database, with the number of the load that read it.
+#[derive(Default)]
+pub struct Loaded<T> {
+    generation: u64,
+    map: Arc<T>,
+}
+
+impl<T> Loaded<T> {
+    /// Installs `map` read by load `generation` unless a later load is already installed.
+    /// Loads are numbered before they read, so a later number read a database at least as new
+    /// as every write that committed before it started: two concurrent reloads can never put
+    /// back a copy older than the last write (a revocation stays visible).
+    pub fn install(&mut self, generation: u64, map: T) {
+        if generation > self.generation {
+            *self = Loaded {
+                generation,
+                map: Arc::new(map),
+            };
+        }
+    }
+
+    pub fn map(&self) -> Arc<T> {
+        self.map.clone()
+    }
 }
 
 impl KeyRing {
     pub async fn reload(&self, store: &Store) -> Result<(), StoreError> {
+        let generation = self.loads.fetch_add(1, Ordering::SeqCst) + 1;
         let keys = store.load_keys().await?;
         let map = keys.into_iter().map(|k| (k.key_hash.clone(), k)).collect();
-        *self.by_hash.write().expect("key ring lock poisoned") = Arc::new(map);
+        self.by_hash
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .install(generation, map);
         Ok(())
     }
 
     pub fn all(&self) -> Arc<HashMap<String, ApiKey>> {
-        self.by_hash.read().expect("key ring lock poisoned").clone()
+        self.by_hash
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .map()
     }
 
     /// The usable key whose secret this is; 401 when missing, unknown, revoked, disabled or

@@ -42,6 +42,34 @@ pub fn supports(original: &Entry, candidate: &Entry) -> Supports {
     }
 }
 
+/// The most tokens a token profile (an estimate, a related-models query) may name in any one
+/// field: far above any model's context, far below what could overflow a price computation.
+pub const MAX_PROFILE_TOKENS: u64 = 1_000_000_000;
+
+/// Refuses a token count above [`MAX_PROFILE_TOKENS`], naming its field.
+pub fn check_tokens(field: &str, n: Option<u64>) -> Result<(), crate::error::FieldError> {
+    match n {
+        Some(n) if n > MAX_PROFILE_TOKENS => Err(crate::error::FieldError {
+            field: field.into(),
+            message: format!("{field} must be at most {MAX_PROFILE_TOKENS}"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The models a suggestion may point to: `entry`'s related models that exist and are active
+/// (a deprecated model is never offered as a target; it cannot be called).
+pub fn suggestion_targets<'a>(
+    snapshot: &'a Snapshot,
+    entry: &'a Entry,
+) -> impl Iterator<Item = &'a Entry> + 'a {
+    entry
+        .related
+        .iter()
+        .filter_map(|id| snapshot.get(id))
+        .filter(|e| e.model.status == crate::catalog::ModelStatus::Active)
+}
+
 /// The cost of one call with this profile, or `None` without a price.
 pub fn call_cost(prices: Option<&Prices>, input: u64, output: u64) -> Option<Decimal> {
     prices.map(|p| {
@@ -67,10 +95,7 @@ pub fn related_for_profile(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Value {
     let base = call_cost(entry.price_at(now).map(|v| &v.prices), input, output);
-    let mut rows: Vec<(Option<Decimal>, Value)> = entry
-        .related
-        .iter()
-        .filter_map(|id| snapshot.get(id))
+    let mut rows: Vec<(Option<Decimal>, Value)> = suggestion_targets(snapshot, entry)
         .map(|r| {
             let cost = call_cost(r.price_at(now).map(|v| &v.prices), input, output);
             let saving = match (base, cost) {
@@ -120,10 +145,7 @@ pub fn estimate(
     };
     let price = |e: &Entry| e.price_at(now).map(|v| v.prices.clone());
     let (min, max) = range(price(entry).as_ref());
-    let mut rows: Vec<(Option<Decimal>, Value)> = entry
-        .related
-        .iter()
-        .filter_map(|id| snapshot.get(id))
+    let mut rows: Vec<(Option<Decimal>, Value)> = suggestion_targets(snapshot, entry)
         .map(|r| {
             let (rmin, rmax) = range(price(r).as_ref());
             let saving = match (max, rmax) {

@@ -1,6 +1,6 @@
 //! Time buckets in a time zone.
 
-use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
+use chrono::{DateTime, Datelike, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 
 /// The time grain of a spend report.
@@ -43,8 +43,12 @@ impl Grain {
             Grain::Hour => local.format("%Y-%m-%dT%H:%M:%S%:z").to_string(),
             Grain::Day => local.format("%Y-%m-%d").to_string(),
             Grain::Week => {
-                let monday = local.date_naive()
-                    - Duration::days(i64::from(local.weekday().num_days_from_monday()));
+                let date = local.date_naive();
+                let monday = date
+                    .checked_sub_signed(TimeDelta::days(i64::from(
+                        local.weekday().num_days_from_monday(),
+                    )))
+                    .unwrap_or(date);
                 monday.format("%Y-%m-%d").to_string()
             }
             Grain::Month => local.format("%Y-%m").to_string(),

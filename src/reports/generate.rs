@@ -1,7 +1,7 @@
 //! `tollgate dev generate-usage`: synthetic calls for benchmarks, written through the same
 //! store path as real ones (records and rollups in the same transactions).
 
-use chrono::{Duration, Utc};
+use chrono::{TimeDelta, Utc};
 use clap::Args;
 use rand::{Rng, SeedableRng};
 
@@ -18,12 +18,12 @@ pub struct GenerateArgs {
     /// How many calls.
     #[arg(long, default_value_t = 100_000)]
     pub calls: u64,
-    /// Spread over this many days before now.
-    #[arg(long, default_value_t = 30)]
+    /// Spread over this many days before now (1 to 10,000).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..=10_000))]
     pub days: i64,
-    /// How many keys (spread over 10 teams).
-    #[arg(long, default_value_t = 50)]
-    pub keys: usize,
+    /// How many keys (spread over 10 teams), at least one.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub keys: u64,
     /// Random seed, for repeatable data.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -43,6 +43,9 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
         .iter()
         .filter(|e| e.price_at(now).is_some())
         .collect();
+    if models.is_empty() {
+        anyhow::bail!("the catalog has no priced model to generate calls for");
+    }
     let mut keys = Vec::new();
     for i in 0..args.keys {
         let (_, hash) = generate_secret();
@@ -67,7 +70,7 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
     }
     let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
     let span_ms = args.days * 86_400_000;
-    let start = now - Duration::days(args.days);
+    let start = now - TimeDelta::days(args.days);
     let batch = 5_000u64;
     let mut written = 0u64;
     while written < args.calls {
@@ -80,7 +83,7 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
             // span, with up to a second of jitter.
             let slot = (span_ms as u128 * u128::from(written + i) / u128::from(args.calls)) as i64;
             let started_at =
-                start + Duration::milliseconds(slot + rng.gen_range(0..1_000).min(span_ms - slot));
+                start + TimeDelta::milliseconds(slot + rng.gen_range(0..1_000).min(span_ms - slot));
             let input = rng.gen_range(50..20_000u64);
             let usage = Usage {
                 input_tokens: input,
@@ -102,7 +105,7 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
             records.push(UsageRecord {
                 id: crate::gateway::new_call_id(),
                 started_at,
-                finished_at: started_at + Duration::milliseconds(800),
+                finished_at: started_at + TimeDelta::milliseconds(800),
                 key_id: Some(key.id.clone()),
                 team_id: key.team.clone(),
                 model_id: entry.model.id.clone(),

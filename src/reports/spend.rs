@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
@@ -69,10 +69,97 @@ pub struct SpendReport {
     pub unpriced: Vec<String>,
 }
 
+/// The most time buckets a report may have (`group_by` with `hour`, `day`, `week` or `month`),
+/// counted as the range divided by the bucket's size (a month counts as 28 days), rounded up.
+pub const MAX_BUCKETS: i64 = 10_000;
+
+/// The longest range a report may cover, in days (about 27 years).
+pub const MAX_RANGE_DAYS: i64 = 10_000;
+
+/// The earliest instant a report accepts (0001-01-01T00:00:00Z, RFC 3339's first
+/// four-digit year).
+pub fn earliest() -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_millis(-62_135_596_800_000).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// The latest instant a report accepts (the last millisecond of year 9999).
+pub fn latest() -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_millis(253_402_300_799_999).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// Refuses an instant outside [`earliest`]..=[`latest`], naming its parameter.
+pub fn check_instant(field: &str, t: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
+    if t < earliest() || t > latest() {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("{field} must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z"),
+        ));
+    }
+    Ok(t)
+}
+
+fn range_too_large(field: &str, message: String) -> ApiError {
+    ApiError {
+        param: Some(field.into()),
+        ..ApiError::bad_request("range_too_large", message)
+    }
+}
+
+/// Refuses a range longer than [`MAX_RANGE_DAYS`] or holding more than [`MAX_BUCKETS`] buckets
+/// of `grain`, before any work is done.
+pub fn check_size(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    grain: Option<Grain>,
+) -> Result<(), ApiError> {
+    // Both ends are within years 1..=9999 and `from < to`, so this is positive and small.
+    let ms = to
+        .timestamp_millis()
+        .saturating_sub(from.timestamp_millis())
+        .max(0);
+    let div_ceil = |a: i64, b: i64| a / b + i64::from(a % b != 0);
+    if ms > MAX_RANGE_DAYS * DAY_MS {
+        return Err(range_too_large(
+            "from",
+            format!(
+                "a report covers at most {MAX_RANGE_DAYS} days; this range has {} (narrow from/to)",
+                div_ceil(ms, DAY_MS)
+            ),
+        ));
+    }
+    if let Some(g) = grain {
+        let size = match g {
+            Grain::Hour => HOUR_MS,
+            Grain::Day => DAY_MS,
+            Grain::Week => 7 * DAY_MS,
+            Grain::Month => 28 * DAY_MS,
+        };
+        let buckets = div_ceil(ms, size);
+        if buckets > MAX_BUCKETS {
+            return Err(range_too_large(
+                "group_by",
+                format!(
+                    "a report has at most {MAX_BUCKETS} time buckets; this range by {} would have {buckets} (use a coarser grain or a shorter range)",
+                    g.word()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl SpendParams {
     pub fn parse(&self, now: DateTime<Utc>) -> Result<SpendQuery, ApiError> {
-        let to = self.to.unwrap_or(now);
-        let from = self.from.unwrap_or(to - Duration::days(30));
+        let to = check_instant("to", self.to.unwrap_or(now))?;
+        let from = match self.from {
+            Some(t) => check_instant("from", t)?,
+            None => to
+                .checked_sub_signed(TimeDelta::days(30))
+                .map_or(earliest(), |t| t.max(earliest())),
+        };
+        if let Some(at) = self.price_at {
+            check_instant("price_at", at)?;
+        }
         if from >= to {
             return Err(ApiError::invalid_field("from", "from must be before to"));
         }
@@ -106,6 +193,7 @@ impl SpendParams {
                 ApiError::invalid_field("tz", format!("unknown time zone '{name}'"))
             })?,
         };
+        check_size(from, to, grain)?;
         let filters = Filters {
             key: self.key.clone(),
             team: self.team.clone(),

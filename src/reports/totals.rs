@@ -3,7 +3,7 @@
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::money::{format_usd, from_split_sum};
+use crate::money::format_usd;
 use crate::pricing::Usage;
 
 fn count(v: i64) -> u64 {
@@ -38,30 +38,36 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// Adds `o`. The cost is an `i128` of picodollars (rows hold `i64`s, so no number of rows
+    /// can overflow it); token counts saturate at `i64::MAX` instead of wrapping or panicking.
     pub fn add(&mut self, o: &Totals) {
-        self.requests += o.requests;
-        self.input_tokens += o.input_tokens;
-        self.cached_input_tokens += o.cached_input_tokens;
-        self.cache_write_tokens += o.cache_write_tokens;
-        self.output_tokens += o.output_tokens;
-        self.reasoning_tokens += o.reasoning_tokens;
-        self.images += o.images;
-        self.cost_picos += o.cost_picos;
+        self.requests = self.requests.saturating_add(o.requests);
+        self.input_tokens = self.input_tokens.saturating_add(o.input_tokens);
+        self.cached_input_tokens = self
+            .cached_input_tokens
+            .saturating_add(o.cached_input_tokens);
+        self.cache_write_tokens = self.cache_write_tokens.saturating_add(o.cache_write_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(o.output_tokens);
+        self.reasoning_tokens = self.reasoning_tokens.saturating_add(o.reasoning_tokens);
+        self.images = self.images.saturating_add(o.images);
+        self.cost_picos = self.cost_picos.saturating_add(o.cost_picos);
+    }
+
+    /// Takes `o` away (a rollup moved to another bucket; see the spend report's local days).
+    pub fn sub(&mut self, o: &Totals) {
+        self.requests = self.requests.saturating_sub(o.requests);
+        self.input_tokens = self.input_tokens.saturating_sub(o.input_tokens);
+        self.cached_input_tokens = self
+            .cached_input_tokens
+            .saturating_sub(o.cached_input_tokens);
+        self.cache_write_tokens = self.cache_write_tokens.saturating_sub(o.cache_write_tokens);
+        self.output_tokens = self.output_tokens.saturating_sub(o.output_tokens);
+        self.reasoning_tokens = self.reasoning_tokens.saturating_sub(o.reasoning_tokens);
+        self.images = self.images.saturating_sub(o.images);
+        self.cost_picos = self.cost_picos.saturating_sub(o.cost_picos);
     }
 
     /// The cost from the two halves of an overflow-safe SQL sum.
-    /// Takes `o` away (a rollup moved to another bucket; see the spend report's local days).
-    pub fn sub(&mut self, o: &Totals) {
-        self.requests -= o.requests;
-        self.input_tokens -= o.input_tokens;
-        self.cached_input_tokens -= o.cached_input_tokens;
-        self.cache_write_tokens -= o.cache_write_tokens;
-        self.output_tokens -= o.output_tokens;
-        self.reasoning_tokens -= o.reasoning_tokens;
-        self.images -= o.images;
-        self.cost_picos -= o.cost_picos;
-    }
-
     pub fn with_split_cost(mut self, micros: i64, rest: i64) -> Self {
         self.cost_picos = i128::from(micros) * 1_000_000 + i128::from(rest);
         self
@@ -79,10 +85,21 @@ impl Totals {
         ])
     }
 
+    /// The cost in USD. A `Decimal` holds 28 digits, about 7.9e16 USD: more than 8 billion rows
+    /// each at the ledger's maximum; beyond that the cost reads as `Decimal::MAX` (and is
+    /// logged), never wraps.
     pub fn cost(&self) -> Decimal {
-        let micros = i64::try_from(self.cost_picos / 1_000_000).unwrap_or(i64::MAX);
-        let rest = i64::try_from(self.cost_picos % 1_000_000).unwrap_or(0);
-        from_split_sum(micros, rest)
+        match Decimal::try_from_i128_with_scale(self.cost_picos, 12) {
+            Ok(d) => d.normalize(),
+            Err(_) => {
+                tracing::error!(cost_picos = %self.cost_picos, "report total exceeds a Decimal");
+                if self.cost_picos < 0 {
+                    Decimal::MIN
+                } else {
+                    Decimal::MAX
+                }
+            }
+        }
     }
 
     pub fn view(&self) -> TotalsView {

@@ -1,7 +1,7 @@
 //! API key statements.
 
-use chrono::Utc;
-use sqlx::FromRow;
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, Sqlite, Transaction};
 
 use super::{from_millis, parse_json, to_json, to_millis, Store, StoreError};
 use crate::keys::ApiKey;
@@ -62,32 +62,101 @@ impl Store {
         Ok(())
     }
 
-    /// Replaces a key's mutable fields (its secret hash never changes).
-    pub async fn update_key(&self, k: &ApiKey) -> Result<(), StoreError> {
+    /// Changes only the given columns of a key, in one statement (never a rewrite of the row
+    /// from a copy, so concurrent changes of other fields — a revocation above all — are never
+    /// undone). Revocation is final: re-enabling (`disabled = false`) a revoked key is a
+    /// [`StoreError::Conflict`] and changes nothing.
+    pub async fn patch_key(
+        &self,
+        id: &str,
+        columns: &[(&'static str, Column)],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        let row: Option<(Option<i64>,)> =
+            sqlx::query_as("SELECT revoked_at FROM api_keys WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((revoked_at,)) = row else {
+            return Err(StoreError::NotFound(format!("key '{id}' not found")));
+        };
+        let re_enables = columns
+            .iter()
+            .any(|(c, v)| *c == "disabled" && matches!(v, Column::Bool(false)));
+        if revoked_at.is_some() && re_enables {
+            return Err(StoreError::Conflict(format!(
+                "key '{id}' is revoked; revocation is final (create a new key)"
+            )));
+        }
+        update_columns(&mut tx, "api_keys", id, columns).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Revokes a key (the first revocation time stays). One statement; the rest of the row is
+    /// untouched.
+    pub async fn revoke_key(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         let done = sqlx::query(
-            "UPDATE api_keys SET name = $2, team_id = $3, allowed_models = $4, expires_at = $5, \
-             disabled = $6, revoked_at = $7, metadata = $8, updated_at = $9, budget = $10, \
-             rate_limits = $11, webhook_url = $12 WHERE id = $1",
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2), updated_at = $2 WHERE id = $1",
         )
-        .bind(&k.id)
-        .bind(&k.name)
-        .bind(&k.team)
-        .bind(k.allowed_models.as_ref().map(to_json))
-        .bind(k.expires_at.map(to_millis))
-        .bind(k.disabled)
-        .bind(k.revoked_at.map(to_millis))
-        .bind(to_json(&k.metadata))
-        .bind(to_millis(Utc::now()))
-        .bind(k.budget.as_ref().map(to_json))
-        .bind(k.rate_limits.as_ref().map(to_json))
-        .bind(&k.webhook_url)
+        .bind(id)
+        .bind(to_millis(at))
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("key '{}' not found", k.id)));
+            return Err(StoreError::NotFound(format!("key '{id}' not found")));
         }
         Ok(())
     }
+}
+
+/// A column's new value in a field-level update.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Column {
+    Text(Option<String>),
+    Int(Option<i64>),
+    Bool(bool),
+}
+
+impl Column {
+    /// A value stored as JSON text (`None` stores NULL).
+    pub fn json<T: serde::Serialize>(value: Option<&T>) -> Self {
+        Column::Text(value.map(to_json))
+    }
+
+    pub fn time(value: Option<DateTime<Utc>>) -> Self {
+        Column::Int(value.map(to_millis))
+    }
+}
+
+/// `UPDATE <table> SET <only these columns>, updated_at = now WHERE id = ?`; not found when no
+/// row has the id. Column names come from the code, never from input.
+pub(super) async fn update_columns(
+    tx: &mut Transaction<'_, Sqlite>,
+    table: &'static str,
+    id: &str,
+    columns: &[(&'static str, Column)],
+) -> Result<(), StoreError> {
+    let mut sets: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, (c, _))| format!("{c} = ${}", i + 2))
+        .collect();
+    sets.push(format!("updated_at = ${}", columns.len() + 2));
+    let sql = format!("UPDATE {table} SET {} WHERE id = $1", sets.join(", "));
+    let mut q = sqlx::query(&sql).bind(id);
+    for (_, v) in columns {
+        q = match v {
+            Column::Text(t) => q.bind(t.clone()),
+            Column::Int(n) => q.bind(*n),
+            Column::Bool(b) => q.bind(*b),
+        };
+    }
+    let done = q.bind(to_millis(Utc::now())).execute(&mut **tx).await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound(format!("'{id}' not found in {table}")));
+    }
+    Ok(())
 }
 
 impl KeyRow {

@@ -8,8 +8,9 @@
 mod batch;
 pub mod budgets;
 mod catalog;
-mod keys;
+pub mod keys;
 pub mod reports;
+mod teams;
 mod usage;
 
 pub use usage::LedgerConnection;
@@ -80,6 +81,67 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// Opens an existing Tollgate database for a read-only command (`tollgate spend`, `tollgate
+    /// usage export`): never creates a file, never migrates, never changes the journal mode.
+    /// A missing file, a file that is not a Tollgate database, or one whose schema is older
+    /// than this build is an error that says so.
+    pub async fn open_existing(url: &str) -> Result<Self, StoreError> {
+        let refuse = |message: String| StoreError::Unprocessable {
+            field: "database_url".into(),
+            message,
+        };
+        let options = SqliteConnectOptions::from_str(url)?;
+        let file = options.get_filename().to_path_buf();
+        if file.as_os_str() != ":memory:" && !file.is_file() {
+            return Err(refuse(format!(
+                "database file '{}' does not exist (check --database-url or TOLLGATE_DATABASE_URL; \
+                 read-only commands never create one)",
+                file.display()
+            )));
+        }
+        let options = options
+            .create_if_missing(false)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            .log_statements(log::LevelFilter::Off);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        let not_tollgate = || {
+            refuse(format!(
+                "'{}' is not a Tollgate database (no migration history)",
+                file.display()
+            ))
+        };
+        let (tables,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(&pool)
+        .await
+        .map_err(|_| not_tollgate())?;
+        if tables == 0 {
+            pool.close().await;
+            return Err(not_tollgate());
+        }
+        let (applied,): (Option<i64>,) =
+            sqlx::query_as("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&pool)
+                .await?;
+        let latest = sqlx::migrate!("./migrations/sqlite")
+            .iter()
+            .map(|m| m.version)
+            .max();
+        if applied < latest {
+            pool.close().await;
+            return Err(refuse(format!(
+                "the schema of '{}' is older than this tollgate; run `tollgate serve` on it once to migrate it",
+                file.display()
+            )));
+        }
         Ok(Store { pool })
     }
 

@@ -9,6 +9,10 @@ use crate::reports::{Dim, Filters, Totals};
 pub const HOUR_MS: i64 = 3_600_000;
 pub const DAY_MS: i64 = 86_400_000;
 
+/// The largest amount the ledger holds in one place (a call's net cost, a rollup row, a budget
+/// counter): `i64::MAX` picodollars, in USD.
+pub const LEDGER_MAX_USD: &str = "9223372.036854775807";
+
 /// Where a spend segment is read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -278,13 +282,86 @@ impl Store {
     }
 
     /// Appends an adjustment and applies its cost to the rollups of the original call's
-    /// buckets, in one transaction. The usage record itself is never changed.
+    /// buckets and to its budget counters, in one transaction. The usage record itself is
+    /// never changed.
+    ///
+    /// Compare-and-swap on the call's net cost: `expected_net` is the net cost (record plus
+    /// adjustments, picodollars) the caller computed the adjustment from; if another adjustment
+    /// landed meanwhile, nothing is written ([`StoreError::Conflict`]). Every sum the adjustment
+    /// changes — the call's net cost, its hourly and daily rollup rows, its budget counters —
+    /// is checked to stay within an `i64` of picodollars before anything is written
+    /// ([`StoreError::Unprocessable`] on `cost_delta_usd` otherwise), so no sum ever overflows
+    /// into SQLite's floating point.
     pub async fn insert_adjustment(
         &self,
         adj: &AdjustmentRow,
         record: &UsageRecord,
+        expected_net: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
+        let (net,): (i64,) = sqlx::query_as(
+            "SELECT u.cost_picos + COALESCE((SELECT SUM(a.cost_delta_picos) FROM usage_adjustments a \
+             WHERE a.usage_id = u.id), 0) FROM usage_records u WHERE u.id = $1",
+        )
+        .bind(&adj.usage_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if net != expected_net {
+            return Err(StoreError::Conflict(format!(
+                "call '{}' was adjusted meanwhile; read it again and retry",
+                adj.usage_id
+            )));
+        }
+        let too_large = |what: &str| {
+            StoreError::unprocessable(
+                "cost_delta_usd",
+                format!(
+                    "the adjustment would take {what} past the ledger's maximum of \
+                     ${LEDGER_MAX_USD} (an i64 of picodollars)"
+                ),
+            )
+        };
+        if net.checked_add(adj.cost_delta_picos).is_none() {
+            return Err(too_large("the call's net cost"));
+        }
+        let at = super::to_millis(record.started_at);
+        for (table, size) in [
+            ("usage_rollups_hourly", HOUR_MS),
+            ("usage_rollups_daily", DAY_MS),
+        ] {
+            let current: Option<(i64,)> = sqlx::query_as(&format!(
+                "SELECT cost_picos FROM {table} WHERE bucket = $1 AND key_id = $2 AND team_id = $3 \
+                 AND model_id = $4 AND provider_id = $5"
+            ))
+            .bind(at - at % size)
+            .bind(record.key_id.as_deref().unwrap_or(""))
+            .bind(record.team_id.as_deref().unwrap_or(""))
+            .bind(&record.model_id)
+            .bind(record.provider_id.as_deref().unwrap_or(""))
+            .fetch_optional(&mut *tx)
+            .await?;
+            if current
+                .map_or(0, |c| c.0)
+                .checked_add(adj.cost_delta_picos)
+                .is_none()
+            {
+                return Err(too_large("the call's rollups"));
+            }
+        }
+        let (low, high): (Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT MIN(spent_picos), MAX(spent_picos) FROM budget_counters WHERE ((scope = 'key' AND scope_id = $1) OR \
+             (scope = 'team' AND scope_id = $2) OR scope = 'global') AND period_start <= $3 AND (period_end IS NULL OR period_end > $3)",
+        )
+        .bind(record.key_id.as_deref().unwrap_or(""))
+        .bind(record.team_id.as_deref().unwrap_or(""))
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await?;
+        for spent in [low, high].into_iter().flatten() {
+            if spent.checked_add(adj.cost_delta_picos).is_none() {
+                return Err(too_large("a budget's spend"));
+            }
+        }
         sqlx::query(
             "INSERT INTO usage_adjustments (id, usage_id, created_at, kind, reason, cost_delta_picos, price_version_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
