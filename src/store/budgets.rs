@@ -130,23 +130,6 @@ impl Store {
         Ok(())
     }
 
-    pub async fn update_team(&self, t: &Team) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE teams SET name = $2, budget = $3, rate_limits = $4, webhook_url = $5, metadata = $6, updated_at = $7 WHERE id = $1")
-            .bind(&t.id)
-            .bind(&t.name)
-            .bind(t.budget.as_ref().map(to_json))
-            .bind(t.rate_limits.as_ref().map(to_json))
-            .bind(&t.webhook_url)
-            .bind(to_json(&t.metadata))
-            .bind(to_millis(Utc::now()))
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("team '{}' not found", t.id)));
-        }
-        Ok(())
-    }
-
     /// Deletes a team that no live key belongs to (its usage history keeps its id).
     pub async fn delete_team(&self, id: &str) -> Result<(), StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
