@@ -209,101 +209,103 @@ pub async fn handle(
     let started = Instant::now();
     let now = state.clock.now();
     let mut limits = None;
+    // One span per call: every log line of the call (and of its stream relay) carries its id,
+    // key and model.
+    let span = tracing::info_span!("call", id = %id, key = tracing::field::Empty, model = tracing::field::Empty);
     // Tracked, so that shutdown waits for the call to be recorded.
-    let result = state
-        .tasks
-        .clone()
-        .track_future(async {
-            let secret = credential(&headers, &mut body, modelslab);
-            let key = state
-                .keys
-                .authenticate(secret.as_deref(), now)
-                .map_err(IntoResponse::into_response)?;
-            let streamed = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
-            let refused = Refusal {
-                id: &id,
-                format,
-                key: &key,
-                streamed,
-                now,
-            };
-            let model_id = match model_field(&mut body, modelslab) {
-                Ok(m) => m,
-                Err(e) => {
-                    let named = body.get("model").and_then(Value::as_str).unwrap_or("");
-                    refused.record(&state, named, &e, vec![]).await;
-                    return Err(e.into_response());
-                }
-            };
-            let accepted =
-                check_body(format, &body).and_then(|()| resolve(&state, &key, &model_id, now));
-            let (model, provider, price) = match accepted {
-                Ok(r) => r,
-                Err(e) => {
-                    refused.record(&state, &model_id, &e, vec![]).await;
-                    return Err(e.into_response());
-                }
-            };
-            let team = key.team.as_deref().and_then(|t| state.teams.get(t));
-            let permit = match admit(&state, &key, team.as_ref()) {
-                Ok(p) => p,
-                Err(limited) => {
-                    let (e, extra) = *limited;
-                    refused.record(&state, &model_id, &e, vec![]).await;
-                    let mut response = e.into_response();
-                    response.headers_mut().extend(extra);
-                    return Err(response);
-                }
-            };
-            limits = permit.as_ref().and_then(|p| p.remaining);
-            let settlement = match reserve(
-                &state,
-                &id,
-                format,
-                &key,
-                team.as_ref(),
-                &model,
-                &price,
-                &mut body,
-                now,
-            )
+    let call = state.tasks.clone().track_future(async {
+        let secret = credential(&headers, &mut body, modelslab);
+        let key = state
+            .keys
+            .authenticate(secret.as_deref(), now)
+            .map_err(IntoResponse::into_response)?;
+        tracing::Span::current().record("key", key.id.as_str());
+        let streamed = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+        let refused = Refusal {
+            id: &id,
+            format,
+            key: &key,
+            streamed,
+            now,
+        };
+        let model_id = match model_field(&mut body, modelslab) {
+            Ok(m) => m,
+            Err(e) => {
+                let named = body.get("model").and_then(Value::as_str).unwrap_or("");
+                refused.record(&state, named, &e, vec![]).await;
+                return Err(e.into_response());
+            }
+        };
+        let accepted =
+            check_body(format, &body).and_then(|()| resolve(&state, &key, &model_id, now));
+        tracing::Span::current().record("model", model_id.as_str());
+        let (model, provider, price) = match accepted {
+            Ok(r) => r,
+            Err(e) => {
+                refused.record(&state, &model_id, &e, vec![]).await;
+                return Err(e.into_response());
+            }
+        };
+        let team = key.team.as_deref().and_then(|t| state.teams.get(t));
+        let permit = match admit(&state, &key, team.as_ref()) {
+            Ok(p) => p,
+            Err(limited) => {
+                let (e, extra) = *limited;
+                refused.record(&state, &model_id, &e, vec![]).await;
+                let mut response = e.into_response();
+                response.headers_mut().extend(extra);
+                return Err(response);
+            }
+        };
+        limits = permit.as_ref().and_then(|p| p.remaining);
+        let settlement = match reserve(
+            &state,
+            &id,
+            format,
+            &key,
+            team.as_ref(),
+            &model,
+            &price,
+            &mut body,
+            now,
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err((e, alert)) => {
+                refused
+                    .record(&state, &model_id, &e, alert.into_iter().collect())
+                    .await;
+                return Err(e.into_response());
+            }
+        };
+        let output_cap = output_cap(&body, &model);
+        let stream = streamed;
+        let client_wants_usage = body
+            .pointer("/stream_options/include_usage")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let call = Call {
+            id: id.clone(),
+            format,
+            started_at: now,
+            started,
+            key,
+            model,
+            provider,
+            price,
+            stream,
+            client_wants_usage,
+            body,
+            settlement,
+            output_cap,
+            permit: std::sync::Mutex::new(permit),
+        };
+        forward(&state, call, &headers)
             .await
-            {
-                Ok(s) => s,
-                Err((e, alert)) => {
-                    refused
-                        .record(&state, &model_id, &e, alert.into_iter().collect())
-                        .await;
-                    return Err(e.into_response());
-                }
-            };
-            let output_cap = output_cap(&body, &model);
-            let stream = streamed;
-            let client_wants_usage = body
-                .pointer("/stream_options/include_usage")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            let call = Call {
-                id: id.clone(),
-                format,
-                started_at: now,
-                started,
-                key,
-                model,
-                provider,
-                price,
-                stream,
-                client_wants_usage,
-                body,
-                settlement,
-                output_cap,
-                permit: std::sync::Mutex::new(permit),
-            };
-            forward(&state, call, &headers)
-                .await
-                .map_err(IntoResponse::into_response)
-        })
-        .await;
+            .map_err(IntoResponse::into_response)
+    });
+    let result = tracing::Instrument::instrument(call, span).await;
     let mut response = with_id(result.unwrap_or_else(|r| r), &id);
     if let Some(r) = limits {
         response.headers_mut().extend(ratelimit::headers_for(&r));

@@ -62,7 +62,8 @@ pub fn start(
         deadline,
         secret,
     };
-    state.tasks.spawn(relay.run(response, tr));
+    let run = tracing::Instrument::in_current_span(relay.run(response, tr));
+    state.tasks.spawn(run);
     let body = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv()
             .await
