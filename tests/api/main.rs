@@ -11,6 +11,7 @@ mod gateway_faults;
 mod gateway_support;
 mod gateway_translate;
 mod helpers;
+mod hostile_server;
 mod keys;
 mod ledger;
 mod lifecycle;
