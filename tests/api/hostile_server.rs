@@ -365,7 +365,7 @@ async fn count_tokens_input_is_bounded() {
 /// runs (the test runtime has one thread, shared with the server).
 #[tokio::test]
 async fn tokenizing_does_not_block_the_server() {
-    let gw = gateway_where(|_| {}).await;
+    let gw = gateway_where(|s| s.count_tokens_max_bytes = 16 * 1024 * 1024).await;
     let client = gw.app.client.clone();
     let url = gw.app.url("/v1/messages/count_tokens");
     let key = gw.key.clone();
@@ -373,12 +373,13 @@ async fn tokenizing_does_not_block_the_server() {
         client
             .post(url)
             .bearer_auth(key)
-            .json(&one_word(3_500_000))
+            .json(&one_word(8_000_000))
             .send()
             .await
             .map(|r| r.status())
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Time for the body to arrive and the tokenizer to start (seconds of work).
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let health = tokio::time::timeout(Duration::from_secs(60), gw.app.get("/healthz"))
         .await
         .unwrap();
