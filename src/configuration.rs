@@ -101,6 +101,46 @@ pub struct Settings {
     /// Log filter (tracing-subscriber EnvFilter syntax), e.g. `info` or `tollgate=debug`.
     #[arg(long, env = "TOLLGATE_LOG", default_value = "info")]
     pub log: String,
+
+    /// Time a client has to send a whole request head (request line and headers), in
+    /// milliseconds, counted from its connection or from the request's first byte. Slower
+    /// connections are closed.
+    #[arg(
+        long,
+        env = "TOLLGATE_HEADER_READ_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub header_read_timeout_ms: u64,
+
+    /// How long a connection with no request in progress stays open (HTTP/1.1 keep-alive and
+    /// HTTP/2 alike), in milliseconds.
+    #[arg(long, env = "TOLLGATE_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    pub idle_timeout_ms: u64,
+
+    /// Longest wait for the next piece of a request body, in milliseconds; a body that stalls
+    /// longer is refused.
+    #[arg(long, env = "TOLLGATE_BODY_READ_TIMEOUT_MS", default_value_t = 30_000)]
+    pub body_read_timeout_ms: u64,
+
+    /// Most client connections open at once; further ones wait in the listen backlog. When
+    /// unset: half the open-file limit (each call may also hold an upstream socket), at most
+    /// 10,000.
+    #[arg(long, env = "TOLLGATE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// Largest body read before authentication on ModelsLab paths when the key is sent as
+    /// `"key"` in the body (no `Authorization`/`x-api-key` header), in bytes.
+    #[arg(long, env = "TOLLGATE_BODY_KEY_MAX_BYTES", default_value_t = 64 * 1024)]
+    pub body_key_max_bytes: usize,
+
+    /// Largest amount of text `count_tokens` tokenizes, in bytes (413 above it).
+    #[arg(long, env = "TOLLGATE_COUNT_TOKENS_MAX_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub count_tokens_max_bytes: usize,
+
+    /// How many `count_tokens` requests are tokenized at once (on blocking threads, off the
+    /// async runtime); further ones wait. When unset: the number of CPU cores.
+    #[arg(long, env = "TOLLGATE_TOKENIZER_CONCURRENCY")]
+    pub tokenizer_concurrency: Option<usize>,
 }
 
 impl Settings {
@@ -125,7 +165,48 @@ impl Settings {
             webhook_secret: String::new(),
             alert_poll_ms: 1000,
             log: "info".into(),
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            body_read_timeout_ms: 30_000,
+            max_connections: None,
+            body_key_max_bytes: 64 * 1024,
+            count_tokens_max_bytes: 4 * 1024 * 1024,
+            tokenizer_concurrency: None,
         }
+    }
+
+    /// The connection limit: the configured one, else half the open-file limit, at most
+    /// 10,000.
+    pub fn effective_max_connections(&self) -> usize {
+        match self.max_connections {
+            Some(n) => n.max(1),
+            None => open_file_limit()
+                .map_or(512, |n| (n.saturating_sub(64) / 2) as usize)
+                .clamp(32, 10_000),
+        }
+    }
+
+    /// How many tokenizations run at once.
+    pub fn effective_tokenizer_concurrency(&self) -> usize {
+        self.tokenizer_concurrency
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+            })
+            .max(1)
+    }
+}
+
+/// The soft limit on open files (`RLIMIT_NOFILE`), read from `/proc/self/limits` on Linux.
+fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    match line
+        .trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?
+    {
+        "unlimited" => Some(u64::MAX),
+        n => n.parse().ok(),
     }
 }
 

@@ -1,5 +1,7 @@
 //! Builds the application from settings and runs it until a shutdown signal.
 
+mod serve;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -139,7 +141,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let addr = self.local_addr();
-        let app = crate::api::router(self.state.clone(), self.settings.max_body_bytes);
+        let app = crate::api::router(self.state.clone(), &self.settings);
         tracing::info!(%addr, "tollgate listening");
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
@@ -154,12 +156,18 @@ impl Application {
             Duration::from_millis(self.settings.alert_poll_ms),
             stop_alerts.clone(),
         ));
-        let server = axum::serve(self.listener, app).with_graceful_shutdown(signal);
+        let limits = serve::ConnectionLimits {
+            header_read_timeout: Duration::from_millis(self.settings.header_read_timeout_ms),
+            idle_timeout: Duration::from_millis(self.settings.idle_timeout_ms),
+            max_connections: self.settings.effective_max_connections(),
+        };
+        tracing::info!(max_connections = limits.max_connections, "connection limit");
+        let server = serve::serve(self.listener, app, limits, signal);
         let grace = Duration::from_secs(self.settings.shutdown_grace_secs);
-        let server = tokio::spawn(async move { server.await });
+        let server = tokio::spawn(server);
         tokio::pin!(server);
         tokio::select! {
-            result = &mut server => result??,
+            result = &mut server => result?,
             _ = async { let _ = stopping_rx.await; tokio::time::sleep(grace).await } => {
                 tracing::warn!("grace period over; dropping requests still in flight");
             }

@@ -11,8 +11,9 @@ use subtle::ConstantTimeEq;
 use crate::error::{ApiError, ErrorKind};
 use crate::state::AppState;
 
-/// A JSON body. Malformed JSON is a 400 `invalid_json`; a wrong or missing field is a 400
-/// `invalid_field` whose `param` is the field's path; a body over the limit is a 413.
+/// A JSON body. A `Content-Type` other than JSON is a 415; malformed JSON is a 400
+/// `invalid_json`; a wrong or missing field is a 400 `invalid_field` whose `param` is the
+/// field's path; a body over the limit is a 413.
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
@@ -23,6 +24,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        json_content_type(req.headers())?;
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
@@ -35,6 +37,37 @@ where
             }
         })?;
         parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Refuses a body declared as anything but JSON (`application/json`, or any `+json` type) with a
+/// 415. A request with no `Content-Type` is read as JSON: several SDKs and `curl --data-raw`
+/// scripts omit it, and a body that is not JSON still gets a 400 `invalid_json`.
+pub fn json_content_type(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(axum::http::header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let is_json = essence.as_deref().is_some_and(|mime| {
+        mime.split_once('/').is_some_and(|(kind, sub)| {
+            kind == "application" && (sub == "json" || sub.ends_with("+json"))
+        })
+    });
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorKind::UnsupportedMediaType,
+            "unsupported_media_type",
+            format!(
+                "unsupported Content-Type '{}': send the body as JSON with Content-Type: application/json (curl: --json)",
+                String::from_utf8_lossy(value.as_bytes())
+            ),
+        ))
     }
 }
 

@@ -12,18 +12,22 @@ mod status;
 pub mod views;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json, Router};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::configuration::Settings;
 use crate::error::{ApiError, ErrorKind};
 use crate::gateway::handlers as gateway;
 use crate::state::AppState;
@@ -118,16 +122,39 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// Builds the application router.
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+pub fn router(state: AppState, settings: &Settings) -> Router {
     let (router, spec) = routes().split_for_parts();
     let spec = Arc::new(spec.to_pretty_json().expect("OpenAPI document serializes"));
-    router
+    let router = router
         .fallback(not_found)
         .layer(Extension(health::OpenApiJson(spec)))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(Extension(gateway::Limits::new(settings)))
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(RequestBodyTimeoutLayer::new(Duration::from_millis(
+            settings.body_read_timeout_ms,
+        )));
+    protect(router).with_state(state)
+}
+
+/// The outer layers: a panic becomes a 500 in the caller's dialect (never a dropped
+/// connection), every error is rendered in that dialect, every request is traced.
+fn protect<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    router
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(dialect))
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
+}
+
+/// The answer to a request whose handler panicked: a logged 500 `internal_error`, re-rendered
+/// by [`dialect`] in the caller's shape.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = message, "a request handler panicked");
+    ApiError::internal().into_response()
 }
 
 async fn not_found() -> ApiError {
@@ -200,4 +227,63 @@ async fn dialect(req: Request, next: Next) -> Response {
     }
     parts.status = error.status();
     Response::from_parts(parts, fresh.into_body())
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::routing::post;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn panicking(path: &str, anthropic_header: bool) -> (StatusCode, serde_json::Value) {
+        async fn boom() -> &'static str {
+            panic!("boom")
+        }
+        let app = protect(
+            Router::new()
+                .route("/v1/chat/completions", post(boom))
+                .route("/v1/messages", post(boom)),
+        );
+        let mut req = Request::post(path);
+        if anthropic_header {
+            req = req.header("anthropic-version", "2023-06-01");
+        }
+        let response = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_a_500_in_the_callers_dialect() {
+        let (status, body) = panicking("/v1/chat/completions", false).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["error"]["type"], "api_error", "{body}");
+        assert_eq!(body["error"]["code"], "internal_error");
+        let (status, body) = panicking("/v1/messages", false).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["type"], "error", "{body}");
+        assert_eq!(body["error"]["type"], "api_error");
+        let (_, body) = panicking("/v1/chat/completions", true).await;
+        assert_eq!(
+            body["type"], "error",
+            "anthropic-version asks for Anthropic: {body}"
+        );
+    }
+
+    #[test]
+    fn the_panic_handler_answers_whatever_the_payload() {
+        for payload in [
+            Box::new("static") as Box<dyn std::any::Any + Send>,
+            Box::new(String::from("owned")),
+            Box::new(42_u8),
+        ] {
+            let response = panic_response(payload);
+            assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            assert!(response.extensions().get::<ApiError>().is_some());
+        }
+    }
 }

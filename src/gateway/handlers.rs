@@ -1,85 +1,184 @@
 //! HTTP handlers of the gateway endpoints.
 
-use axum::extract::{Path, State};
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::HeaderMap;
-use axum::response::Response;
-use axum::Json;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use chrono::Utc;
+use http_body_util::{BodyExt, Limited};
 use serde_json::{json, Value};
+use tokio::sync::Semaphore;
 
 use super::call::handle;
 use super::{tokens, Format};
-use crate::api::extract::ApiJson;
-use crate::error::ApiError;
+use crate::api::extract::{json_content_type, parse_json, secret_from_headers, ApiJson};
+use crate::configuration::Settings;
+use crate::error::{ApiError, ErrorKind};
 use crate::state::AppState;
+
+/// Bounds of the gateway endpoints on what a caller sends.
+#[derive(Clone)]
+pub struct Limits {
+    /// Most body bytes read before authentication, when a ModelsLab caller sends its key as
+    /// `"key"` in the body.
+    pub body_key_max_bytes: usize,
+    /// Most text bytes `count_tokens` tokenizes.
+    pub count_tokens_max_bytes: usize,
+    /// Tokenizations running at once (on blocking threads).
+    pub tokenizer: Arc<Semaphore>,
+}
+
+impl Limits {
+    pub fn new(settings: &Settings) -> Self {
+        Limits {
+            body_key_max_bytes: settings.body_key_max_bytes,
+            count_tokens_max_bytes: settings.count_tokens_max_bytes,
+            tokenizer: Arc::new(Semaphore::new(settings.effective_tokenizer_concurrency())),
+        }
+    }
+}
+
+/// Authenticates a gateway request before its body is read, then reads and parses the body.
+///
+/// A key in `Authorization: Bearer` or `x-api-key` is checked first: an unknown, revoked or
+/// missing key is refused without reading a byte of the body. ModelsLab callers may send the
+/// key as `"key"` in the body instead; then at most [`Limits::body_key_max_bytes`] are read
+/// before the key is checked (413 above that). `handle` authenticates again; this is the
+/// early gate.
+async fn admit(
+    state: &AppState,
+    limits: &Limits,
+    req: Request,
+    modelslab: bool,
+) -> Result<(HeaderMap, Value), ApiError> {
+    let header_secret = secret_from_headers(req.headers());
+    if header_secret.is_some() || !modelslab {
+        state
+            .keys
+            .authenticate(header_secret.as_deref(), Utc::now())?;
+        let headers = req.headers().clone();
+        let ApiJson(body) = ApiJson::<Value>::from_request(req, &()).await?;
+        return Ok((headers, body));
+    }
+    json_content_type(req.headers())?;
+    let (parts, body) = req.into_parts();
+    let bytes = match Limited::new(body, limits.body_key_max_bytes)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return Err(ApiError::new(
+                ErrorKind::PayloadTooLarge,
+                "payload_too_large",
+                format!(
+                "a request carrying its API key as \"key\" in the body may be at most {} bytes; \
+                     send larger requests with Authorization: Bearer <key>",
+                limits.body_key_max_bytes
+            ),
+            ))
+        }
+        Err(e) => {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                format!("failed to read the request body: {e}"),
+            ))
+        }
+    };
+    let body: Value = parse_json(&bytes)?;
+    let secret = body.get("key").and_then(Value::as_str);
+    state.keys.authenticate(secret, Utc::now())?;
+    Ok((parts.headers, body))
+}
+
+async fn call(
+    state: AppState,
+    limits: &Limits,
+    req: Request,
+    format: Format,
+    modelslab: bool,
+) -> Response {
+    match admit(&state, limits, req, modelslab).await {
+        Ok((headers, body)) => handle(state, format, modelslab, headers, body).await,
+        Err(e) => e.into_response(),
+    }
+}
 
 /// OpenAI Chat Completions, streaming or not, for every catalog model.
 #[utoipa::path(post, path = "/v1/chat/completions", tag = "gateway", request_body = Object,
     responses((status = 200, description = "A chat completion (or an SSE stream of chunks); x-request-id and x-tollgate-cost headers"),
         (status = 400, description = "Invalid request or unpriced model"), (status = 401, description = "Bad API key"),
         (status = 403, description = "Model not allowed for this key"), (status = 404, description = "Unknown model"),
-        (status = 413, description = "Body too large"), (status = 502, description = "Upstream failed"), (status = 504, description = "Upstream timed out")))]
+        (status = 413, description = "Body too large"), (status = 415, description = "Content-Type is not JSON"), (status = 502, description = "Upstream failed"), (status = 504, description = "Upstream timed out")))]
 pub async fn chat_completions(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    ApiJson(body): ApiJson<Value>,
+    Extension(limits): Extension<Limits>,
+    req: Request,
 ) -> Response {
-    handle(state, Format::OpenAi, false, headers, body).await
+    call(state, &limits, req, Format::OpenAi, false).await
 }
 
 /// ModelsLab's path for chat completions: `model_id` may stand for `model`, and the key may
 /// be sent as `"key"` in the body.
 #[utoipa::path(post, path = "/api/v7/llm/chat/completions", tag = "gateway", request_body = Object,
-    responses((status = 200, description = "As POST /v1/chat/completions")))]
+    responses((status = 200, description = "As POST /v1/chat/completions"), (status = 401, description = "Bad API key"),
+        (status = 413, description = "Body too large; with the key in the body, larger than the body-key limit"), (status = 415, description = "Content-Type is not JSON")))]
 pub async fn chat_completions_modelslab(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    ApiJson(body): ApiJson<Value>,
+    Extension(limits): Extension<Limits>,
+    req: Request,
 ) -> Response {
-    handle(state, Format::OpenAi, true, headers, body).await
+    call(state, &limits, req, Format::OpenAi, true).await
 }
 
 /// Anthropic Messages, streaming or not, for every catalog model.
 #[utoipa::path(post, path = "/v1/messages", tag = "gateway", request_body = Object,
     responses((status = 200, description = "A message (or an SSE stream of message events)"), (status = 400, description = "Invalid request"),
-        (status = 401, description = "Bad API key"), (status = 404, description = "Unknown model"), (status = 502, description = "Upstream failed")))]
+        (status = 401, description = "Bad API key"), (status = 404, description = "Unknown model"),
+        (status = 413, description = "Body too large"), (status = 415, description = "Content-Type is not JSON"), (status = 502, description = "Upstream failed")))]
 pub async fn messages(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    ApiJson(body): ApiJson<Value>,
+    Extension(limits): Extension<Limits>,
+    req: Request,
 ) -> Response {
-    handle(state, Format::Anthropic, false, headers, body).await
+    call(state, &limits, req, Format::Anthropic, false).await
 }
 
 /// Anthropic Messages on ModelsLab's path.
 #[utoipa::path(post, path = "/api/v7/llm/v1/messages", tag = "gateway", request_body = Object,
-    responses((status = 200, description = "As POST /v1/messages")))]
+    responses((status = 200, description = "As POST /v1/messages"), (status = 401, description = "Bad API key"),
+        (status = 413, description = "Body too large; with the key in the body, larger than the body-key limit"), (status = 415, description = "Content-Type is not JSON")))]
 pub async fn messages_modelslab(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    ApiJson(body): ApiJson<Value>,
+    Extension(limits): Extension<Limits>,
+    req: Request,
 ) -> Response {
-    handle(state, Format::Anthropic, true, headers, body).await
+    call(state, &limits, req, Format::Anthropic, true).await
 }
 
 async fn count(
     state: AppState,
-    headers: HeaderMap,
-    mut body: Value,
+    limits: &Limits,
+    req: Request,
     modelslab: bool,
 ) -> Result<Json<Value>, ApiError> {
-    let body_key = if modelslab {
-        body.as_object_mut().and_then(|o| o.remove("key"))
+    let (_, mut body) = admit(&state, limits, req, modelslab).await?;
+    if let Some(o) = body.as_object_mut() {
+        o.remove("key");
+    }
+    let model_field = if modelslab && body.get("model").is_none() {
+        "model_id"
     } else {
-        None
+        "model"
     };
-    let secret = crate::api::extract::secret_from_headers(&headers)
-        .or_else(|| body_key.and_then(|k| k.as_str().map(str::to_string)));
-    state.keys.authenticate(secret.as_deref(), Utc::now())?;
     let model = body
-        .get("model")
+        .get(model_field)
         .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::invalid_field("model", "missing field `model`"))?;
+        .ok_or_else(|| {
+            ApiError::invalid_field(model_field, format!("missing field `{model_field}`"))
+        })?;
     if state.catalog.snapshot().get(model).is_none() {
         return Err(crate::api::models::model_not_found(model));
     }
@@ -89,29 +188,79 @@ async fn count(
             "messages must be an array",
         ));
     }
-    Ok(Json(json!({"input_tokens": tokens::count_request(&body)})))
+    let text_bytes = tokenizer_input_bytes(&body);
+    if text_bytes > limits.count_tokens_max_bytes {
+        return Err(ApiError::new(
+            ErrorKind::PayloadTooLarge,
+            "payload_too_large",
+            format!(
+                "count_tokens reads at most {} bytes of text; this request has {text_bytes}",
+                limits.count_tokens_max_bytes
+            ),
+        ));
+    }
+    let _permit = limits
+        .tokenizer
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| ApiError::internal())?;
+    let input_tokens = tokio::task::spawn_blocking(move || tokens::count_request(&body))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "the tokenizer failed");
+            ApiError::internal()
+        })?;
+    Ok(Json(json!({"input_tokens": input_tokens})))
+}
+
+/// An upper bound of the text the tokenizer reads from a request: every string under
+/// `system`, `messages` and `tools`, except images and documents (`source` objects and
+/// `data:` URLs), which it skips.
+fn tokenizer_input_bytes(body: &Value) -> usize {
+    fn walk(v: &Value) -> usize {
+        match v {
+            Value::String(s) if s.starts_with("data:") => 0,
+            Value::String(s) => s.len() + 1,
+            Value::Array(items) => items.iter().map(walk).fold(0, usize::saturating_add),
+            Value::Object(map) => map
+                .iter()
+                .filter(|(k, _)| k.as_str() != "source")
+                .map(|(_, v)| walk(v))
+                .fold(0, usize::saturating_add),
+            _ => 0,
+        }
+    }
+    ["system", "messages", "tools"]
+        .iter()
+        .filter_map(|f| body.get(*f))
+        .map(walk)
+        .fold(0, usize::saturating_add)
 }
 
 /// Counts a Messages request's input tokens (locally, with the o200k_base tokenizer).
 #[utoipa::path(post, path = "/v1/messages/count_tokens", tag = "gateway", request_body = Object,
-    responses((status = 200, description = "{\"input_tokens\": N}"), (status = 401, description = "Bad API key"), (status = 404, description = "Unknown model")))]
+    responses((status = 200, description = "{\"input_tokens\": N}"), (status = 400, description = "Invalid request"), (status = 401, description = "Bad API key"), (status = 404, description = "Unknown model"),
+        (status = 413, description = "Body or its text larger than the limits"), (status = 415, description = "Content-Type is not JSON")))]
 pub async fn count_tokens(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    ApiJson(body): ApiJson<Value>,
+    Extension(limits): Extension<Limits>,
+    req: Request,
 ) -> Result<Json<Value>, ApiError> {
-    count(state, headers, body, false).await
+    count(state, &limits, req, false).await
 }
 
-/// `count_tokens` on ModelsLab's path.
+/// `count_tokens` on ModelsLab's path: `model_id` may stand for `model`, and the key may be sent
+/// as `"key"` in the body.
 #[utoipa::path(post, path = "/api/v7/llm/v1/messages/count_tokens", tag = "gateway", request_body = Object,
-    responses((status = 200, description = "As POST /v1/messages/count_tokens")))]
+    responses((status = 200, description = "As POST /v1/messages/count_tokens"), (status = 401, description = "Bad API key"),
+        (status = 413, description = "Body too large; with the key in the body, larger than the body-key limit"), (status = 415, description = "Content-Type is not JSON")))]
 pub async fn count_tokens_modelslab(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    ApiJson(body): ApiJson<Value>,
+    Extension(limits): Extension<Limits>,
+    req: Request,
 ) -> Result<Json<Value>, ApiError> {
-    count(state, headers, body, true).await
+    count(state, &limits, req, true).await
 }
 
 /// The caller's own record of one call: tokens of each kind, cost, price version, latency.

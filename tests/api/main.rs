@@ -12,6 +12,7 @@ mod gateway_support;
 mod gateway_translate;
 mod helpers;
 mod hostile_admin;
+mod hostile_server;
 mod hostile_upstream;
 mod keys;
 mod ledger;
