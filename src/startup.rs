@@ -48,6 +48,7 @@ impl Application {
         }
         let catalog = Catalog::default();
         catalog.reload(&store).await?;
+        crate::gateway::upstream::warn_missing_keys(&catalog.snapshot().providers);
         let keys = KeyRing::default();
         keys.reload(&store).await?;
         let budgets = Arc::new(settings.budget_settings()?);
@@ -169,15 +170,18 @@ impl Application {
         tokio::select! {
             result = &mut server => result?,
             _ = async { let _ = stopping_rx.await; tokio::time::sleep(grace).await } => {
-                tracing::warn!("grace period over; dropping requests still in flight");
+                tracing::warn!("grace period over; ending calls still in flight");
             }
         }
+        // Calls still in flight (and stream relays) end now and record themselves as
+        // `interrupted`; the writer's last flush waits for those records.
+        self.state.stopping.cancel();
         self.state.tasks.close();
-        if tokio::time::timeout(grace, self.state.tasks.wait())
+        if tokio::time::timeout(END_WAIT, self.state.tasks.wait())
             .await
             .is_err()
         {
-            tracing::warn!("grace period over; stream relays still running are cut off");
+            tracing::error!("calls ended at shutdown did not record in time");
         }
         self.state.meter.shutdown().await;
         stop_alerts.cancel();
@@ -187,6 +191,9 @@ impl Application {
         Ok(())
     }
 }
+
+/// How long calls ended at shutdown get to write their records before the writer's last flush.
+const END_WAIT: Duration = Duration::from_secs(5);
 
 fn generate_admin_token() -> String {
     let bytes: [u8; 24] = rand::random();

@@ -35,9 +35,8 @@ const OFFLOAD: usize = 64 * 1024;
 /// thread meanwhile (a 20 MB request takes about a second).
 pub fn count_text(text: &str) -> u64 {
     use tokio::runtime::{Handle, RuntimeFlavor};
-    let multi_thread = || {
-        Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread)
-    };
+    let multi_thread =
+        || Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
     if text.len() > OFFLOAD && multi_thread() {
         tokio::task::block_in_place(|| count_pieces(text))
     } else {

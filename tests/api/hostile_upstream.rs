@@ -481,3 +481,83 @@ async fn refusals_are_recorded_as_asked() {
     let g = gw.generation(&request_id(&r)).await;
     assert_eq!(g["status"], "rejected");
 }
+
+/// At the end of the shutdown grace period, calls still in flight are ended by the gateway and
+/// recorded as `interrupted` before the ledger's last write.
+#[tokio::test]
+async fn shutdown_ends_and_records_calls_it_cannot_finish() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut settings = crate::helpers::settings_in(&dir);
+    settings.shutdown_grace_secs = 1;
+    let gw =
+        crate::gateway_support::gateway_with(crate::helpers::spawn_with(dir, settings).await).await;
+    gw.mock.set(|s| {
+        s.text = "slow ".repeat(40);
+        s.chunk_delay_ms = 300;
+    });
+    let mut body = chat("oa-model");
+    body["stream"] = true.into();
+    let mut stream = gw.post("/v1/chat/completions", body).await;
+    let stream_id = request_id(&stream);
+    let first = stream.chunk().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("data:"));
+    let reader = tokio::spawn(async move {
+        let mut rest = Vec::new();
+        while let Ok(Some(c)) = stream.chunk().await {
+            rest.extend_from_slice(&c);
+        }
+        String::from_utf8(rest).unwrap()
+    });
+    gw.mock.set(|s| s.delay_ms = 30_000);
+    let (client, url, key) = (
+        gw.app.client.clone(),
+        gw.app.url("/v1/messages"),
+        gw.key.clone(),
+    );
+    let plain = tokio::spawn(async move {
+        client
+            .post(url)
+            .bearer_auth(key)
+            .json(&message("an-model"))
+            .send()
+            .await
+            .unwrap()
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let crate::gateway_support::Gw { app, .. } = gw;
+    let dir = app.stop().await;
+    let rest = reader.await.unwrap();
+    let last = sse_events(&rest)
+        .pop()
+        .expect("the stream got a closing event");
+    assert!(last.1.contains("shutting down"), "{rest}");
+    let plain = plain.await.unwrap();
+    assert_eq!(plain.status(), 503);
+    let plain_id = request_id(&plain);
+    assert_eq!(
+        plain.json::<Value>().await.unwrap()["error"]["type"],
+        "overloaded_error"
+    );
+    let store = tollgate::store::Store::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("tollgate.db").display()
+    ))
+    .await
+    .unwrap();
+    let streamed = store
+        .usage_record(&stream_id)
+        .await
+        .unwrap()
+        .expect("the stream's record");
+    assert_eq!(streamed.status.as_str(), "interrupted");
+    assert!(
+        streamed.usage.output_tokens > 0,
+        "charged for what was delivered"
+    );
+    let plain = store
+        .usage_record(&plain_id)
+        .await
+        .unwrap()
+        .expect("the plain call's record");
+    assert_eq!(plain.status.as_str(), "interrupted");
+}
