@@ -561,3 +561,43 @@ async fn shutdown_ends_and_records_calls_it_cannot_finish() {
         .expect("the plain call's record");
     assert_eq!(plain.status.as_str(), "interrupted");
 }
+
+/// Non-streaming calls to an upstream that ignores the cap (1,000 output tokens for a cap of
+/// 100): settled spend stays within the bound docs/budgets.md states — the limit, plus the
+/// overrun of the calls admitted before the first overrun settled, whose reservations all fit
+/// the limit — and the key is refused afterwards.
+#[tokio::test]
+async fn settled_spend_with_a_lying_upstream_stays_within_the_documented_bound() {
+    let gw = gateway().await;
+    gw.mock.set(|s| {
+        s.input_tokens = 20;
+        s.output_tokens = 1_000;
+        s.delay_ms = 50;
+    });
+    let limit = Decimal::from_str("0.01").unwrap();
+    let secret = capped(&gw, "0.01").await;
+    let body = chat("oa-model");
+    // The reservation as the gateway computes it: every input byte at 2 USD/Mtok, the 100-token
+    // cap at the dearest output rate (reasoning, 8 USD/Mtok).
+    let input = tollgate::budgets::enforce::input_bound(&body);
+    let reserved = (Decimal::from(input) * Decimal::from(2) + Decimal::from(100 * 8))
+        / Decimal::from(1_000_000);
+    let real = (Decimal::from(20 * 2) + Decimal::from(1_000 * 6)) / Decimal::from(1_000_000);
+    let statuses = burst(&gw, &secret, "/v1/chat/completions", body.clone(), 100).await;
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    assert!(ok > 0 && statuses.iter().all(|s| *s == 200 || *s == 402));
+    assert!(
+        Decimal::from(ok as u64) * reserved <= limit,
+        "{ok} calls admitted, their reservations pass the limit"
+    );
+    let spent = spent(&gw, &secret).await;
+    let bound = limit + Decimal::from(ok as u64) * (real - reserved);
+    assert_eq!(
+        spent,
+        Decimal::from(ok as u64) * real,
+        "every admitted call's real cost is recorded"
+    );
+    assert!(spent <= bound, "spent {spent} above the bound {bound}");
+    let r = post_as(&gw, &secret, "/v1/chat/completions", &body).await;
+    assert_eq!(r.status(), 402, "refused while over the limit");
+}
