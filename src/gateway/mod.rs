@@ -4,7 +4,9 @@
 //! translated when the caller's format differs from the provider's, forwarded, metered, and
 //! answered. See [`call`] for the flow.
 
+pub mod admit;
 pub mod call;
+pub mod forward;
 pub mod handlers;
 pub mod relay;
 pub mod settle;

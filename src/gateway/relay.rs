@@ -10,7 +10,8 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant as TokioInstant;
 
-use super::call::{interrupted_error, timeout_error, Call};
+use super::call::Call;
+use super::forward::{interrupted_error, timeout_error};
 use super::settle::{commit, estimate, measure, record_for, Measured};
 use super::stream::{
     AnthropicPassthrough, AnthropicToOpenAi, OpenAiPassthrough, OpenAiToAnthropic, Translate,

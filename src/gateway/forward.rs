@@ -1,0 +1,316 @@
+//! Forwarding: the upstream request, its failures, and a non-streaming answer read, metered and
+//! translated for the caller (streams go to [`super::relay`]).
+
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use rust_decimal::Decimal;
+use serde_json::Value;
+use tokio::time::Instant as TokioInstant;
+
+use super::settle::{commit, fail, record_for};
+use super::stream::cost_number;
+use super::translate::{
+    anthropic_to_openai_request, anthropic_to_openai_response, openai_to_anthropic_request,
+    openai_to_anthropic_response,
+};
+use super::upstream::{self, error_message};
+use super::usage::Reported;
+use super::{relay, settle, usage, Format};
+use crate::catalog::ProviderKind;
+use crate::error::{ApiError, ErrorKind};
+use crate::metering::{CallStatus, UsageSource};
+use crate::money::format_usd;
+use crate::pricing::Usage;
+use crate::state::AppState;
+
+use super::call::Call;
+
+/// The body to send upstream: translated when the formats differ, the model renamed, and for
+/// OpenAI streams usage always requested.
+pub(super) fn upstream_body(call: &Call) -> Result<Value, ApiError> {
+    let upstream_model = call.model.upstream_model.as_str();
+    let mut body = match (call.format, call.provider.kind) {
+        (Format::OpenAi, ProviderKind::Openai) | (Format::Anthropic, ProviderKind::Anthropic) => {
+            let mut b = call.body.clone();
+            b["model"] = upstream_model.into();
+            b
+        }
+        (Format::OpenAi, ProviderKind::Anthropic) => {
+            openai_to_anthropic_request(&call.body, upstream_model, call.model.max_output_tokens)?
+        }
+        (Format::Anthropic, ProviderKind::Openai) => {
+            anthropic_to_openai_request(&call.body, upstream_model)
+        }
+    };
+    if call.stream && call.provider.kind == ProviderKind::Openai {
+        body["stream_options"] = serde_json::json!({"include_usage": true});
+    }
+    Ok(body)
+}
+
+/// The caller's error for a failed upstream exchange. The transport error itself (which names
+/// the provider's internal URL) goes to the log, not to the caller.
+pub(super) fn upstream_failure(call: &Call, e: &reqwest::Error) -> (CallStatus, ApiError) {
+    if e.is_timeout() {
+        return timeout_error();
+    }
+    tracing::warn!(call = %call.id, provider = %call.provider.id, error = %e, "upstream exchange failed");
+    let what = if e.is_connect() {
+        "could not connect to the upstream provider"
+    } else {
+        "the exchange with the upstream provider failed"
+    };
+    (
+        CallStatus::UpstreamError,
+        ApiError::new(
+            ErrorKind::BadGateway,
+            "upstream_unreachable",
+            format!("{what} (provider '{}')", call.provider.id),
+        ),
+    )
+}
+
+/// A call still in flight when the shutdown grace period ends.
+pub(super) fn interrupted_error() -> (CallStatus, ApiError) {
+    (
+        CallStatus::Interrupted,
+        ApiError::new(
+            ErrorKind::Unavailable,
+            "gateway_stopping",
+            "the gateway is shutting down and ended this call before the upstream finished",
+        ),
+    )
+}
+
+pub(super) fn timeout_error() -> (CallStatus, ApiError) {
+    (
+        CallStatus::Timeout,
+        ApiError::new(
+            ErrorKind::GatewayTimeout,
+            "upstream_timeout",
+            "the upstream provider did not answer in time",
+        ),
+    )
+}
+
+/// Sends the call upstream and answers the caller.
+pub(super) async fn forward(
+    state: &AppState,
+    call: Call,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let body = upstream_body(&call)?;
+    let secret = match upstream::secret(&call.provider) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(call = %call.id, error = %e, "refusing a call to a provider without its key");
+            let err = ApiError::new(
+                ErrorKind::BadGateway,
+                "provider_not_configured",
+                format!(
+                    "provider '{}' has no API key configured on this gateway; ask its administrator",
+                    call.provider.id
+                ),
+            );
+            return Err(fail(state, &call, CallStatus::UpstreamError, None, err).await);
+        }
+    };
+    state.meter.started(call.start()).await;
+    let timeouts = state.upstream.timeouts(&call.provider);
+    let deadline = TokioInstant::now() + timeouts.total;
+    let first_byte = if call.stream {
+        timeouts.first_byte.min(timeouts.total)
+    } else {
+        timeouts.total
+    };
+    let request = state
+        .upstream
+        .request(&call.provider, secret.clone(), &body, headers);
+    let sent = tokio::select! {
+        sent = tokio::time::timeout(first_byte, request.send()) => sent,
+        () = state.stopping.cancelled() => {
+            let (status, err) = interrupted_error();
+            return Err(fail(state, &call, status, None, err).await);
+        }
+    };
+    let response = match sent {
+        Err(_) => {
+            let (status, err) = timeout_error();
+            return Err(fail(state, &call, status, None, err).await);
+        }
+        Ok(Err(e)) => {
+            let (status, err) = upstream_failure(&call, &e);
+            return Err(fail(state, &call, status, None, err).await);
+        }
+        Ok(Ok(r)) => r,
+    };
+    let upstream_status = response.status();
+    if !upstream_status.is_success() {
+        let err = upstream_error(response, deadline, secret.as_deref()).await;
+        return Err(fail(
+            state,
+            &call,
+            CallStatus::UpstreamError,
+            Some(upstream_status.as_u16()),
+            err,
+        )
+        .await);
+    }
+    if call.stream {
+        Ok(relay::start(state, call, response, deadline, secret))
+    } else {
+        complete(state, call, response, deadline).await
+    }
+}
+
+/// The caller's error for an upstream's error answer: its message, with credentials removed.
+/// A redirect is not followed (it would carry the provider's key elsewhere).
+pub(super) async fn upstream_error(
+    response: reqwest::Response,
+    deadline: TokioInstant,
+    secret: Option<&str>,
+) -> ApiError {
+    let status = response.status();
+    let message = if status.is_redirection() {
+        "a redirect, which the gateway does not follow".to_string()
+    } else {
+        let bytes = tokio::time::timeout_at(
+            deadline,
+            upstream::read_capped(response, upstream::MAX_ERROR_BODY),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+        upstream::redact(&error_message(&bytes), secret)
+    };
+    let message = format!("upstream provider answered {}: {message}", status.as_u16());
+    let kind = if status.is_server_error() || status.is_redirection() {
+        ErrorKind::BadGateway
+    } else {
+        ErrorKind::UpstreamClient(status.as_u16())
+    };
+    ApiError::new(kind, "upstream_error", message)
+}
+
+/// A non-streaming answer: read (up to the size limit), meter, translate, commit, respond.
+pub(super) async fn complete(
+    state: &AppState,
+    call: Call,
+    response: reqwest::Response,
+    deadline: TokioInstant,
+) -> Result<Response, ApiError> {
+    let read = upstream::read_capped(response, upstream::MAX_ANSWER_BODY);
+    let read = tokio::select! {
+        read = tokio::time::timeout_at(deadline, read) => read,
+        () = state.stopping.cancelled() => {
+            let (status, err) = interrupted_error();
+            return Err(fail(state, &call, status, Some(200), err).await);
+        }
+    };
+    let bytes = match read {
+        Err(_) => {
+            let (status, err) = timeout_error();
+            return Err(fail(state, &call, status, Some(200), err).await);
+        }
+        Ok(Err(upstream::ReadError::TooLarge(limit))) => {
+            let err = ApiError::new(
+                ErrorKind::BadGateway,
+                "upstream_too_large",
+                format!("the upstream provider's answer is larger than the gateway's limit of {limit} bytes"),
+            );
+            return Err(fail(state, &call, CallStatus::UpstreamError, Some(200), err).await);
+        }
+        Ok(Err(upstream::ReadError::Transport(e))) => {
+            let (status, err) = upstream_failure(&call, &e);
+            return Err(fail(state, &call, status, Some(200), err).await);
+        }
+        Ok(Ok(b)) => b,
+    };
+    let Ok(mut upstream) = serde_json::from_slice::<Value>(&bytes) else {
+        let err = ApiError::new(
+            ErrorKind::BadGateway,
+            "upstream_invalid",
+            "the upstream provider answered with invalid JSON",
+        );
+        return Err(fail(state, &call, CallStatus::UpstreamError, Some(200), err).await);
+    };
+    let reported = match (call.provider.kind, upstream.get("usage")) {
+        (_, None) => Reported::Absent,
+        (ProviderKind::Openai, Some(u)) => usage::from_openai(u),
+        (ProviderKind::Anthropic, Some(u)) => usage::from_anthropic(u),
+    };
+    let measured = settle::measure(&call, reported, &output_text(&upstream));
+    let trusted = measured.source == UsageSource::Upstream;
+    let record = record_for(&call, CallStatus::Ok, 200, Some(200), Some(measured));
+    let cost = record.cost;
+    let body = client_body(&call, &mut upstream, &record.usage, cost, trusted);
+    commit(state, &call, record).await?;
+    let mut response = Json(body).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format_usd(cost)) {
+        response.headers_mut().insert("x-tollgate-cost", v);
+    }
+    Ok(response)
+}
+
+pub(super) fn output_text(upstream: &Value) -> String {
+    let mut text = String::new();
+    if let Some(s) = upstream
+        .pointer("/choices/0/message/content")
+        .and_then(Value::as_str)
+    {
+        text.push_str(s);
+    }
+    for block in upstream
+        .get("content")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(s) = block.get("text").and_then(Value::as_str) {
+            text.push_str(s);
+        }
+    }
+    text
+}
+
+/// The caller's body for an upstream answer, in the caller's format, with the catalog model
+/// id and (OpenAI format) `usage.cost`. The upstream's usage object is kept only when it was
+/// `trusted`; otherwise the gateway's figures replace it.
+pub(super) fn client_body(
+    call: &Call,
+    upstream: &mut Value,
+    u: &Usage,
+    cost: Decimal,
+    trusted: bool,
+) -> Value {
+    let created = call.started_at.timestamp();
+    match (call.format, call.provider.kind) {
+        (Format::OpenAi, kind) => {
+            let mut body = if kind == ProviderKind::Anthropic {
+                anthropic_to_openai_response(upstream, &call.id, &call.model.id, created, u)
+            } else {
+                let mut b = upstream.take();
+                b["model"] = call.model.id.clone().into();
+                if !trusted || !b.get("usage").is_some_and(Value::is_object) {
+                    b["usage"] = usage::to_openai(u);
+                }
+                b
+            };
+            body["usage"]["cost"] = cost_number(cost);
+            body
+        }
+        (Format::Anthropic, ProviderKind::Anthropic) => {
+            let mut b = upstream.take();
+            b["model"] = call.model.id.clone().into();
+            if !trusted {
+                b["usage"] = usage::to_anthropic(u);
+            }
+            b
+        }
+        (Format::Anthropic, ProviderKind::Openai) => {
+            openai_to_anthropic_response(upstream, &format!("msg_{}", call.id), &call.model.id, u)
+        }
+    }
+}
