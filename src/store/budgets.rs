@@ -90,7 +90,7 @@ async fn ensure_counter(
 impl Store {
     pub async fn load_teams(&self) -> Result<Vec<Team>, StoreError> {
         sqlx::query_as::<_, TeamRow>("SELECT id, name, budget, rate_limits, webhook_url, metadata, created_at FROM teams ORDER BY id")
-            .fetch_all(&self.pool)
+            .fetch_all(self.sqlite()?)
             .await?
             .into_iter()
             .map(|r| {
@@ -119,7 +119,7 @@ impl Store {
         .bind(&t.webhook_url)
         .bind(to_json(&t.metadata))
         .bind(to_millis(t.created_at))
-        .execute(&self.pool)
+        .execute(self.sqlite()?)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict(format!(
@@ -132,7 +132,7 @@ impl Store {
 
     /// Deletes a team that no live key belongs to (its usage history keeps its id).
     pub async fn delete_team(&self, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.sqlite()?.begin_with("BEGIN IMMEDIATE").await?;
         let (keys,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM api_keys WHERE team_id = $1 AND revoked_at IS NULL",
         )
@@ -157,7 +157,7 @@ impl Store {
 
     /// Releases reservations left by calls that were in flight when the process stopped.
     pub async fn release_orphan_reservations(&self) -> Result<usize, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.sqlite()?.begin_with("BEGIN IMMEDIATE").await?;
         let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
             "SELECT account, account_id, period_start, amount_picos FROM budget_reservations",
         )
@@ -186,7 +186,7 @@ impl Store {
             .bind(scope)
             .bind(id)
             .bind(start)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.sqlite()?)
             .await?;
         if let Some(r) = row {
             return Ok(r);
@@ -195,7 +195,7 @@ impl Store {
             .bind(id)
             .bind(start)
             .bind(end.unwrap_or(i64::MAX))
-            .fetch_one(&self.pool)
+            .fetch_one(self.sqlite()?)
             .await?;
         Ok((
             i64::try_from(i128::from(micros) * 1_000_000 + i128::from(rest)).unwrap_or(i64::MAX),
@@ -208,14 +208,14 @@ impl Store {
         Ok(sqlx::query_as("SELECT balance_picos, reserved_picos FROM credit_accounts WHERE owner_kind = $1 AND owner_id = $2")
             .bind(kind)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.sqlite()?)
             .await?)
     }
 
     pub async fn credit_owners(&self) -> Result<Vec<(String, String)>, StoreError> {
         Ok(
             sqlx::query_as("SELECT owner_kind, owner_id FROM credit_accounts")
-                .fetch_all(&self.pool)
+                .fetch_all(self.sqlite()?)
                 .await?,
         )
     }
@@ -264,7 +264,7 @@ impl Store {
             "SELECT id, kind, scope, scope_id, payload, created_at, webhook_url, attempts, next_attempt_at, delivered_at, last_error \
              FROM alerts ORDER BY seq DESC LIMIT {limit}"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(self.sqlite()?)
         .await?)
     }
 
@@ -275,12 +275,12 @@ impl Store {
              FROM alerts WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY seq LIMIT {limit}"
         ))
         .bind(now)
-        .fetch_all(&self.pool)
+        .fetch_all(self.sqlite()?)
         .await?)
     }
 
     pub async fn alert_delivered(&self, id: &str, at: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE alerts SET delivered_at = $2, attempts = attempts + 1, last_error = NULL WHERE id = $1").bind(id).bind(at).execute(&self.pool).await?;
+        sqlx::query("UPDATE alerts SET delivered_at = $2, attempts = attempts + 1, last_error = NULL WHERE id = $1").bind(id).bind(at).execute(self.sqlite()?).await?;
         Ok(())
     }
 
@@ -294,7 +294,7 @@ impl Store {
             .bind(id)
             .bind(next_attempt_at)
             .bind(error)
-            .execute(&self.pool)
+            .execute(self.sqlite()?)
             .await?;
         Ok(())
     }

@@ -72,7 +72,7 @@ impl Store {
             "SELECT id, kind, name, base_url, api_key_env, connect_timeout_ms, first_byte_timeout_ms, \
              total_timeout_ms FROM providers ORDER BY id",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.sqlite()?)
         .await?
         .into_iter()
         .map(ProviderRow::into_provider)
@@ -82,13 +82,13 @@ impl Store {
              max_output_tokens, input_modalities, capabilities, default_params, open_weights, \
              added_on, status FROM models ORDER BY id",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.sqlite()?)
         .await?;
         let mut prices: HashMap<String, Vec<PriceVersion>> = HashMap::new();
         let sql =
             format!("SELECT {PRICE_COLUMNS} FROM model_prices ORDER BY model_id, effective_from");
         for row in sqlx::query_as::<_, PriceRow>(&sql)
-            .fetch_all(&self.pool)
+            .fetch_all(self.sqlite()?)
             .await?
         {
             let version = row.into_version()?;
@@ -101,7 +101,7 @@ impl Store {
         let rows = sqlx::query_as::<_, RelatedRow>(
             "SELECT model_id, related_id FROM related_models ORDER BY model_id, position",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.sqlite()?)
         .await?;
         for row in rows {
             related
@@ -126,7 +126,7 @@ impl Store {
     /// True when no model has been stored yet (the seeds are loaded then).
     pub async fn catalog_is_empty(&self) -> Result<bool, StoreError> {
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM models")
-            .fetch_one(&self.pool)
+            .fetch_one(self.sqlite()?)
             .await?;
         Ok(n == 0)
     }
@@ -155,7 +155,7 @@ impl Store {
         .bind(p.connect_timeout_ms.map(ms))
         .bind(p.first_byte_timeout_ms.map(ms))
         .bind(p.total_timeout_ms.map(ms))
-        .execute(&self.pool)
+        .execute(self.sqlite()?)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!(
@@ -184,7 +184,7 @@ impl Store {
 
     /// Replaces a model's descriptive fields (prices and related models have their own calls).
     pub async fn update_model(&self, m: &Model) -> Result<(), StoreError> {
-        ensure_provider(&self.pool, &m.provider).await?;
+        ensure_provider(self.sqlite()?, &m.provider).await?;
         let done = bind_model(sqlx::query(
             "UPDATE models SET name = $2, creator = $3, provider_id = $4, upstream_model = $5, \
              description = $6, context_length = $7, max_output_tokens = $8, \
@@ -192,7 +192,7 @@ impl Store {
              open_weights = $12, added_on = $13, status = $14, updated_at = $15 WHERE id = $1",
         ), m)
         .bind(to_millis(Utc::now()))
-        .execute(&self.pool)
+        .execute(self.sqlite()?)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("model '{}' not found", m.id)));

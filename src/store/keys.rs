@@ -30,7 +30,7 @@ impl Store {
             "SELECT id, name, team_id, key_hash, key_prefix, allowed_models, expires_at, disabled, \
              revoked_at, metadata, created_at, budget, rate_limits, webhook_url FROM api_keys ORDER BY created_at, id",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.sqlite()?)
         .await?
         .into_iter()
         .map(KeyRow::into_key)
@@ -57,7 +57,7 @@ impl Store {
         .bind(k.budget.as_ref().map(to_json))
         .bind(k.rate_limits.as_ref().map(to_json))
         .bind(&k.webhook_url)
-        .execute(&self.pool)
+        .execute(self.sqlite()?)
         .await?;
         Ok(())
     }
@@ -101,7 +101,7 @@ impl Store {
         )
         .bind(id)
         .bind(to_millis(at))
-        .execute(&self.pool)
+        .execute(self.sqlite()?)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("key '{id}' not found")));

@@ -1,9 +1,16 @@
 //! Every SQL statement of Tollgate lives under this module.
 //!
-//! The SQL is kept portable between SQLite and PostgreSQL: `$n` placeholders, no
-//! engine-specific functions, times as integer milliseconds, money as integer picodollars,
-//! JSON documents as TEXT. A PostgreSQL backend is then a second pool type behind the same
-//! methods, not a rewrite.
+//! One store, a backend per database: [`Pool`] is an enum of a SQLite and a PostgreSQL pool,
+//! and a statement whose SQL is the same on both is written once and compiled for each
+//! ([`on_pool!`]: static dispatch, no trait objects). The SQL is kept portable where it can be:
+//! `$n` placeholders, no engine-specific functions, times as integer milliseconds, money as
+//! integer picodollars (sums cast back to `BIGINT`, which PostgreSQL would widen to
+//! `NUMERIC`), JSON documents as TEXT. Statements that must differ (SQLite's write-lock
+//! scripts, PostgreSQL's row locks) are written per backend.
+//!
+//! The PostgreSQL backend is being built store file by store file: a statement not yet written
+//! for it reaches the SQLite pool through [`Store::sqlite`], which answers
+//! [`StoreError::Unsupported`] on PostgreSQL.
 
 mod batch;
 pub mod budgets;
@@ -19,6 +26,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, SqlitePool};
 
@@ -39,6 +47,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A feature the PostgreSQL backend does not have yet.
+    #[error("not yet supported on PostgreSQL: {0}")]
+    Unsupported(&'static str),
 }
 
 impl StoreError {
@@ -50,18 +61,71 @@ impl StoreError {
     }
 }
 
+/// Which database a store runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The connection pool of one backend.
+#[derive(Clone, Debug)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the store's pool, whichever backend it is: the same
+/// statement, compiled once per backend.
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite($pool) => $body,
+            $crate::store::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+#[allow(unused_imports)] // used by the store files as they gain their PostgreSQL statements
+pub(crate) use on_pool;
+
+/// True when `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
 /// The database behind Tollgate.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Pool,
 }
 
 impl Store {
-    /// Opens (creating if missing) the database at `url` and runs pending migrations.
-    ///
+    /// Opens the database at `url` and runs pending migrations: PostgreSQL for a
+    /// `postgres://` or `postgresql://` URL, else SQLite (the file created if missing).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        if is_postgres_url(url) {
+            return Self::connect_postgres(url).await;
+        }
+        Self::connect_sqlite(url).await
+    }
+
+    /// PostgreSQL, with `synchronous_commit` as the server has it (on by default): a commit
+    /// that returned is on disk, so the metering promise holds as on SQLite.
+    async fn connect_postgres(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Store {
+            pool: Pool::Postgres(pool),
+        })
+    }
+
     /// WAL with `synchronous=NORMAL` makes every committed transaction survive a killed
     /// process (not a power cut), which is the durability the metering path promises.
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+    async fn connect_sqlite(url: &str) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -81,7 +145,26 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool: Pool::Sqlite(pool),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The SQLite pool, for statements that exist only for SQLite so far.
+    pub(crate) fn sqlite(&self) -> Result<&SqlitePool, StoreError> {
+        match &self.pool {
+            Pool::Sqlite(p) => Ok(p),
+            Pool::Postgres(_) => Err(StoreError::Unsupported(
+                "this operation is not yet written for PostgreSQL",
+            )),
+        }
     }
 
     /// Opens an existing Tollgate database for a read-only command (`tollgate spend`, `tollgate
@@ -89,6 +172,9 @@ impl Store {
     /// A missing file, a file that is not a Tollgate database, or one whose schema is older
     /// than this build is an error that says so.
     pub async fn open_existing(url: &str) -> Result<Self, StoreError> {
+        if is_postgres_url(url) {
+            return Self::open_existing_postgres(url).await;
+        }
         let refuse = |message: String| StoreError::Unprocessable {
             field: "database_url".into(),
             message,
@@ -142,7 +228,43 @@ impl Store {
                 file.display()
             )));
         }
-        Ok(Store { pool })
+        Ok(Store {
+            pool: Pool::Sqlite(pool),
+        })
+    }
+
+    /// [`Store::open_existing`] on PostgreSQL: the database must exist and be migrated.
+    async fn open_existing_postgres(url: &str) -> Result<Self, StoreError> {
+        let refuse = |message: String| StoreError::Unprocessable {
+            field: "database_url".into(),
+            message,
+        };
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect(url)
+            .await
+            .map_err(|e| refuse(format!("cannot open the PostgreSQL database: {e}")))?;
+        let (applied,): (Option<i64>,) = sqlx::query_as(
+            "SELECT CASE WHEN to_regclass('_sqlx_migrations') IS NULL THEN NULL \
+             ELSE (SELECT MAX(version) FROM _sqlx_migrations WHERE success) END",
+        )
+        .fetch_one(&pool)
+        .await?;
+        let latest = sqlx::migrate!("./migrations/postgres")
+            .iter()
+            .map(|m| m.version)
+            .max();
+        match applied {
+            None => Err(refuse(
+                "this PostgreSQL database is not a Tollgate database (no migration history)".into(),
+            )),
+            Some(v) if Some(v) < latest => Err(refuse(
+                "the schema of this PostgreSQL database is older than this tollgate; run `tollgate serve` on it once to migrate it".into(),
+            )),
+            Some(_) => Ok(Store {
+                pool: Pool::Postgres(pool),
+            }),
+        }
     }
 
     /// A write transaction. `BEGIN IMMEDIATE` takes SQLite's write lock up front, so a
@@ -151,29 +273,36 @@ impl Store {
     pub(crate) async fn write_tx(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(self.sqlite()?.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// Copies committed WAL frames into the database file without waiting for readers or
     /// writers (`PASSIVE`), so the WAL stays short although the metering writer never
     /// checkpoints; see [`LedgerConnection`]. Returns the WAL frames (pages) still to copy.
+    /// PostgreSQL checkpoints by itself: 0.
     pub async fn checkpoint(&self) -> Result<i64, StoreError> {
+        let Pool::Sqlite(pool) = &self.pool else {
+            return Ok(0);
+        };
         let (_busy, log, copied): (i64, i64, i64) =
             sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-                .fetch_one(&self.pool)
+                .fetch_one(pool)
                 .await?;
         Ok(log - copied)
     }
 
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        on_pool!(self, |pool| sqlx::query("SELECT 1")
+            .execute(pool)
+            .await
+            .map(drop))?;
         Ok(())
     }
 
     /// Closes every connection, waiting for those in use.
     pub async fn close(&self) {
-        self.pool.close().await;
+        on_pool!(self, |pool| pool.close().await);
     }
 }
 

@@ -194,7 +194,7 @@ impl Store {
         for b in binds {
             q = q.bind(b);
         }
-        let rows = q.fetch_all(&self.pool).await?;
+        let rows = q.fetch_all(self.sqlite()?).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let mut i = 0;
@@ -278,7 +278,7 @@ impl Store {
         for id in usage_ids {
             q = q.bind(id);
         }
-        Ok(q.fetch_all(&self.pool).await?)
+        Ok(q.fetch_all(self.sqlite()?).await?)
     }
 
     /// Appends an adjustment and applies its cost to the rollups of the original call's
@@ -405,7 +405,7 @@ impl Store {
         for b in &binds {
             q = q.bind(b);
         }
-        Ok(q.fetch_all(&self.pool)
+        Ok(q.fetch_all(self.sqlite()?)
             .await?
             .into_iter()
             .map(|r| [r.0, r.1, r.2, r.3, r.4, r.5])

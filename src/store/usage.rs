@@ -88,7 +88,7 @@ impl Store {
         settlements: &[Option<Settlement>],
         finished_starts: &[String],
     ) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.sqlite()?.acquire().await?;
         let result =
             write_ledger_batch_on(&mut conn, starts, records, settlements, finished_starts).await;
         if result.is_err() {
@@ -110,7 +110,7 @@ impl Store {
         let sql = format!("SELECT {RECORD_COLUMNS} FROM usage_records WHERE id = $1");
         sqlx::query_as::<_, RecordRow>(&sql)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.sqlite()?)
             .await?
             .map(RecordRow::into_record)
             .transpose()
@@ -132,7 +132,7 @@ impl Store {
         for b in binds {
             q = q.bind(b);
         }
-        q.fetch_all(&self.pool)
+        q.fetch_all(self.sqlite()?)
             .await?
             .into_iter()
             .map(|row| Ok((row.seq, row.record.into_record()?)))
@@ -147,7 +147,7 @@ impl Store {
              s.upstream_model, s.endpoint, s.streamed, s.price_version_id FROM call_starts s \
              LEFT JOIN usage_records u ON u.id = s.id WHERE u.id IS NULL",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.sqlite()?)
         .await?;
         let mut tx = self.write_tx().await?;
         for row in &starts {
@@ -330,7 +330,7 @@ impl LedgerConnection {
     }
 
     async fn open(&self) -> Result<SqliteConnection, StoreError> {
-        let mut conn = SqliteConnection::connect_with(&self.store.pool.connect_options()).await?;
+        let mut conn = SqliteConnection::connect_with(&self.store.sqlite()?.connect_options()).await?;
         sqlx::query("PRAGMA wal_autocheckpoint = 0")
             .execute(&mut conn)
             .await?;
