@@ -16,6 +16,7 @@ mod batch;
 pub mod budgets;
 mod catalog;
 pub mod keys;
+mod pg_ledger;
 pub mod reports;
 mod teams;
 mod usage;

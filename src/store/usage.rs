@@ -3,7 +3,7 @@
 use super::batch::Script;
 use sqlx::{Connection, FromRow, Sqlite, SqliteConnection, Transaction};
 
-use super::{from_millis, to_millis, Store, StoreError};
+use super::{from_millis, on_pool, pg_ledger, to_millis, Pool, Store, StoreError};
 use crate::budgets::enforce::Settlement;
 use crate::metering::{CallStart, CallStatus, Endpoint, UsageRecord, UsageSource};
 use crate::money::{from_picos, to_picos};
@@ -88,6 +88,10 @@ impl Store {
         settlements: &[Option<Settlement>],
         finished_starts: &[String],
     ) -> Result<(), StoreError> {
+        if let Pool::Postgres(pool) = &self.pool {
+            let mut conn = pool.acquire().await?;
+            return pg_write_batch(&mut conn, starts, records, settlements, finished_starts).await;
+        }
         let mut conn = self.sqlite()?.acquire().await?;
         let result =
             write_ledger_batch_on(&mut conn, starts, records, settlements, finished_starts).await;
@@ -108,12 +112,11 @@ impl Store {
     /// One usage record by call id.
     pub async fn usage_record(&self, id: &str) -> Result<Option<UsageRecord>, StoreError> {
         let sql = format!("SELECT {RECORD_COLUMNS} FROM usage_records WHERE id = $1");
-        sqlx::query_as::<_, RecordRow>(&sql)
+        let row = on_pool!(self, |pool| sqlx::query_as::<_, RecordRow>(&sql)
             .bind(id)
-            .fetch_optional(self.sqlite()?)
-            .await?
-            .map(RecordRow::into_record)
-            .transpose()
+            .fetch_optional(pool)
+            .await)?;
+        row.map(RecordRow::into_record).transpose()
     }
 
     /// Records with their `seq`, for a query selecting `seq, RECORD_COLUMNS`.
@@ -128,13 +131,14 @@ impl Store {
             #[sqlx(flatten)]
             record: RecordRow,
         }
-        let mut q = sqlx::query_as::<_, WithSeq>(sql);
-        for b in binds {
-            q = q.bind(b);
-        }
-        q.fetch_all(self.sqlite()?)
-            .await?
-            .into_iter()
+        let rows = on_pool!(self, |pool| {
+            let mut q = sqlx::query_as::<_, WithSeq>(sql);
+            for b in binds {
+                q = q.bind(b);
+            }
+            q.fetch_all(pool).await
+        })?;
+        rows.into_iter()
             .map(|row| Ok((row.seq, row.record.into_record()?)))
             .collect()
     }
@@ -142,19 +146,27 @@ impl Store {
     /// Closes out calls that were in flight when the process stopped: each gets a usage
     /// record with status `interrupted` and no charge (the upstream reported nothing).
     pub async fn close_out_interrupted(&self) -> Result<usize, StoreError> {
-        let starts = sqlx::query_as::<_, StartRow>(
-            "SELECT s.id, s.started_at, s.key_id, s.team_id, s.model_id, s.provider_id, \
+        let sql = "SELECT s.id, s.started_at, s.key_id, s.team_id, s.model_id, s.provider_id, \
              s.upstream_model, s.endpoint, s.streamed, s.price_version_id FROM call_starts s \
-             LEFT JOIN usage_records u ON u.id = s.id WHERE u.id IS NULL",
-        )
-        .fetch_all(self.sqlite()?)
-        .await?;
+             LEFT JOIN usage_records u ON u.id = s.id WHERE u.id IS NULL";
+        let starts = on_pool!(self, |pool| sqlx::query_as::<_, StartRow>(sql)
+            .fetch_all(pool)
+            .await)?;
+        if let Pool::Postgres(pool) = &self.pool {
+            let records = starts
+                .iter()
+                .map(|row| interrupted(&row.to_start()?))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let mut tx = pool.begin().await?;
+            pg_ledger::insert_records(&mut tx, &records).await?;
+            let ids: Vec<String> = starts.iter().map(|s| s.id.clone()).collect();
+            pg_ledger::delete_starts(&mut tx, &ids).await?;
+            tx.commit().await?;
+            return Ok(starts.len());
+        }
         let mut tx = self.write_tx().await?;
         for row in &starts {
-            let start = row.to_start()?;
-            let mut record = UsageRecord::from_start(&start, CallStatus::Interrupted, 0);
-            record.error = Some("the gateway stopped before this call completed".into());
-            insert_record(&mut tx, &record).await?;
+            insert_record(&mut tx, &interrupted(&row.to_start()?)?).await?;
         }
         sqlx::query("DELETE FROM call_starts")
             .execute(&mut *tx)
@@ -162,6 +174,31 @@ impl Store {
         tx.commit().await?;
         Ok(starts.len())
     }
+}
+
+/// The record closing out a call whose process stopped before it completed.
+fn interrupted(start: &CallStart) -> Result<UsageRecord, StoreError> {
+    let mut record = UsageRecord::from_start(start, CallStatus::Interrupted, 0);
+    record.error = Some("the gateway stopped before this call completed".into());
+    Ok(record)
+}
+
+/// A batch on PostgreSQL, in one transaction. Budget settlement is not written for
+/// PostgreSQL yet: a batch that settles reservations is refused as unsupported.
+async fn pg_write_batch(
+    conn: &mut sqlx::PgConnection,
+    starts: &[CallStart],
+    records: &[UsageRecord],
+    settlements: &[Option<Settlement>],
+    finished_starts: &[String],
+) -> Result<(), StoreError> {
+    if settlements.iter().any(Option::is_some) {
+        return Err(StoreError::Unsupported("budgets and credits"));
+    }
+    let mut tx = conn.begin().await?;
+    pg_ledger::write_plain_batch(&mut tx, starts, records, finished_starts).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 async fn insert_record(
@@ -278,7 +315,13 @@ impl RecordRow {
 /// connection is closed and the next batch opens a fresh one.
 pub struct LedgerConnection {
     store: Store,
-    conn: Option<SqliteConnection>,
+    conn: Option<LedgerConn>,
+}
+
+/// The writer's own connection, on either backend.
+enum LedgerConn {
+    Sqlite(SqliteConnection),
+    Postgres(sqlx::PgConnection),
 }
 
 impl LedgerConnection {
@@ -290,9 +333,14 @@ impl LedgerConnection {
         settlements: &[Option<Settlement>],
         finished_starts: &[String],
     ) -> Result<(), StoreError> {
-        let conn = self.connection().await?;
-        let result =
-            write_ledger_batch_on(conn, starts, records, settlements, finished_starts).await;
+        let result = match self.connection().await? {
+            LedgerConn::Sqlite(conn) => {
+                write_ledger_batch_on(conn, starts, records, settlements, finished_starts).await
+            }
+            LedgerConn::Postgres(conn) => {
+                pg_write_batch(conn, starts, records, settlements, finished_starts).await
+            }
+        };
         if result.is_err() {
             self.conn = None;
         }
@@ -307,8 +355,10 @@ impl LedgerConnection {
         call_id: &str,
         lines: &[crate::budgets::enforce::Line],
     ) -> Result<Result<(), super::budgets::Refused>, StoreError> {
-        let conn = self.connection().await?;
-        let result = super::budgets::reserve_on(conn, call_id, lines).await;
+        let result = match self.connection().await? {
+            LedgerConn::Sqlite(conn) => super::budgets::reserve_on(conn, call_id, lines).await,
+            LedgerConn::Postgres(_) => Err(StoreError::Unsupported("budgets and credits")),
+        };
         if result.is_err() {
             self.conn = None;
         }
@@ -317,24 +367,37 @@ impl LedgerConnection {
 
     /// Closes the connection (at shutdown, after the last batch).
     pub async fn close(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            let _ = conn.close().await;
+        match self.conn.take() {
+            Some(LedgerConn::Sqlite(conn)) => {
+                let _ = conn.close().await;
+            }
+            Some(LedgerConn::Postgres(conn)) => {
+                let _ = conn.close().await;
+            }
+            None => {}
         }
     }
 
-    async fn connection(&mut self) -> Result<&mut SqliteConnection, StoreError> {
+    async fn connection(&mut self) -> Result<&mut LedgerConn, StoreError> {
         if self.conn.is_none() {
             self.conn = Some(self.open().await?);
         }
         Ok(self.conn.as_mut().expect("the connection was just opened"))
     }
 
-    async fn open(&self) -> Result<SqliteConnection, StoreError> {
-        let mut conn = SqliteConnection::connect_with(&self.store.sqlite()?.connect_options()).await?;
+    async fn open(&self) -> Result<LedgerConn, StoreError> {
+        let pool = match &self.store.pool {
+            Pool::Postgres(pool) => {
+                let conn = sqlx::PgConnection::connect_with(&pool.connect_options()).await?;
+                return Ok(LedgerConn::Postgres(conn));
+            }
+            Pool::Sqlite(pool) => pool,
+        };
+        let mut conn = SqliteConnection::connect_with(&pool.connect_options()).await?;
         sqlx::query("PRAGMA wal_autocheckpoint = 0")
             .execute(&mut conn)
             .await?;
-        Ok(conn)
+        Ok(LedgerConn::Sqlite(conn))
     }
 }
 

@@ -1,0 +1,133 @@
+//! The usage ledger on PostgreSQL: a batch of call starts and records in one transaction, each
+//! statement covering the whole batch through `UNNEST` of one array per column (one round trip
+//! per statement whatever the batch size, and no statement text that grows with it).
+
+use sqlx::{PgConnection, Postgres, Transaction};
+
+use super::{to_millis, StoreError};
+use crate::metering::{CallStart, UsageRecord};
+use crate::money::to_picos;
+
+fn int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Inserts call starts (idempotent by id).
+pub(super) async fn insert_starts(
+    tx: &mut PgConnection,
+    starts: &[CallStart],
+) -> Result<(), StoreError> {
+    if starts.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO call_starts (id, started_at, key_id, team_id, model_id, provider_id, upstream_model, \
+         endpoint, streamed, price_version_id, input_tokens_estimate) \
+         SELECT id, started_at, key_id, team_id, model_id, provider_id, upstream_model, endpoint, streamed, \
+         price_version_id, 0 FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
+         $6::text[], $7::text[], $8::text[], $9::boolean[], $10::bigint[]) \
+         AS s(id, started_at, key_id, team_id, model_id, provider_id, upstream_model, endpoint, streamed, price_version_id) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(starts.iter().map(|s| s.id.clone()).collect::<Vec<_>>())
+    .bind(starts.iter().map(|s| to_millis(s.started_at)).collect::<Vec<_>>())
+    .bind(starts.iter().map(|s| s.key_id.clone()).collect::<Vec<_>>())
+    .bind(starts.iter().map(|s| s.team_id.clone()).collect::<Vec<_>>())
+    .bind(starts.iter().map(|s| s.model_id.clone()).collect::<Vec<_>>())
+    .bind(starts.iter().map(|s| s.provider_id.clone()).collect::<Vec<_>>())
+    .bind(starts.iter().map(|s| s.upstream_model.clone()).collect::<Vec<_>>())
+    .bind(starts.iter().map(|s| s.endpoint.as_str().to_string()).collect::<Vec<_>>())
+    .bind(starts.iter().map(|s| s.streamed).collect::<Vec<_>>())
+    .bind(starts.iter().map(|s| s.price_version_id).collect::<Vec<_>>())
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Inserts records (idempotent by id); returns the ids that were new. Rollups follow by trigger
+/// in the same transaction.
+pub(super) async fn insert_records(
+    tx: &mut PgConnection,
+    records: &[UsageRecord],
+) -> Result<Vec<String>, StoreError> {
+    if records.is_empty() {
+        return Ok(vec![]);
+    }
+    let costs = records
+        .iter()
+        .map(|r| {
+            to_picos(r.cost).ok_or_else(|| {
+                StoreError::Corrupt(format!("cost {} is not whole picodollars", r.cost))
+            })
+        })
+        .collect::<Result<Vec<i64>, _>>()?;
+    let col = |f: fn(&UsageRecord) -> i64| records.iter().map(f).collect::<Vec<i64>>();
+    let text = |f: fn(&UsageRecord) -> Option<String>| {
+        records.iter().map(f).collect::<Vec<Option<String>>>()
+    };
+    let ids: Vec<(String,)> = sqlx::query_as(
+        "INSERT INTO usage_records (id, started_at, finished_at, key_id, team_id, model_id, provider_id, \
+         upstream_model, endpoint, streamed, status, http_status, upstream_status, input_tokens, \
+         cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, images, usage_source, \
+         price_version_id, cost_picos, latency_ms, ttft_ms, error, usage_note) \
+         SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], \
+         $7::text[], $8::text[], $9::text[], $10::boolean[], $11::text[], $12::bigint[], $13::bigint[], \
+         $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[], \
+         $20::text[], $21::bigint[], $22::bigint[], $23::bigint[], $24::bigint[], $25::text[], $26::text[]) \
+         ON CONFLICT (id) DO NOTHING RETURNING id",
+    )
+    .bind(records.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
+    .bind(col(|r| to_millis(r.started_at)))
+    .bind(col(|r| to_millis(r.finished_at)))
+    .bind(text(|r| r.key_id.clone()))
+    .bind(text(|r| r.team_id.clone()))
+    .bind(records.iter().map(|r| r.model_id.clone()).collect::<Vec<_>>())
+    .bind(text(|r| r.provider_id.clone()))
+    .bind(text(|r| r.upstream_model.clone()))
+    .bind(records.iter().map(|r| r.endpoint.as_str()).collect::<Vec<_>>())
+    .bind(records.iter().map(|r| r.streamed).collect::<Vec<_>>())
+    .bind(records.iter().map(|r| r.status.as_str()).collect::<Vec<_>>())
+    .bind(col(|r| i64::from(r.http_status)))
+    .bind(records.iter().map(|r| r.upstream_status.map(i64::from)).collect::<Vec<_>>())
+    .bind(col(|r| int(r.usage.input_tokens)))
+    .bind(col(|r| int(r.usage.cached_input_tokens)))
+    .bind(col(|r| int(r.usage.cache_write_tokens)))
+    .bind(col(|r| int(r.usage.output_tokens)))
+    .bind(col(|r| int(r.usage.reasoning_tokens)))
+    .bind(col(|r| int(r.usage.images)))
+    .bind(records.iter().map(|r| r.usage_source.as_str()).collect::<Vec<_>>())
+    .bind(records.iter().map(|r| r.price_version_id).collect::<Vec<_>>())
+    .bind(costs)
+    .bind(col(|r| int(r.latency_ms)))
+    .bind(records.iter().map(|r| r.ttft_ms.map(int)).collect::<Vec<_>>())
+    .bind(text(|r| r.error.clone()))
+    .bind(text(|r| r.usage_note.clone()))
+    .fetch_all(tx)
+    .await?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
+}
+
+/// Removes the start rows of finished calls.
+pub(super) async fn delete_starts(tx: &mut PgConnection, ids: &[String]) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("DELETE FROM call_starts WHERE id = ANY($1)")
+        .bind(ids)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// The metering writer's batch with nothing to settle, in one transaction.
+pub(super) async fn write_plain_batch(
+    tx: &mut Transaction<'_, Postgres>,
+    starts: &[CallStart],
+    records: &[UsageRecord],
+    finished_starts: &[String],
+) -> Result<(), StoreError> {
+    insert_starts(tx, starts).await?;
+    insert_records(tx, records).await?;
+    delete_starts(tx, finished_starts).await?;
+    Ok(())
+}
