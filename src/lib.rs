@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod cli;
 pub mod configuration;
 pub mod error;
+pub mod fuzzing;
 pub mod gateway;
 pub mod keys;
 pub mod metering;

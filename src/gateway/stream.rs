@@ -78,7 +78,16 @@ fn note_error(p: &mut Progress, err: &Value) {
         .or_else(|| err.as_str())
         .unwrap_or("upstream error")
         .to_string();
-    let kind = err.get("type").and_then(Value::as_str).map(str::to_string);
+    // The `type` is shown to the caller beside the (redacted) message, so it is kept only when
+    // it looks like an error type (`overloaded_error`): an upstream may echo anything there,
+    // its key included.
+    let kind = err
+        .get("type")
+        .and_then(Value::as_str)
+        .filter(|k| {
+            !k.is_empty() && k.len() <= 64 && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+        })
+        .map(str::to_string);
     p.upstream_error = Some((message, kind));
 }
 
@@ -265,20 +274,32 @@ impl AnthropicPassthrough {
 
 impl Translate for AnthropicPassthrough {
     fn on_event(&mut self, event: &str, data: &str) -> Vec<Bytes> {
+        // Every Anthropic event is a JSON object; anything else is not relayed (and indexing
+        // into it below would panic).
         let Ok(mut v) = serde_json::from_str::<Value>(data) else {
             return vec![];
         };
+        if !v.is_object() {
+            return vec![];
+        }
         let kind = if event.is_empty() || event == "message" {
             v["type"].as_str().unwrap_or("").to_string()
         } else {
             event.to_string()
         };
+        // A nameless event, or a `type` with a line break, cannot be written as one
+        // `event:` line.
+        if kind.is_empty() || kind.contains(['\n', '\r']) {
+            return vec![];
+        }
         match kind.as_str() {
             "message_start" => {
                 if let Some(u) = v.pointer("/message/usage") {
                     usage::merge_anthropic(&mut self.usage, u);
                 }
-                v["message"]["model"] = self.model.clone().into();
+                if let Some(message) = v.get_mut("message").and_then(Value::as_object_mut) {
+                    message.insert("model".into(), self.model.clone().into());
+                }
                 return vec![anthropic_event(&kind, &v)];
             }
             "message_delta" => {
@@ -306,6 +327,10 @@ impl Translate for AnthropicPassthrough {
                 return vec![];
             }
             _ => {}
+        }
+        if data.contains(['\n', '\r']) {
+            // JSON spread over several `data:` lines: one compact line for the client.
+            return vec![anthropic_event(&kind, &v)];
         }
         vec![Bytes::from(format!("event: {kind}\ndata: {data}\n\n"))]
     }
