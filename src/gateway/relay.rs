@@ -211,6 +211,7 @@ impl Relay {
     /// An upstream's in-stream error, credentials removed, for the caller's protocol.
     fn upstream_error(&self, message: &str, kind: Option<&str>) -> ApiError {
         let message = upstream::redact(message, self.secret.as_deref());
+        let kind = kind.map(|k| upstream::redact(k, self.secret.as_deref()));
         let message = match kind {
             Some(k) => format!("the upstream provider reported an error ({k}): {message}"),
             None => format!("the upstream provider reported an error: {message}"),

@@ -120,8 +120,14 @@ pub fn from_anthropic(usage: &Value) -> Reported {
     let parsed = (|| {
         let read = n(usage, &["cache_read_input_tokens"])?;
         let write = n(usage, &["cache_creation_input_tokens"])?;
+        let input = n(usage, &["input_tokens"])? + read + write;
+        if input > MAX_TOKENS_PER_CALL {
+            return Err(format!(
+                "usage input_tokens + cache reads + cache writes is {input}, above {MAX_TOKENS_PER_CALL}"
+            ));
+        }
         Ok(Usage {
-            input_tokens: n(usage, &["input_tokens"])? + read + write,
+            input_tokens: input,
             cached_input_tokens: read,
             cache_write_tokens: write,
             output_tokens: n(usage, &["output_tokens"])?,
