@@ -1,9 +1,32 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust unit and integration tests, then the official-SDK suite against
 # the real binary. Builds once (debug profile); run from anywhere.
+#
+# PostgreSQL: tests of the PostgreSQL backend run against the server named by
+# TOLLGATE_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432, trust auth; each test
+# creates and drops its own database). In CI (CI=true) the server is started if it is not
+# running, and an unreachable server fails the run; elsewhere those tests are skipped with a
+# message.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+
+pg_url="${TOLLGATE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}"
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 >/dev/null 2>&1; }
+if ! pg_up && [ "${CI:-}" = "true" ]; then
+  echo "== starting PostgreSQL"
+  (service postgresql start || pg_ctlcluster --skip-systemctl-redirect 15 main start) >/dev/null 2>&1 || true
+  for _ in $(seq 1 30); do pg_up && break; sleep 1; done
+fi
+if pg_up || ! command -v pg_isready >/dev/null; then
+  export TOLLGATE_TEST_POSTGRES_URL="$pg_url"
+elif [ "${CI:-}" = "true" ]; then
+  echo "FAILED: PostgreSQL is not reachable on 127.0.0.1:5432; CI runs the PostgreSQL tests" >&2
+  exit 1
+else
+  echo "SKIPPED: PostgreSQL is not reachable on 127.0.0.1:5432; the PostgreSQL tests will be skipped" >&2
+fi
+
 cargo build --quiet --bin tollgate
 cargo test --quiet --all-targets
 TOLLGATE_BIN="$root/target/debug/tollgate" bash tests/sdk/run.sh

@@ -1,0 +1,145 @@
+//! The usage ledger on PostgreSQL: records and starts written by the metering writer's batch,
+//! rollups kept by trigger, crash close-out. Runs when `TOLLGATE_TEST_POSTGRES_URL` names a
+//! PostgreSQL server (CI sets it); otherwise each test says it is skipped.
+
+use chrono::{TimeZone, Utc};
+use tollgate::metering::{CallStart, CallStatus, Endpoint, Meter, UsageRecord, UsageSource};
+use tollgate::pricing::Usage;
+use tollgate::store::Store;
+
+/// A fresh database on the test server, dropped by the returned guard's `drop_db`.
+async fn fresh() -> Option<(Store, String, String)> {
+    let Ok(server) = std::env::var("TOLLGATE_TEST_POSTGRES_URL") else {
+        eprintln!("SKIPPED: TOLLGATE_TEST_POSTGRES_URL is not set; PostgreSQL ledger tests not run");
+        return None;
+    };
+    let name = format!("tg_ledger_{}", uuid::Uuid::now_v7().simple());
+    let admin = format!("{}/postgres", server.trim_end_matches('/'));
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .expect("the PostgreSQL test server answers");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let url = format!("{}/{name}", server.trim_end_matches('/'));
+    let store = Store::connect(&url).await.expect("migrates");
+    Some((store, admin, name))
+}
+
+async fn drop_db(store: Store, admin: &str, name: &str) {
+    store.close().await;
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin)
+        .await
+        .unwrap();
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
+
+fn record(id: &str, key: &str, hour: u32, cost: &str) -> UsageRecord {
+    let start = CallStart {
+        id: id.into(),
+        started_at: Utc.with_ymd_and_hms(2026, 11, 20, hour, 5, 0).unwrap(),
+        key_id: Some(key.into()),
+        team_id: Some("team-a".into()),
+        model_id: "m".into(),
+        provider_id: Some("p".into()),
+        upstream_model: Some("u".into()),
+        endpoint: Endpoint::OpenaiChat,
+        streamed: hour % 2 == 0,
+        price_version_id: None,
+    };
+    let mut r = UsageRecord::from_start(&start, CallStatus::Ok, 200);
+    r.usage = Usage {
+        input_tokens: 1000,
+        output_tokens: 500,
+        ..Usage::default()
+    };
+    r.usage_source = UsageSource::Upstream;
+    r.cost = cost.parse().unwrap();
+    r.usage_note = Some("note".into());
+    r
+}
+
+#[tokio::test]
+async fn the_writer_commits_records_and_rollups_on_postgres() {
+    let Some((store, admin, name)) = fresh().await else {
+        return;
+    };
+    let meter = Meter::spawn(store.clone());
+    let writes = (0..50).map(|i| {
+        meter.record(record(
+            &format!("gen_{i}"),
+            if i % 2 == 0 { "key_a" } else { "key_b" },
+            10 + (i % 3),
+            "0.005",
+        ))
+    });
+    let results = futures::future::join_all(writes).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    // Idempotent by id: the same record again keeps the first.
+    meter.record(record("gen_0", "key_a", 10, "9")).await.unwrap();
+    let kept = store.usage_record("gen_0").await.unwrap().unwrap();
+    assert_eq!(kept.cost.to_string(), "0.005");
+    assert_eq!(kept.usage_note.as_deref(), Some("note"));
+    assert!(kept.streamed);
+    // A poisoned record is quarantined, the others kept.
+    let mut poisoned = record("gen_poison", "key_a", 11, "0.005");
+    poisoned.cost = "10000000".parse().unwrap();
+    let (p, ok) = futures::future::join(
+        meter.record(poisoned),
+        meter.record(record("gen_ok", "key_a", 11, "0.005")),
+    )
+    .await;
+    assert!(p.is_ok() && ok.is_ok());
+    assert_eq!(
+        store.usage_record("gen_poison").await.unwrap().unwrap().cost.to_string(),
+        "0"
+    );
+    meter.shutdown().await;
+    // The rollups hold exactly the ledger's sums (51 calls of 0.005 USD, the quarantined one 0).
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&format!(
+        "{}/{name}",
+        admin.trim_end_matches("/postgres")
+    ))
+    .await
+    .unwrap();
+    for table in ["usage_rollups_hourly", "usage_rollups_daily"] {
+        let (cost,): (i64,) = sqlx::query_as(&format!(
+            "SELECT CAST(SUM(cost_picos) AS BIGINT) FROM {table}"
+        ))
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(cost, 51 * 5_000_000_000, "{table}");
+    }
+    drop(conn);
+    drop_db(store, &admin, &name).await;
+}
+
+#[tokio::test]
+async fn calls_cut_short_are_closed_out_on_postgres() {
+    let Some((store, admin, name)) = fresh().await else {
+        return;
+    };
+    let start = CallStart {
+        id: "gen_cut".into(),
+        started_at: Utc::now(),
+        key_id: Some("key_a".into()),
+        team_id: None,
+        model_id: "m".into(),
+        provider_id: None,
+        upstream_model: None,
+        endpoint: Endpoint::AnthropicMessages,
+        streamed: true,
+        price_version_id: None,
+    };
+    store.write_usage_batch(&[start], &[]).await.unwrap();
+    assert_eq!(store.close_out_interrupted().await.unwrap(), 1);
+    let r = store.usage_record("gen_cut").await.unwrap().unwrap();
+    assert_eq!(r.status, CallStatus::Interrupted);
+    assert_eq!(store.close_out_interrupted().await.unwrap(), 0);
+    drop_db(store, &admin, &name).await;
+}
