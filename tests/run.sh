@@ -18,7 +18,7 @@ if ! pg_up && [ "${CI:-}" = "true" ]; then
   (service postgresql start || pg_ctlcluster --skip-systemctl-redirect 15 main start) >/dev/null 2>&1 || true
   for _ in $(seq 1 30); do pg_up && break; sleep 1; done
 fi
-if pg_up || ! command -v pg_isready >/dev/null; then
+if command -v pg_isready >/dev/null && pg_up; then
   export TOLLGATE_TEST_POSTGRES_URL="$pg_url"
 elif [ "${CI:-}" = "true" ]; then
   echo "FAILED: PostgreSQL is not reachable on 127.0.0.1:5432; CI runs the PostgreSQL tests" >&2
