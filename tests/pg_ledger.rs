@@ -10,7 +10,9 @@ use tollgate::store::Store;
 /// A fresh database on the test server, dropped by the returned guard's `drop_db`.
 async fn fresh() -> Option<(Store, String, String)> {
     let Ok(server) = std::env::var("TOLLGATE_TEST_POSTGRES_URL") else {
-        eprintln!("SKIPPED: TOLLGATE_TEST_POSTGRES_URL is not set; PostgreSQL ledger tests not run");
+        eprintln!(
+            "SKIPPED: TOLLGATE_TEST_POSTGRES_URL is not set; PostgreSQL ledger tests not run"
+        );
         return None;
     };
     let name = format!("tg_ledger_{}", uuid::Uuid::now_v7().simple());
@@ -48,7 +50,7 @@ fn record(id: &str, key: &str, hour: u32, cost: &str) -> UsageRecord {
         provider_id: Some("p".into()),
         upstream_model: Some("u".into()),
         endpoint: Endpoint::OpenaiChat,
-        streamed: hour % 2 == 0,
+        streamed: hour.is_multiple_of(2),
         price_version_id: None,
     };
     let mut r = UsageRecord::from_start(&start, CallStatus::Ok, 200);
@@ -72,7 +74,7 @@ async fn the_writer_commits_records_and_rollups_on_postgres() {
     let writes = (0..50).map(|i| {
         meter.record(record(
             &format!("gen_{i}"),
-            if i % 2 == 0 { "key_a" } else { "key_b" },
+            if i.is_multiple_of(2) { "key_a" } else { "key_b" },
             10 + (i % 3),
             "0.005",
         ))
@@ -80,7 +82,10 @@ async fn the_writer_commits_records_and_rollups_on_postgres() {
     let results = futures::future::join_all(writes).await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     // Idempotent by id: the same record again keeps the first.
-    meter.record(record("gen_0", "key_a", 10, "9")).await.unwrap();
+    meter
+        .record(record("gen_0", "key_a", 10, "9"))
+        .await
+        .unwrap();
     let kept = store.usage_record("gen_0").await.unwrap().unwrap();
     assert_eq!(kept.cost.to_string(), "0.005");
     assert_eq!(kept.usage_note.as_deref(), Some("note"));
@@ -95,7 +100,13 @@ async fn the_writer_commits_records_and_rollups_on_postgres() {
     .await;
     assert!(p.is_ok() && ok.is_ok());
     assert_eq!(
-        store.usage_record("gen_poison").await.unwrap().unwrap().cost.to_string(),
+        store
+            .usage_record("gen_poison")
+            .await
+            .unwrap()
+            .unwrap()
+            .cost
+            .to_string(),
         "0"
     );
     meter.shutdown().await;

@@ -3,7 +3,8 @@
 use chrono::Utc;
 use sqlx::{Connection, FromRow, Sqlite, SqliteConnection, Transaction};
 
-use super::{from_millis, parse_json, to_json, to_millis, Store, StoreError};
+use super::shared::for_each_backend;
+use super::{from_millis, on_pool, parse_json, to_json, to_millis, Pool, Store, StoreError};
 use crate::budgets::enforce::{budget_alerts, Account, Line, NewAlert, Settlement};
 use crate::budgets::Team;
 use crate::metering::UsageRecord;
@@ -43,60 +44,100 @@ pub struct AlertRow {
     pub last_error: Option<String>,
 }
 
+/// A budget's spend in a period, from the ledger (records plus adjustments), as an
+/// overflow-safe split sum. Sums are cast back to `BIGINT`: PostgreSQL widens `SUM(bigint)` to
+/// `NUMERIC`, whose division would not truncate.
 fn ledger_sum_sql(scope: &str) -> &'static str {
     match scope {
-        "key" => "SELECT COALESCE(SUM(net / 1000000), 0), COALESCE(SUM(net % 1000000), 0) FROM (SELECT u.cost_picos + COALESCE((SELECT SUM(a.cost_delta_picos) FROM usage_adjustments a WHERE a.usage_id = u.id), 0) AS net FROM usage_records u WHERE u.key_id = $1 AND u.started_at >= $2 AND u.started_at < $3) r",
-        "team" => "SELECT COALESCE(SUM(net / 1000000), 0), COALESCE(SUM(net % 1000000), 0) FROM (SELECT u.cost_picos + COALESCE((SELECT SUM(a.cost_delta_picos) FROM usage_adjustments a WHERE a.usage_id = u.id), 0) AS net FROM usage_records u WHERE u.team_id = $1 AND u.started_at >= $2 AND u.started_at < $3) r",
-        _ => "SELECT COALESCE(SUM(net / 1000000), 0), COALESCE(SUM(net % 1000000), 0) FROM (SELECT u.cost_picos + COALESCE((SELECT SUM(a.cost_delta_picos) FROM usage_adjustments a WHERE a.usage_id = u.id), 0) AS net FROM usage_records u WHERE ($1 = $1) AND u.started_at >= $2 AND u.started_at < $3) r",
+        "key" => "SELECT CAST(COALESCE(SUM(net / 1000000), 0) AS BIGINT), CAST(COALESCE(SUM(net % 1000000), 0) AS BIGINT) FROM (SELECT u.cost_picos + COALESCE((SELECT CAST(SUM(a.cost_delta_picos) AS BIGINT) FROM usage_adjustments a WHERE a.usage_id = u.id), 0) AS net FROM usage_records u WHERE u.key_id = $1 AND u.started_at >= $2 AND u.started_at < $3) r",
+        "team" => "SELECT CAST(COALESCE(SUM(net / 1000000), 0) AS BIGINT), CAST(COALESCE(SUM(net % 1000000), 0) AS BIGINT) FROM (SELECT u.cost_picos + COALESCE((SELECT CAST(SUM(a.cost_delta_picos) AS BIGINT) FROM usage_adjustments a WHERE a.usage_id = u.id), 0) AS net FROM usage_records u WHERE u.team_id = $1 AND u.started_at >= $2 AND u.started_at < $3) r",
+        _ => "SELECT CAST(COALESCE(SUM(net / 1000000), 0) AS BIGINT), CAST(COALESCE(SUM(net % 1000000), 0) AS BIGINT) FROM (SELECT u.cost_picos + COALESCE((SELECT CAST(SUM(a.cost_delta_picos) AS BIGINT) FROM usage_adjustments a WHERE a.usage_id = u.id), 0) AS net FROM usage_records u WHERE ($1 = $1) AND u.started_at >= $2 AND u.started_at < $3) r",
     }
 }
 
-/// Creates the period's counter from the ledger when it does not exist yet.
-async fn ensure_counter(
-    tx: &mut Transaction<'_, Sqlite>,
-    scope: &str,
-    id: &str,
-    start: i64,
-    end: Option<i64>,
-) -> Result<(), StoreError> {
-    let exists: Option<(i64,)> = sqlx::query_as("SELECT spent_picos FROM budget_counters WHERE scope = $1 AND scope_id = $2 AND period_start = $3")
-        .bind(scope)
+for_each_backend! {
+/// Appends a grant to a prepaid ledger and adds it to the balance; returns the new balance.
+fn grant(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    (kind, id, entry_kind, amount_picos, note): (&str, &str, &str, i64, Option<&str>),
+) -> Result<i64, StoreError> {
+    let (seq,): (i64,) = sqlx::query_as(
+        "INSERT INTO credit_entries (id, owner_kind, owner_id, kind, amount_picos, usage_id, note, created_at) \
+         VALUES ($1, $2, $3, $4, $5, NULL, $6, $7) RETURNING seq",
+    )
+    .bind(format!("cred_{}", uuid::Uuid::now_v7().simple()))
+    .bind(kind)
+    .bind(id)
+    .bind(entry_kind)
+    .bind(amount_picos)
+    .bind(note)
+    .bind(to_millis(Utc::now()))
+    .fetch_one(&mut **tx)
+    .await?;
+    let (balance,): (i64,) = sqlx::query_as(
+        "INSERT INTO credit_accounts (owner_kind, owner_id, balance_picos, reserved_picos, granted_seq) VALUES ($1, $2, $3, 0, $4) \
+         ON CONFLICT (owner_kind, owner_id) DO UPDATE SET balance_picos = credit_accounts.balance_picos + excluded.balance_picos, \
+         granted_seq = excluded.granted_seq RETURNING balance_picos",
+    )
+    .bind(kind)
+    .bind(id)
+    .bind(amount_picos)
+    .bind(seq)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(balance)
+}
+}
+
+for_each_backend! {
+/// Deletes a team no live key belongs to; `lock` is the row-lock clause of the backend.
+fn delete_team(tx: &mut sqlx::Transaction<'_, Db>, id: &str, lock: &str) -> Result<(), StoreError> {
+    let found: Option<(String,)> = sqlx::query_as(&format!("SELECT id FROM teams WHERE id = $1{lock}"))
         .bind(id)
-        .bind(start)
         .fetch_optional(&mut **tx)
         .await?;
-    if exists.is_some() {
-        return Ok(());
+    if found.is_none() {
+        return Err(StoreError::NotFound(format!("team '{id}' not found")));
     }
-    let (micros, rest): (i64, i64) = sqlx::query_as(ledger_sum_sql(scope))
+    let (keys,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM api_keys WHERE team_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(id)
+    .fetch_one(&mut **tx)
+    .await?;
+    if keys > 0 {
+        return Err(StoreError::Conflict(format!(
+            "team '{id}' still has {keys} key(s); move or revoke them first"
+        )));
+    }
+    sqlx::query("DELETE FROM teams WHERE id = $1")
         .bind(id)
-        .bind(start)
-        .bind(end.unwrap_or(i64::MAX))
-        .fetch_one(&mut **tx)
-        .await?;
-    let spent =
-        i64::try_from(i128::from(micros) * 1_000_000 + i128::from(rest)).unwrap_or(i64::MAX);
-    sqlx::query("INSERT INTO budget_counters (scope, scope_id, period_start, period_end, spent_picos, reserved_picos) VALUES ($1, $2, $3, $4, $5, 0) ON CONFLICT DO NOTHING")
-        .bind(scope)
-        .bind(id)
-        .bind(start)
-        .bind(end)
-        .bind(spent)
         .execute(&mut **tx)
         .await?;
     Ok(())
 }
+}
 
 impl Store {
     pub async fn load_teams(&self) -> Result<Vec<Team>, StoreError> {
-        sqlx::query_as::<_, TeamRow>("SELECT id, name, budget, rate_limits, webhook_url, metadata, created_at FROM teams ORDER BY id")
-            .fetch_all(self.sqlite()?)
-            .await?
-            .into_iter()
+        let rows = on_pool!(self, |pool| {
+            sqlx::query_as::<_, TeamRow>("SELECT id, name, budget, rate_limits, webhook_url, metadata, created_at FROM teams ORDER BY id")
+            .fetch_all(pool)
+            .await
+        })?;
+        rows.into_iter()
             .map(|r| {
                 Ok(Team {
-                    budget: r.budget.as_deref().map(|b| parse_json("budget", b)).transpose()?,
-                    rate_limits: r.rate_limits.as_deref().map(|b| parse_json("rate_limits", b)).transpose()?,
+                    budget: r
+                        .budget
+                        .as_deref()
+                        .map(|b| parse_json("budget", b))
+                        .transpose()?,
+                    rate_limits: r
+                        .rate_limits
+                        .as_deref()
+                        .map(|b| parse_json("rate_limits", b))
+                        .transpose()?,
                     metadata: parse_json("metadata", &r.metadata)?,
                     created_at: from_millis(r.created_at)?,
                     id: r.id,
@@ -108,7 +149,8 @@ impl Store {
     }
 
     pub async fn insert_team(&self, t: &Team) -> Result<(), StoreError> {
-        let done = sqlx::query(
+        let affected = on_pool!(self, |pool| {
+            sqlx::query(
             "INSERT INTO teams (id, name, budget, rate_limits, webhook_url, metadata, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (id) DO NOTHING",
         )
@@ -119,9 +161,11 @@ impl Store {
         .bind(&t.webhook_url)
         .bind(to_json(&t.metadata))
         .bind(to_millis(t.created_at))
-        .execute(self.sqlite()?)
-        .await?;
-        if done.rows_affected() == 0 {
+        .execute(pool)
+        .await
+        .map(|d| d.rows_affected())
+        })?;
+        if affected == 0 {
             return Err(StoreError::Conflict(format!(
                 "team '{}' already exists",
                 t.id
@@ -132,45 +176,39 @@ impl Store {
 
     /// Deletes a team that no live key belongs to (its usage history keeps its id).
     pub async fn delete_team(&self, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.sqlite()?.begin_with("BEGIN IMMEDIATE").await?;
-        let (keys,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM api_keys WHERE team_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-        if keys > 0 {
-            return Err(StoreError::Conflict(format!(
-                "team '{id}' still has {keys} key(s); move or revoke them first"
-            )));
+        match &self.pool {
+            Pool::Sqlite(pool) => {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                delete_team::sqlite::run(&mut tx, id, "").await?;
+                tx.commit().await?;
+            }
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                // The team's row is locked first, so a key moved into the team meanwhile
+                // (which checks the team exists under the same lock) cannot slip past the count.
+                delete_team::postgres::run(&mut tx, id, " FOR UPDATE").await?;
+                tx.commit().await?;
+            }
         }
-        let done = sqlx::query("DELETE FROM teams WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("team '{id}' not found")));
-        }
-        tx.commit().await?;
         Ok(())
     }
 
     /// Releases reservations left by calls that were in flight when the process stopped.
     pub async fn release_orphan_reservations(&self) -> Result<usize, StoreError> {
-        let mut tx = self.sqlite()?.begin_with("BEGIN IMMEDIATE").await?;
-        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
-            "SELECT account, account_id, period_start, amount_picos FROM budget_reservations",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        for (account, id, start, amount) in &rows {
-            release(&mut tx, account, id, *start, *amount).await?;
+        match &self.pool {
+            Pool::Sqlite(pool) => {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let n = release_all::sqlite::run(&mut tx).await?;
+                tx.commit().await?;
+                Ok(n)
+            }
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let n = release_all::postgres::run(&mut tx).await?;
+                tx.commit().await?;
+                Ok(n)
+            }
         }
-        sqlx::query("DELETE FROM budget_reservations")
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(rows.len())
     }
 
     /// Current (spent, reserved) of a budget period, from its counter or, before the period's
@@ -182,21 +220,24 @@ impl Store {
         start: i64,
         end: Option<i64>,
     ) -> Result<(i64, i64), StoreError> {
-        let row: Option<(i64, i64)> = sqlx::query_as("SELECT spent_picos, reserved_picos FROM budget_counters WHERE scope = $1 AND scope_id = $2 AND period_start = $3")
+        let row: Option<(i64, i64)> = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT spent_picos, reserved_picos FROM budget_counters WHERE scope = $1 AND scope_id = $2 AND period_start = $3")
             .bind(scope)
             .bind(id)
             .bind(start)
-            .fetch_optional(self.sqlite()?)
-            .await?;
+            .fetch_optional(pool)
+            .await
+        })?;
         if let Some(r) = row {
             return Ok(r);
         }
-        let (micros, rest): (i64, i64) = sqlx::query_as(ledger_sum_sql(scope))
-            .bind(id)
-            .bind(start)
-            .bind(end.unwrap_or(i64::MAX))
-            .fetch_one(self.sqlite()?)
-            .await?;
+        let (micros, rest): (i64, i64) =
+            on_pool!(self, |pool| sqlx::query_as(ledger_sum_sql(scope))
+                .bind(id)
+                .bind(start)
+                .bind(end.unwrap_or(i64::MAX))
+                .fetch_one(pool)
+                .await)?;
         Ok((
             i64::try_from(i128::from(micros) * 1_000_000 + i128::from(rest)).unwrap_or(i64::MAX),
             0,
@@ -205,19 +246,21 @@ impl Store {
 
     /// (balance, reserved) of a prepaid account.
     pub async fn balance(&self, kind: &str, id: &str) -> Result<Option<(i64, i64)>, StoreError> {
-        Ok(sqlx::query_as("SELECT balance_picos, reserved_picos FROM credit_accounts WHERE owner_kind = $1 AND owner_id = $2")
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as("SELECT balance_picos, reserved_picos FROM credit_accounts WHERE owner_kind = $1 AND owner_id = $2")
             .bind(kind)
             .bind(id)
-            .fetch_optional(self.sqlite()?)
-            .await?)
+            .fetch_optional(pool)
+            .await
+        })?)
     }
 
     pub async fn credit_owners(&self) -> Result<Vec<(String, String)>, StoreError> {
-        Ok(
-            sqlx::query_as("SELECT owner_kind, owner_id FROM credit_accounts")
-                .fetch_all(self.sqlite()?)
-                .await?,
+        Ok(on_pool!(self, |pool| sqlx::query_as(
+            "SELECT owner_kind, owner_id FROM credit_accounts"
         )
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// Appends a grant (top-up, refund, free tier) to a prepaid ledger; returns the new balance.
@@ -229,58 +272,55 @@ impl Store {
         amount_picos: i64,
         note: Option<&str>,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.write_tx().await?;
-        let (seq,): (i64,) = sqlx::query_as(
-            "INSERT INTO credit_entries (id, owner_kind, owner_id, kind, amount_picos, usage_id, note, created_at) \
-             VALUES ($1, $2, $3, $4, $5, NULL, $6, $7) RETURNING seq",
-        )
-        .bind(format!("cred_{}", uuid::Uuid::now_v7().simple()))
-        .bind(kind)
-        .bind(id)
-        .bind(entry_kind)
-        .bind(amount_picos)
-        .bind(note)
-        .bind(to_millis(Utc::now()))
-        .fetch_one(&mut *tx)
-        .await?;
-        let (balance,): (i64,) = sqlx::query_as(
-            "INSERT INTO credit_accounts (owner_kind, owner_id, balance_picos, reserved_picos, granted_seq) VALUES ($1, $2, $3, 0, $4) \
-             ON CONFLICT (owner_kind, owner_id) DO UPDATE SET balance_picos = credit_accounts.balance_picos + excluded.balance_picos, \
-             granted_seq = excluded.granted_seq RETURNING balance_picos",
-        )
-        .bind(kind)
-        .bind(id)
-        .bind(amount_picos)
-        .bind(seq)
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(balance)
+        let entry = (kind, id, entry_kind, amount_picos, note);
+        match &self.pool {
+            Pool::Sqlite(_) => {
+                let mut tx = self.write_tx().await?;
+                let balance = grant::sqlite::run(&mut tx, entry).await?;
+                tx.commit().await?;
+                Ok(balance)
+            }
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let balance = grant::postgres::run(&mut tx, entry).await?;
+                tx.commit().await?;
+                Ok(balance)
+            }
+        }
     }
 
     /// Alerts newest first.
     pub async fn list_alerts(&self, limit: i64) -> Result<Vec<AlertRow>, StoreError> {
-        Ok(sqlx::query_as::<_, AlertRow>(&format!(
+        let sql = format!(
             "SELECT id, kind, scope, scope_id, payload, created_at, webhook_url, attempts, next_attempt_at, delivered_at, last_error \
              FROM alerts ORDER BY seq DESC LIMIT {limit}"
-        ))
-        .fetch_all(self.sqlite()?)
-        .await?)
+        );
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, AlertRow>(&sql)
+            .fetch_all(pool)
+            .await)?)
     }
 
     /// Alerts due for a delivery attempt, oldest first.
     pub async fn due_alerts(&self, now: i64, limit: i64) -> Result<Vec<AlertRow>, StoreError> {
-        Ok(sqlx::query_as::<_, AlertRow>(&format!(
+        let sql = format!(
             "SELECT id, kind, scope, scope_id, payload, created_at, webhook_url, attempts, next_attempt_at, delivered_at, last_error \
              FROM alerts WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY seq LIMIT {limit}"
-        ))
-        .bind(now)
-        .fetch_all(self.sqlite()?)
-        .await?)
+        );
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, AlertRow>(&sql)
+            .bind(now)
+            .fetch_all(pool)
+            .await)?)
     }
 
     pub async fn alert_delivered(&self, id: &str, at: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE alerts SET delivered_at = $2, attempts = attempts + 1, last_error = NULL WHERE id = $1").bind(id).bind(at).execute(self.sqlite()?).await?;
+        on_pool!(self, |pool| {
+            sqlx::query("UPDATE alerts SET delivered_at = $2, attempts = attempts + 1, last_error = NULL WHERE id = $1")
+            .bind(id)
+            .bind(at)
+            .execute(pool)
+            .await
+            .map(drop)
+        })?;
         Ok(())
     }
 
@@ -290,55 +330,91 @@ impl Store {
         next_attempt_at: i64,
         error: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE alerts SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3 WHERE id = $1")
+        on_pool!(self, |pool| {
+            sqlx::query("UPDATE alerts SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3 WHERE id = $1")
             .bind(id)
             .bind(next_attempt_at)
             .bind(error)
-            .execute(self.sqlite()?)
-            .await?;
+            .execute(pool)
+            .await
+            .map(drop)
+        })?;
         Ok(())
     }
 
     /// Writes alerts outside a call (not caused by a usage record).
     pub async fn insert_alerts(&self, alerts: &[NewAlert]) -> Result<(), StoreError> {
-        let mut tx = self.write_tx().await?;
-        insert_alerts(&mut tx, alerts).await?;
-        tx.commit().await?;
+        match &self.pool {
+            Pool::Sqlite(_) => {
+                let mut tx = self.write_tx().await?;
+                insert_alerts::sqlite::run(&mut tx, alerts).await?;
+                tx.commit().await?;
+            }
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                insert_alerts::postgres::run(&mut tx, alerts).await?;
+                tx.commit().await?;
+            }
+        }
         Ok(())
     }
 }
 
-async fn release(
-    tx: &mut Transaction<'_, Sqlite>,
-    account: &str,
-    id: &str,
-    start: i64,
-    amount: i64,
-) -> Result<(), StoreError> {
-    match account.strip_suffix("_credit") {
-        Some(kind) => {
-            sqlx::query("UPDATE credit_accounts SET reserved_picos = reserved_picos - $3 WHERE owner_kind = $1 AND owner_id = $2")
-                .bind(kind)
-                .bind(id)
-                .bind(amount)
-                .execute(&mut **tx)
-                .await?;
+for_each_backend! {
+/// Releases every reservation (at start: calls that were in flight when the process stopped).
+/// On PostgreSQL with several replicas this releases the reservations of live replicas too:
+/// per-replica recovery (instance leases) is not built yet, so run one replica's start at a
+/// time until it is.
+fn release_all(tx: &mut sqlx::Transaction<'_, Db>) -> Result<usize, StoreError> {
+    /// Gives a reservation's amount back to its account.
+    async fn release(
+        tx: &mut sqlx::Transaction<'_, Db>,
+        account: &str,
+        id: &str,
+        start: i64,
+        amount: i64,
+    ) -> Result<(), StoreError> {
+        match account.strip_suffix("_credit") {
+            Some(kind) => {
+                sqlx::query("UPDATE credit_accounts SET reserved_picos = reserved_picos - $3 WHERE owner_kind = $1 AND owner_id = $2")
+                    .bind(kind)
+                    .bind(id)
+                    .bind(amount)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            None => {
+                sqlx::query("UPDATE budget_counters SET reserved_picos = reserved_picos - $4 WHERE scope = $1 AND scope_id = $2 AND period_start = $3")
+                    .bind(account)
+                    .bind(id)
+                    .bind(start)
+                    .bind(amount)
+                    .execute(&mut **tx)
+                    .await?;
+            }
         }
-        None => {
-            sqlx::query("UPDATE budget_counters SET reserved_picos = reserved_picos - $4 WHERE scope = $1 AND scope_id = $2 AND period_start = $3")
-                .bind(account)
-                .bind(id)
-                .bind(start)
-                .bind(amount)
-                .execute(&mut **tx)
-                .await?;
-        }
+        Ok(())
     }
-    Ok(())
+
+    let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT account, account_id, period_start, amount_picos FROM budget_reservations",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    for (account, id, start, amount) in &rows {
+        release(tx, account, id, *start, *amount).await?;
+    }
+    sqlx::query("DELETE FROM budget_reservations")
+        .execute(&mut **tx)
+        .await?;
+    Ok(rows.len())
+}
 }
 
-pub(super) async fn insert_alerts(
-    tx: &mut Transaction<'_, Sqlite>,
+for_each_backend! {
+/// Writes alerts to the outbox, once per dedupe key.
+fn insert_alerts(
+    tx: &mut sqlx::Transaction<'_, Db>,
     alerts: &[NewAlert],
 ) -> Result<(), StoreError> {
     let now = to_millis(Utc::now());
@@ -365,6 +441,7 @@ pub(super) async fn insert_alerts(
         .await?;
     }
     Ok(())
+}
 }
 
 /// Settles the reservations of a batch's new records to their actual costs, in the batch's
@@ -439,7 +516,78 @@ pub(super) async fn settle_batch(
             }
         }
     }
-    insert_alerts(tx, &alerts).await
+    insert_alerts::sqlite::run(tx, &alerts).await
+}
+
+/// Settles a batch's reservations on PostgreSQL in the batch's transaction: one statement per
+/// line, taken in the same fixed order as reservations lock their rows (after the rollups the
+/// record insert locked), so concurrent batches and reservations on other replicas never wait
+/// on each other in a cycle.
+pub(super) async fn settle_batch_postgres(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    items: &[(&UsageRecord, &Settlement)],
+) -> Result<(), StoreError> {
+    let now = to_millis(Utc::now());
+    let mut alerts: Vec<NewAlert> = items
+        .iter()
+        .flat_map(|(_, s)| s.alerts.iter().cloned())
+        .collect();
+    let mut lines: Vec<(&Line, &UsageRecord, &Settlement)> = items
+        .iter()
+        .flat_map(|(r, s)| s.lines.iter().map(move |l| (l, *r, *s)))
+        .collect();
+    lines.sort_by_key(|(l, _, _)| lock_order(&l.account));
+    for (line, record, s) in lines {
+        let cost = to_picos(record.cost).unwrap_or(0);
+        let settled: Option<(i64, i64)> = match &line.account {
+            Account::Budget {
+                scope,
+                id,
+                period_start,
+                ..
+            } => sqlx::query_as(
+                "UPDATE budget_counters SET spent_picos = spent_picos + $4, reserved_picos = reserved_picos - $5 \
+                 WHERE scope = $1 AND scope_id = $2 AND period_start = $3 RETURNING spent_picos, CAST(0 AS BIGINT)",
+            )
+            .bind(scope.as_str())
+            .bind(id)
+            .bind(period_start)
+            .bind(cost)
+            .bind(line.amount_picos)
+            .fetch_optional(&mut **tx)
+            .await?,
+            Account::Credit { owner, id, .. } => {
+                if cost > 0 {
+                    sqlx::query(
+                        "INSERT INTO credit_entries (id, owner_kind, owner_id, kind, amount_picos, usage_id, note, created_at) \
+                         VALUES ($1, $2, $3, 'usage', $4, $5, NULL, $6)",
+                    )
+                    .bind(format!("cred_{}", uuid::Uuid::now_v7().simple()))
+                    .bind(owner.as_str())
+                    .bind(id)
+                    .bind(-cost)
+                    .bind(&record.id)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                sqlx::query_as(
+                    "UPDATE credit_accounts SET balance_picos = balance_picos - $3, reserved_picos = reserved_picos - $4 \
+                     WHERE owner_kind = $1 AND owner_id = $2 RETURNING balance_picos, granted_seq",
+                )
+                .bind(owner.as_str())
+                .bind(id)
+                .bind(cost)
+                .bind(line.amount_picos)
+                .fetch_optional(&mut **tx)
+                .await?
+            }
+        };
+        if let Some((value, granted_seq)) = settled {
+            alerts.extend(settlement_alerts(line, cost, value, granted_seq, s, now));
+        }
+    }
+    insert_alerts::postgres::run(tx, &alerts).await
 }
 
 /// The ` WHERE` clause that picks an account's row: its budget period's counter or its balance.
@@ -599,7 +747,95 @@ async fn reserve_stepwise(
     lines: &[Line],
 ) -> Result<Result<(), Refused>, StoreError> {
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    for (i, line) in lines.iter().enumerate() {
+    let order: Vec<usize> = (0..lines.len()).collect();
+    let result = reserve_lines::sqlite::run(&mut tx, call_id, lines, &order).await?;
+    match result {
+        Ok(()) => tx.commit().await?,
+        Err(_) => tx.rollback().await?,
+    }
+    Ok(result)
+}
+
+/// Reserves on PostgreSQL, in one transaction on a pooled connection: each conditional update
+/// takes its row's lock until the commit, so concurrent calls on any replica serialise on the
+/// accounts they share, and the lines are taken in one fixed order (counters by scope and id,
+/// then balances) so that two calls never wait for each other's rows: no deadlock.
+pub(super) async fn reserve_postgres(
+    conn: &mut sqlx::PgConnection,
+    call_id: &str,
+    lines: &[Line],
+) -> Result<Result<(), Refused>, StoreError> {
+    let mut order: Vec<usize> = (0..lines.len()).collect();
+    order.sort_by_key(|&i| lock_order(&lines[i].account));
+    let mut tx = conn.begin().await?;
+    let result = reserve_lines::postgres::run(&mut tx, call_id, lines, &order).await?;
+    match result {
+        Ok(()) => tx.commit().await?,
+        Err(_) => tx.rollback().await?,
+    }
+    Ok(result)
+}
+
+/// The order accounts' rows are locked in.
+fn lock_order(account: &Account) -> (u8, String, String, i64) {
+    match account {
+        Account::Budget {
+            scope,
+            id,
+            period_start,
+            ..
+        } => (0, scope.as_str().to_string(), id.clone(), *period_start),
+        Account::Credit { owner, id, .. } => (1, owner.as_str().to_string(), id.clone(), 0),
+    }
+}
+
+for_each_backend! {
+/// Takes each line's reservation in `order` (indexes into `lines`); stops at the first account
+/// that cannot cover its line and says what remained there. The caller commits or rolls back.
+fn reserve_lines(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    call_id: &str,
+    lines: &[Line],
+    order: &[usize],
+) -> Result<Result<(), Refused>, StoreError> {
+    /// Creates the period's counter from the ledger when it does not exist yet.
+    async fn ensure_counter(
+        tx: &mut sqlx::Transaction<'_, Db>,
+        scope: &str,
+        id: &str,
+        start: i64,
+        end: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let exists: Option<(i64,)> = sqlx::query_as("SELECT spent_picos FROM budget_counters WHERE scope = $1 AND scope_id = $2 AND period_start = $3")
+            .bind(scope)
+            .bind(id)
+            .bind(start)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if exists.is_some() {
+            return Ok(());
+        }
+        let (micros, rest): (i64, i64) = sqlx::query_as(ledger_sum_sql(scope))
+            .bind(id)
+            .bind(start)
+            .bind(end.unwrap_or(i64::MAX))
+            .fetch_one(&mut **tx)
+            .await?;
+        let spent =
+            i64::try_from(i128::from(micros) * 1_000_000 + i128::from(rest)).unwrap_or(i64::MAX);
+        sqlx::query("INSERT INTO budget_counters (scope, scope_id, period_start, period_end, spent_picos, reserved_picos) VALUES ($1, $2, $3, $4, $5, 0) ON CONFLICT DO NOTHING")
+            .bind(scope)
+            .bind(id)
+            .bind(start)
+            .bind(end)
+            .bind(spent)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    for &i in order {
+        let line = &lines[i];
         let ok = match &line.account {
             Account::Budget {
                 scope,
@@ -609,7 +845,7 @@ async fn reserve_stepwise(
                 period_end,
                 ..
             } => {
-                ensure_counter(&mut tx, scope.as_str(), id, *period_start, *period_end).await?;
+                ensure_counter(tx, scope.as_str(), id, *period_start, *period_end).await?;
                 let hard = budget.mode == crate::budgets::Mode::Hard;
                 let limit = budget.limit_picos();
                 let updated = sqlx::query(
@@ -622,14 +858,14 @@ async fn reserve_stepwise(
                 .bind(line.amount_picos)
                 .bind(i64::from(hard))
                 .bind(limit)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
                 if updated.rows_affected() == 0 {
                     let (spent, reserved): (i64, i64) = sqlx::query_as("SELECT spent_picos, reserved_picos FROM budget_counters WHERE scope = $1 AND scope_id = $2 AND period_start = $3")
                         .bind(scope.as_str())
                         .bind(id)
                         .bind(period_start)
-                        .fetch_one(&mut *tx)
+                        .fetch_one(&mut **tx)
                         .await?;
                     Some(limit - spent - reserved)
                 } else {
@@ -644,13 +880,13 @@ async fn reserve_stepwise(
                 .bind(owner.as_str())
                 .bind(id)
                 .bind(line.amount_picos)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
                 if updated.rows_affected() == 0 {
                     let row: Option<(i64, i64)> = sqlx::query_as("SELECT balance_picos, reserved_picos FROM credit_accounts WHERE owner_kind = $1 AND owner_id = $2")
                         .bind(owner.as_str())
                         .bind(id)
-                        .fetch_optional(&mut *tx)
+                        .fetch_optional(&mut **tx)
                         .await?;
                     Some(row.map_or(0, |(b, r)| b - r))
                 } else {
@@ -659,7 +895,6 @@ async fn reserve_stepwise(
             }
         };
         if let Some(remaining) = ok {
-            tx.rollback().await?;
             return Ok(Err(Refused {
                 line: i,
                 remaining_picos: remaining,
@@ -672,9 +907,9 @@ async fn reserve_stepwise(
             .bind(line.account.period_start())
             .bind(line.amount_picos)
             .bind(to_millis(Utc::now()))
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
     }
-    tx.commit().await?;
     Ok(Ok(()))
+}
 }

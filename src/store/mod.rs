@@ -18,6 +18,7 @@ mod catalog;
 pub mod keys;
 mod pg_ledger;
 pub mod reports;
+mod shared;
 mod teams;
 mod usage;
 

@@ -119,6 +119,22 @@ pub(super) async fn delete_starts(tx: &mut PgConnection, ids: &[String]) -> Resu
     Ok(())
 }
 
+/// Removes the reservation rows of calls whose records settle in this batch (their accounts are
+/// settled statement by statement afterwards, in the same transaction).
+pub(super) async fn delete_reservations(
+    tx: &mut PgConnection,
+    call_ids: &[String],
+) -> Result<(), StoreError> {
+    if call_ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("DELETE FROM budget_reservations WHERE call_id = ANY($1)")
+        .bind(call_ids)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
 /// The metering writer's batch with nothing to settle, in one transaction.
 pub(super) async fn write_plain_batch(
     tx: &mut Transaction<'_, Postgres>,

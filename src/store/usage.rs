@@ -183,8 +183,9 @@ fn interrupted(start: &CallStart) -> Result<UsageRecord, StoreError> {
     Ok(record)
 }
 
-/// A batch on PostgreSQL, in one transaction. Budget settlement is not written for
-/// PostgreSQL yet: a batch that settles reservations is refused as unsupported.
+/// A batch on PostgreSQL, in one transaction: starts, records (rollups by trigger), the
+/// settlement of their reservations (only for records that were new, so a retried batch never
+/// settles twice), finished starts removed.
 async fn pg_write_batch(
     conn: &mut sqlx::PgConnection,
     starts: &[CallStart],
@@ -192,11 +193,32 @@ async fn pg_write_batch(
     settlements: &[Option<Settlement>],
     finished_starts: &[String],
 ) -> Result<(), StoreError> {
-    if settlements.iter().any(Option::is_some) {
-        return Err(StoreError::Unsupported("budgets and credits"));
-    }
     let mut tx = conn.begin().await?;
-    pg_ledger::write_plain_batch(&mut tx, starts, records, finished_starts).await?;
+    if settlements.iter().all(Option::is_none) {
+        pg_ledger::write_plain_batch(&mut tx, starts, records, finished_starts).await?;
+        tx.commit().await?;
+        return Ok(());
+    }
+    pg_ledger::insert_starts(&mut tx, starts).await?;
+    let inserted: std::collections::HashSet<String> = pg_ledger::insert_records(&mut tx, records)
+        .await?
+        .into_iter()
+        .collect();
+    pg_ledger::delete_starts(&mut tx, finished_starts).await?;
+    let settling: Vec<String> = records
+        .iter()
+        .zip(settlements)
+        .filter(|(_, s)| s.is_some())
+        .map(|(r, _)| r.id.clone())
+        .collect();
+    pg_ledger::delete_reservations(&mut tx, &settling).await?;
+    let settled: Vec<(&UsageRecord, &Settlement)> = records
+        .iter()
+        .zip(settlements)
+        .filter(|(r, _)| inserted.contains(&r.id))
+        .filter_map(|(r, s)| s.as_ref().map(|s| (r, s)))
+        .collect();
+    super::budgets::settle_batch_postgres(&mut tx, &settled).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -357,7 +379,9 @@ impl LedgerConnection {
     ) -> Result<Result<(), super::budgets::Refused>, StoreError> {
         let result = match self.connection().await? {
             LedgerConn::Sqlite(conn) => super::budgets::reserve_on(conn, call_id, lines).await,
-            LedgerConn::Postgres(_) => Err(StoreError::Unsupported("budgets and credits")),
+            LedgerConn::Postgres(conn) => {
+                super::budgets::reserve_postgres(conn, call_id, lines).await
+            }
         };
         if result.is_err() {
             self.conn = None;
