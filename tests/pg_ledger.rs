@@ -71,7 +71,7 @@ async fn the_writer_commits_records_and_rollups_on_postgres() {
         return;
     };
     let meter = Meter::spawn(store.clone());
-    let writes = (0..50).map(|i| {
+    let writes = (0..50u32).map(|i| {
         meter.record(record(
             &format!("gen_{i}"),
             if i.is_multiple_of(2) { "key_a" } else { "key_b" },
