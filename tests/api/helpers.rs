@@ -23,11 +23,28 @@ pub fn seeds_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("seeds")
 }
 
+/// The test's database: a SQLite file in `dir`, or, when `TOLLGATE_TEST_BACKEND=postgres`, a
+/// fresh database on the server `TOLLGATE_TEST_POSTGRES_URL` names (created here; the test
+/// script drops them by their `tgtest_` prefix).
+pub fn database_url(dir: &TempDir) -> String {
+    let backend = std::env::var("TOLLGATE_TEST_BACKEND").unwrap_or_default();
+    let server = std::env::var("TOLLGATE_TEST_POSTGRES_URL");
+    match (backend.as_str(), server) {
+        ("postgres", Ok(server)) => {
+            let name = format!("tgtest_{}", uuid::Uuid::now_v7().simple());
+            let created = std::process::Command::new("createdb")
+                .args(["-h", "127.0.0.1", "-U", "postgres", &name])
+                .status()
+                .expect("createdb runs");
+            assert!(created.success(), "createdb {name}");
+            format!("{}/{name}", server.trim_end_matches('/'))
+        }
+        _ => format!("sqlite://{}", dir.path().join("tollgate.db").display()),
+    }
+}
+
 pub fn settings_in(dir: &TempDir) -> Settings {
-    let mut s = Settings::with_database(&format!(
-        "sqlite://{}",
-        dir.path().join("tollgate.db").display()
-    ));
+    let mut s = Settings::with_database(&database_url(dir));
     s.admin_token = Some(ADMIN.into());
     s.seeds_dir = seeds_dir();
     s
