@@ -60,6 +60,62 @@ impl Modify for AdminSecurity {
     }
 }
 
+/// Documents on every operation the answers its shared extractors give, so that no operation
+/// can leave them out: the admin token ([`extract::Admin`], 401), a JSON body
+/// ([`extract::ApiJson`] and the gateway's reader: 400 malformed or invalid field, 413 too
+/// large, 415 not JSON) and query parameters ([`extract::ApiQuery`]: 400 unknown or malformed).
+/// An answer an operation documents itself keeps its own description.
+struct ExtractorAnswers;
+
+impl Modify for ExtractorAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let admin = operation.security.iter().flatten().any(|requirement| {
+                    serde_json::to_value(requirement).is_ok_and(|v| v.get("admin").is_some())
+                });
+                let query =
+                    operation.parameters.iter().flatten().any(|p| {
+                        matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query)
+                    });
+                let body = operation.request_body.is_some();
+                let mut answers = Vec::new();
+                if admin {
+                    answers.push(("401", "Missing or wrong admin token"));
+                }
+                if body {
+                    answers.push((
+                        "400",
+                        "Malformed JSON or an invalid field (`param` names it)",
+                    ));
+                    answers.push(("413", "Body larger than the configured limit"));
+                    answers.push(("415", "Content-Type is not JSON"));
+                } else if query {
+                    answers.push(("400", "Unknown or malformed query parameter"));
+                }
+                for (status, description) in answers {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| {
+                            utoipa::openapi::ResponseBuilder::new()
+                                .description(description)
+                                .into()
+                        });
+                }
+            }
+        }
+    }
+}
+
 /// Every route with its OpenAPI description; the two cannot drift apart.
 fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -116,14 +172,22 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health::openapi_json))
 }
 
+/// The router and the OpenAPI document of every route.
+fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut spec) = routes().split_for_parts();
+    // After the routes are in: `ApiDoc`'s own modifiers run before any path exists.
+    ExtractorAnswers.modify(&mut spec);
+    (router, spec)
+}
+
 /// The OpenAPI document of every route.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().split_for_parts().1
+    split().1
 }
 
 /// Builds the application router.
 pub fn router(state: AppState, settings: &Settings) -> Router {
-    let (router, spec) = routes().split_for_parts();
+    let (router, spec) = split();
     let spec = Arc::new(spec.to_pretty_json().expect("OpenAPI document serializes"));
     let router = router
         .fallback(not_found)
