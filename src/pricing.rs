@@ -377,6 +377,26 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_price_version_schema_lists_exactly_what_a_version_serializes() {
+        use utoipa::PartialSchema;
+        let version = PriceVersion {
+            id: 1,
+            model_id: "m".into(),
+            effective_from: Utc::now(),
+            prices: prices("1", "2"),
+        };
+        let serialized = serde_json::to_value(&version).unwrap();
+        let mut fields: Vec<&String> = serialized.as_object().unwrap().keys().collect();
+        let schema = serde_json::to_value(PriceVersion::schema()).unwrap();
+        let mut documented: Vec<&String> =
+            schema["properties"].as_object().unwrap().keys().collect();
+        fields.sort();
+        documented.sort();
+        assert_eq!(fields, documented, "{schema}");
+        assert!(schema.get("allOf").is_none() && schema.get("additionalProperties").is_none());
+    }
+
     fn tier(above: u64, input: &str, output: &str) -> PriceTier {
         PriceTier {
             above_input_tokens: above,

@@ -96,13 +96,13 @@ pub async fn get_model(
             pricing: entry.price_at(now).cloned(),
             details: details(&snapshot, entry, now),
         };
-        return Ok(Json(ModelDetail::Anthropic(body)).into_response());
+        return Ok(Json(ModelDetail::Anthropic(Box::new(body))).into_response());
     }
     let body = OpenAiModelDetail {
         model: openai_model(&snapshot, entry, now),
         details: details(&snapshot, entry, now),
     };
-    Ok(Json(ModelDetail::OpenAi(body)).into_response())
+    Ok(Json(ModelDetail::OpenAi(Box::new(body))).into_response())
 }
 
 /// The same model on ModelsLab's path.

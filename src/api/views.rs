@@ -75,8 +75,8 @@ pub enum ModelList {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum ModelDetail {
-    OpenAi(OpenAiModelDetail),
-    Anthropic(AnthropicModelDetail),
+    OpenAi(Box<OpenAiModelDetail>),
+    Anthropic(Box<AnthropicModelDetail>),
 }
 
 /// A related model with its current price.
