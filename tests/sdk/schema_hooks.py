@@ -2,8 +2,8 @@
 
 The gateway operations document their request bodies as free-form objects (they are the
 providers' own formats), so generated bodies almost never name a model that exists. For half
-of the generated objects these hooks put in a model the suite set up and one user message,
-keeping every other generated field, so that calls reach the mock upstream with odd fields
+of the generated objects these hooks put in a model the suite set up and one user message
+(and `max_tokens` for Messages), keeping every other generated field, so that calls reach the mock upstream with odd fields
 beside the valid ones."""
 
 import hypothesis.strategies as st
@@ -31,6 +31,8 @@ def flatmap_body(context, body):
     patched = dict(body, model=model)
     if operation.path != "/v1/estimate":
         patched["messages"] = MESSAGE
+    if "messages" in operation.path and not isinstance(body.get("max_tokens"), int):
+        patched["max_tokens"] = 16  # required by Anthropic Messages
     return st.sampled_from([body, patched])
 
 
