@@ -94,10 +94,12 @@ pub struct PriceVersion {
     pub prices: Prices,
 }
 
-/// The OpenAPI schema of [`PriceVersion`]: its fields and the flattened [`Prices`], as one
-/// object. Derived on `PriceVersion` itself, utoipa would describe it as `allOf` with `Prices`,
-/// whose `additionalProperties: false` (it refuses unknown fields as input) then forbids `id` and
-/// `model_id`, so every answer carrying a price version would break its own schema.
+// The OpenAPI schema of `PriceVersion`: its fields and the flattened `Prices`, as one object.
+// Derived on `PriceVersion` itself, utoipa would describe it as `allOf` with `Prices`, whose
+// `additionalProperties: false` (it refuses unknown fields as input) then forbids `id` and
+// `model_id`, so every answer carrying a price version would break its own schema. A unit test
+// checks that the two list the same fields.
+/// One stored price version of a model.
 #[derive(ToSchema)]
 #[schema(as = PriceVersion)]
 #[allow(dead_code)] // only its schema is used

@@ -23,12 +23,13 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr};
+use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::configuration::Settings;
-use crate::error::{ApiError, ErrorKind};
+use crate::error::{ApiError, ErrorBody, ErrorKind};
 use crate::gateway::handlers as gateway;
 use crate::state::AppState;
 
@@ -64,7 +65,8 @@ impl Modify for AdminSecurity {
 /// can leave them out: the admin token ([`extract::Admin`], 401), a JSON body
 /// ([`extract::ApiJson`] and the gateway's reader: 400 malformed or invalid field, 413 too
 /// large, 415 not JSON) and query parameters ([`extract::ApiQuery`]: 400 unknown or malformed).
-/// An answer an operation documents itself keeps its own description.
+/// An answer an operation documents itself keeps its own description. Every 4xx and 5xx without
+/// a body of its own gets [`ErrorBody`], which every [`ApiError`] is rendered as.
 struct ExtractorAnswers;
 
 impl Modify for ExtractorAnswers {
@@ -111,8 +113,24 @@ impl Modify for ExtractorAnswers {
                                 .into()
                         });
                 }
+                for (status, response) in operation.responses.responses.iter_mut() {
+                    let error = status.starts_with('4') || status.starts_with('5');
+                    if let (true, RefOr::T(response)) = (error, response) {
+                        if response.content.is_empty() {
+                            let schema = Ref::from_schema_name(ErrorBody::name());
+                            response.content.insert(
+                                "application/json".to_string(),
+                                ContentBuilder::new().schema(Some(schema)).build(),
+                            );
+                        }
+                    }
+                }
             }
         }
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut schemas = vec![(ErrorBody::name().into_owned(), ErrorBody::schema())];
+        ErrorBody::schemas(&mut schemas);
+        components.schemas.extend(schemas);
     }
 }
 
