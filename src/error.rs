@@ -36,7 +36,7 @@ pub enum ErrorKind {
     Unprocessable,
     RateLimited,
     PaymentRequired,
-    /// Any other 4xx an upstream answered with, passed through.
+    /// Any other 4xx: an upstream's, passed through, or one axum answered itself.
     UpstreamClient(u16),
     Internal,
     BadGateway,

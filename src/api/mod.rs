@@ -283,14 +283,24 @@ async fn dialect(req: Request, next: Next) -> Response {
             response.headers_mut().insert("x-request-id", v);
         }
     }
-    let error = match response.extensions().get::<ApiError>() {
+    let error = match response.extensions().get::<ApiError>().cloned() {
         Some(_) if dialect == Dialect::OpenAi => return response,
-        Some(e) => e.clone(),
+        Some(e) => e,
         None if response.status() == StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
             ErrorKind::MethodNotAllowed,
             "method_not_allowed",
             "method not allowed on this endpoint",
         ),
+        None if is_bare_error(&response) => {
+            let status = response.status();
+            let (parts, body) = response.into_parts();
+            let text = axum::body::to_bytes(body, 4096)
+                .await
+                .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+                .unwrap_or_default();
+            response = Response::from_parts(parts, axum::body::Body::empty());
+            rejection(status, text)
+        }
         None => return response,
     };
     let (mut parts, _) = response.into_parts();
@@ -309,6 +319,52 @@ async fn dialect(req: Request, next: Next) -> Response {
     }
     parts.status = error.status();
     Response::from_parts(parts, fresh.into_body())
+}
+
+/// An error answer that is not an [`ApiError`] and not JSON: one of axum's own rejections,
+/// such as a path segment that is not UTF-8 (plain text).
+fn is_bare_error(response: &Response) -> bool {
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    (status.is_client_error() || status.is_server_error()) && !json
+}
+
+/// The [`ApiError`] for a bare error answer, keeping its status and its text.
+fn rejection(status: StatusCode, text: String) -> ApiError {
+    let kind = match status.as_u16() {
+        400 => ErrorKind::BadRequest,
+        401 => ErrorKind::Unauthorized,
+        403 => ErrorKind::Forbidden,
+        404 => ErrorKind::NotFound,
+        409 => ErrorKind::Conflict,
+        413 => ErrorKind::PayloadTooLarge,
+        415 => ErrorKind::UnsupportedMediaType,
+        422 => ErrorKind::Unprocessable,
+        429 => ErrorKind::RateLimited,
+        code @ 400..=499 => ErrorKind::UpstreamClient(code),
+        502 => ErrorKind::BadGateway,
+        503 => ErrorKind::Unavailable,
+        504 => ErrorKind::GatewayTimeout,
+        _ => ErrorKind::Internal,
+    };
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase()
+    } else {
+        text
+    };
+    let code = if status.is_client_error() {
+        "invalid_request"
+    } else {
+        "internal_error"
+    };
+    ApiError::new(kind, code, message)
 }
 
 #[cfg(test)]
@@ -354,6 +410,36 @@ mod tests {
             body["type"], "error",
             "anthropic-version asks for Anthropic: {body}"
         );
+    }
+
+    #[tokio::test]
+    async fn axums_own_rejections_are_answered_in_the_callers_dialect() {
+        async fn one(axum::extract::Path(id): axum::extract::Path<String>) -> String {
+            id
+        }
+        let app = protect(
+            Router::new()
+                .route("/v1/models/{id}", axum::routing::get(one))
+                .route("/v1/messages/{id}", axum::routing::get(one)),
+        );
+        for (path, anthropic) in [("/v1/models/%FF", false), ("/v1/messages/%FF", true)] {
+            let req = Request::get(path).body(Body::empty()).unwrap();
+            let response = app.clone().oneshot(req).await.unwrap();
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+            assert_eq!(
+                response.headers()[axum::http::header::CONTENT_TYPE],
+                "application/json"
+            );
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            if anthropic {
+                assert_eq!(body["type"], "error", "{body}");
+                assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+            } else {
+                assert_eq!(body["error"]["code"], "invalid_request", "{body}");
+                assert!(!body["error"]["message"].as_str().unwrap().is_empty());
+            }
+        }
     }
 
     #[test]
