@@ -8,7 +8,9 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::store::StoreError;
 
@@ -34,13 +36,57 @@ pub enum ErrorKind {
     Unprocessable,
     RateLimited,
     PaymentRequired,
-    /// Any other 4xx an upstream answered with, passed through.
+    /// Any other 4xx: an upstream's, passed through, or one axum answered itself.
     UpstreamClient(u16),
     Internal,
     BadGateway,
     GatewayTimeout,
     /// The gateway is shutting down (503).
     Unavailable,
+}
+
+/// The body of every error answer, in the caller's dialect: Anthropic's on the Messages paths
+/// and whenever the request has `anthropic-version`, OpenAI's otherwise.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ErrorBody {
+    OpenAi(OpenAiError),
+    Anthropic(AnthropicError),
+}
+
+/// `{"error": {"message", "type", "param", "code"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OpenAiError {
+    pub error: OpenAiErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OpenAiErrorDetail {
+    pub message: String,
+    /// `invalid_request_error`, `authentication_error`, `permission_error`, `not_found_error`,
+    /// `rate_limit_error`, `insufficient_quota` or `api_error`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The offending field, as a JSON path.
+    pub param: Option<String>,
+    /// A stable machine-readable code (`invalid_json`, `model_not_found`, ...).
+    pub code: &'static str,
+}
+
+/// `{"type": "error", "error": {"type", "message"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnthropicError {
+    /// Always `error`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub error: AnthropicErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnthropicErrorDetail {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub message: String,
 }
 
 /// An error answer of the API.
@@ -156,16 +202,24 @@ impl ApiError {
     }
 
     pub fn openai_body(&self) -> serde_json::Value {
-        json!({"error": {
-            "message": self.message,
-            "type": self.openai_type(),
-            "param": self.param,
-            "code": self.code,
-        }})
+        json!(ErrorBody::OpenAi(OpenAiError {
+            error: OpenAiErrorDetail {
+                message: self.message.clone(),
+                kind: self.openai_type(),
+                param: self.param.clone(),
+                code: self.code,
+            },
+        }))
     }
 
     pub fn anthropic_body(&self) -> serde_json::Value {
-        json!({"type": "error", "error": {"type": self.anthropic_type(), "message": self.message}})
+        json!(ErrorBody::Anthropic(AnthropicError {
+            kind: "error",
+            error: AnthropicErrorDetail {
+                kind: self.anthropic_type(),
+                message: self.message.clone(),
+            },
+        }))
     }
 }
 

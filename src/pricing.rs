@@ -84,7 +84,7 @@ pub struct Prices {
 }
 
 /// One stored price version of a model.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PriceVersion {
     /// Identifies the version in usage records, so every cost can be traced to its prices.
     pub id: i64,
@@ -92,6 +92,63 @@ pub struct PriceVersion {
     pub effective_from: DateTime<Utc>,
     #[serde(flatten)]
     pub prices: Prices,
+}
+
+// The OpenAPI schema of `PriceVersion`: its fields and the flattened `Prices`, as one object.
+// Derived on `PriceVersion` itself, utoipa would describe it as `allOf` with `Prices`, whose
+// `additionalProperties: false` (it refuses unknown fields as input) then forbids `id` and
+// `model_id`, so every answer carrying a price version would break its own schema. A unit test
+// checks that the two list the same fields.
+/// One stored price version of a model.
+#[derive(ToSchema)]
+#[schema(as = PriceVersion)]
+#[allow(dead_code)] // only its schema is used
+struct PriceVersionSchema {
+    /// Identifies the version in usage records, so every cost can be traced to its prices.
+    id: i64,
+    model_id: String,
+    effective_from: DateTime<Utc>,
+    #[schema(value_type = String, example = "2.00")]
+    input_per_mtok: Decimal,
+    #[schema(value_type = String, example = "6.00")]
+    output_per_mtok: Decimal,
+    /// Cache reads; when null, cached tokens cost the input price.
+    #[schema(value_type = Option<String>, example = "0.20")]
+    cached_input_per_mtok: Option<Decimal>,
+    /// Cache writes; when null, cache-write tokens cost the input price.
+    #[schema(value_type = Option<String>)]
+    cache_write_per_mtok: Option<Decimal>,
+    /// Reasoning tokens; when null, they cost the output price.
+    #[schema(value_type = Option<String>)]
+    reasoning_per_mtok: Option<Decimal>,
+    /// Flat fee per call.
+    #[schema(value_type = String, example = "0")]
+    per_request: Decimal,
+    /// Fee per input image.
+    #[schema(value_type = String, example = "0")]
+    per_image: Decimal,
+    tiers: Vec<PriceTier>,
+}
+
+impl utoipa::PartialSchema for PriceVersion {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        PriceVersionSchema::schema()
+    }
+}
+
+impl ToSchema for PriceVersion {
+    fn name() -> std::borrow::Cow<'static, str> {
+        PriceVersionSchema::name()
+    }
+
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        PriceVersionSchema::schemas(schemas)
+    }
 }
 
 /// Tokens and images of one call, in the convention described at the top of this module.
@@ -320,6 +377,26 @@ mod tests {
             tiers: vec![],
             effective_from: None,
         }
+    }
+
+    #[test]
+    fn the_price_version_schema_lists_exactly_what_a_version_serializes() {
+        use utoipa::PartialSchema;
+        let version = PriceVersion {
+            id: 1,
+            model_id: "m".into(),
+            effective_from: Utc::now(),
+            prices: prices("1", "2"),
+        };
+        let serialized = serde_json::to_value(&version).unwrap();
+        let mut fields: Vec<&String> = serialized.as_object().unwrap().keys().collect();
+        let schema = serde_json::to_value(PriceVersion::schema()).unwrap();
+        let mut documented: Vec<&String> =
+            schema["properties"].as_object().unwrap().keys().collect();
+        fields.sort();
+        documented.sort();
+        assert_eq!(fields, documented, "{schema}");
+        assert!(schema.get("allOf").is_none() && schema.get("additionalProperties").is_none());
     }
 
     fn tier(above: u64, input: &str, output: &str) -> PriceTier {

@@ -81,7 +81,8 @@ fn check_models(state: &AppState, models: &Option<Vec<String>>) -> Result<(), Ap
 
 /// Create a key.
 #[utoipa::path(post, path = "/admin/keys", tag = "admin", security(("admin" = [])), request_body = NewKey,
-    responses((status = 201, body = CreatedKey), (status = 400, description = "Invalid field"), (status = 401, description = "Missing or wrong admin token")))]
+    responses((status = 201, body = CreatedKey), (status = 400, description = "Invalid field"), (status = 401, description = "Missing or wrong admin token"),
+        (status = 422, description = "Unknown team")))]
 pub async fn create_key(
     _: Admin,
     State(state): State<AppState>,
@@ -170,7 +171,7 @@ pub async fn get_key(
 /// Change a key's name, disabled flag, allowed models, expiry, metadata or team.
 #[utoipa::path(patch, path = "/admin/keys/{id}", tag = "admin", security(("admin" = [])), request_body = KeyPatch, params(("id" = String, Path, description = "Key id")),
     responses((status = 200, body = ApiKey), (status = 400, description = "Invalid field"), (status = 401, description = "Missing or wrong admin token"), (status = 404, description = "No such key"),
-        (status = 409, description = "Re-enabling a revoked key (revocation is final)")))]
+        (status = 409, description = "Re-enabling a revoked key (revocation is final)"), (status = 422, description = "Unknown team")))]
 pub async fn update_key(
     _: Admin,
     State(state): State<AppState>,

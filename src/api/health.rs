@@ -16,7 +16,8 @@ pub struct OpenApiJson(pub Arc<String>);
 
 /// Liveness and readiness: the database answers and the catalog is loaded.
 #[utoipa::path(get, path = "/healthz", tag = "system",
-    responses((status = 200, description = "Healthy"), (status = 503, description = "The database does not answer")))]
+    responses((status = 200, description = "Healthy: {status, database, models}", body = Object),
+        (status = 503, description = "The database does not answer: {status, database}", body = Object)))]
 pub async fn healthz(State(state): State<AppState>) -> Response {
     let models = state.catalog.snapshot().entries.len();
     match state.store.ping().await {

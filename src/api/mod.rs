@@ -23,12 +23,13 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr};
+use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::configuration::Settings;
-use crate::error::{ApiError, ErrorKind};
+use crate::error::{ApiError, ErrorBody, ErrorKind};
 use crate::gateway::handlers as gateway;
 use crate::state::AppState;
 
@@ -57,6 +58,79 @@ impl Modify for AdminSecurity {
             "admin",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// Documents on every operation the answers its shared extractors give, so that no operation
+/// can leave them out: the admin token ([`extract::Admin`], 401), a JSON body
+/// ([`extract::ApiJson`] and the gateway's reader: 400 malformed or invalid field, 413 too
+/// large, 415 not JSON) and query parameters ([`extract::ApiQuery`]: 400 unknown or malformed).
+/// An answer an operation documents itself keeps its own description. Every 4xx and 5xx without
+/// a body of its own gets [`ErrorBody`], which every [`ApiError`] is rendered as.
+struct ExtractorAnswers;
+
+impl Modify for ExtractorAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let admin = operation.security.iter().flatten().any(|requirement| {
+                    serde_json::to_value(requirement).is_ok_and(|v| v.get("admin").is_some())
+                });
+                let query =
+                    operation.parameters.iter().flatten().any(|p| {
+                        matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query)
+                    });
+                let body = operation.request_body.is_some();
+                let mut answers = Vec::new();
+                if admin {
+                    answers.push(("401", "Missing or wrong admin token"));
+                }
+                if body {
+                    answers.push((
+                        "400",
+                        "Malformed JSON or an invalid field (`param` names it)",
+                    ));
+                    answers.push(("413", "Body larger than the configured limit"));
+                    answers.push(("415", "Content-Type is not JSON"));
+                } else if query {
+                    answers.push(("400", "Unknown or malformed query parameter"));
+                }
+                for (status, description) in answers {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| {
+                            utoipa::openapi::ResponseBuilder::new()
+                                .description(description)
+                                .into()
+                        });
+                }
+                for (status, response) in operation.responses.responses.iter_mut() {
+                    let error = status.starts_with('4') || status.starts_with('5');
+                    if let (true, RefOr::T(response)) = (error, response) {
+                        if response.content.is_empty() {
+                            let schema = Ref::from_schema_name(ErrorBody::name());
+                            response.content.insert(
+                                "application/json".to_string(),
+                                ContentBuilder::new().schema(Some(schema)).build(),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut schemas = vec![(ErrorBody::name().into_owned(), ErrorBody::schema())];
+        ErrorBody::schemas(&mut schemas);
+        components.schemas.extend(schemas);
     }
 }
 
@@ -116,14 +190,22 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health::openapi_json))
 }
 
+/// The router and the OpenAPI document of every route.
+fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut spec) = routes().split_for_parts();
+    // After the routes are in: `ApiDoc`'s own modifiers run before any path exists.
+    ExtractorAnswers.modify(&mut spec);
+    (router, spec)
+}
+
 /// The OpenAPI document of every route.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().split_for_parts().1
+    split().1
 }
 
 /// Builds the application router.
 pub fn router(state: AppState, settings: &Settings) -> Router {
-    let (router, spec) = routes().split_for_parts();
+    let (router, spec) = split();
     let spec = Arc::new(spec.to_pretty_json().expect("OpenAPI document serializes"));
     let router = router
         .fallback(not_found)
@@ -201,14 +283,24 @@ async fn dialect(req: Request, next: Next) -> Response {
             response.headers_mut().insert("x-request-id", v);
         }
     }
-    let error = match response.extensions().get::<ApiError>() {
+    let error = match response.extensions().get::<ApiError>().cloned() {
         Some(_) if dialect == Dialect::OpenAi => return response,
-        Some(e) => e.clone(),
+        Some(e) => e,
         None if response.status() == StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
             ErrorKind::MethodNotAllowed,
             "method_not_allowed",
             "method not allowed on this endpoint",
         ),
+        None if is_bare_error(&response) => {
+            let status = response.status();
+            let (parts, body) = response.into_parts();
+            let text = axum::body::to_bytes(body, 4096)
+                .await
+                .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+                .unwrap_or_default();
+            response = Response::from_parts(parts, axum::body::Body::empty());
+            rejection(status, text)
+        }
         None => return response,
     };
     let (mut parts, _) = response.into_parts();
@@ -227,6 +319,52 @@ async fn dialect(req: Request, next: Next) -> Response {
     }
     parts.status = error.status();
     Response::from_parts(parts, fresh.into_body())
+}
+
+/// An error answer that is not an [`ApiError`] and not JSON: one of axum's own rejections,
+/// such as a path segment that is not UTF-8 (plain text).
+fn is_bare_error(response: &Response) -> bool {
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    (status.is_client_error() || status.is_server_error()) && !json
+}
+
+/// The [`ApiError`] for a bare error answer, keeping its status and its text.
+fn rejection(status: StatusCode, text: String) -> ApiError {
+    let kind = match status.as_u16() {
+        400 => ErrorKind::BadRequest,
+        401 => ErrorKind::Unauthorized,
+        403 => ErrorKind::Forbidden,
+        404 => ErrorKind::NotFound,
+        409 => ErrorKind::Conflict,
+        413 => ErrorKind::PayloadTooLarge,
+        415 => ErrorKind::UnsupportedMediaType,
+        422 => ErrorKind::Unprocessable,
+        429 => ErrorKind::RateLimited,
+        code @ 400..=499 => ErrorKind::UpstreamClient(code),
+        502 => ErrorKind::BadGateway,
+        503 => ErrorKind::Unavailable,
+        504 => ErrorKind::GatewayTimeout,
+        _ => ErrorKind::Internal,
+    };
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase()
+    } else {
+        text
+    };
+    let code = if status.is_client_error() {
+        "invalid_request"
+    } else {
+        "internal_error"
+    };
+    ApiError::new(kind, code, message)
 }
 
 #[cfg(test)]
@@ -272,6 +410,36 @@ mod tests {
             body["type"], "error",
             "anthropic-version asks for Anthropic: {body}"
         );
+    }
+
+    #[tokio::test]
+    async fn axums_own_rejections_are_answered_in_the_callers_dialect() {
+        async fn one(axum::extract::Path(id): axum::extract::Path<String>) -> String {
+            id
+        }
+        let app = protect(
+            Router::new()
+                .route("/v1/models/{id}", axum::routing::get(one))
+                .route("/v1/messages/{id}", axum::routing::get(one)),
+        );
+        for (path, anthropic) in [("/v1/models/%FF", false), ("/v1/messages/%FF", true)] {
+            let req = Request::get(path).body(Body::empty()).unwrap();
+            let response = app.clone().oneshot(req).await.unwrap();
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+            assert_eq!(
+                response.headers()[axum::http::header::CONTENT_TYPE],
+                "application/json"
+            );
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            if anthropic {
+                assert_eq!(body["type"], "error", "{body}");
+                assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+            } else {
+                assert_eq!(body["error"]["code"], "invalid_request", "{body}");
+                assert!(!body["error"]["message"].as_str().unwrap().is_empty());
+            }
+        }
     }
 
     #[test]

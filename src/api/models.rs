@@ -8,8 +8,8 @@ use chrono::Utc;
 
 use super::extract::ApiQuery;
 use super::views::{
-    anthropic_model, details, openai_model, AnthropicModelDetail, AnthropicModelList,
-    OpenAiModelDetail, OpenAiModelList,
+    anthropic_model, details, openai_model, AnthropicModelDetail, AnthropicModelList, ModelDetail,
+    ModelList, OpenAiModelDetail, OpenAiModelList,
 };
 use crate::catalog::query::ModelQuery;
 use crate::error::ApiError;
@@ -25,7 +25,7 @@ pub fn wants_anthropic(headers: &HeaderMap) -> bool {
     get, path = "/v1/models", tag = "catalog",
     params(ModelQuery, ("anthropic-version" = Option<String>, Header, description = "Selects the Anthropic Models API shape")),
     responses(
-        (status = 200, description = "OpenAI list shape; the Anthropic shape (AnthropicModelList) when anthropic-version is sent", body = OpenAiModelList),
+        (status = 200, description = "OpenAI list shape; the Anthropic shape (AnthropicModelList) when anthropic-version is sent", body = ModelList),
         (status = 400, description = "Invalid query parameter"),
     )
 )]
@@ -46,23 +46,24 @@ pub async fn list_models(
             has_more: page.has_more,
             data,
         };
-        return Ok(Json(body).into_response());
+        return Ok(Json(ModelList::Anthropic(body)).into_response());
     }
     let data = selected
         .iter()
         .map(|e| openai_model(&snapshot, e, now))
         .collect();
-    Ok(Json(OpenAiModelList {
+    Ok(Json(ModelList::OpenAi(OpenAiModelList {
         object: "list",
         data,
-    })
+    }))
     .into_response())
 }
 
 /// The same list on ModelsLab's path.
 #[utoipa::path(
-    get, path = "/api/v7/llm/v1/models", tag = "catalog", params(ModelQuery),
-    responses((status = 200, description = "As GET /v1/models", body = OpenAiModelList))
+    get, path = "/api/v7/llm/v1/models", tag = "catalog",
+    params(ModelQuery, ("anthropic-version" = Option<String>, Header, description = "Selects the Anthropic Models API shape")),
+    responses((status = 200, description = "As GET /v1/models", body = ModelList), (status = 400, description = "Invalid query parameter"))
 )]
 pub async fn list_models_modelslab(
     state: State<AppState>,
@@ -77,7 +78,7 @@ pub async fn list_models_modelslab(
     get, path = "/v1/models/{id}", tag = "catalog",
     params(("id" = String, Path, description = "Model id"), ("anthropic-version" = Option<String>, Header, description = "Selects the Anthropic shape")),
     responses(
-        (status = 200, description = "OpenAI shape; AnthropicModelDetail with anthropic-version", body = OpenAiModelDetail),
+        (status = 200, description = "OpenAI shape; AnthropicModelDetail with anthropic-version", body = ModelDetail),
         (status = 404, description = "No such model"),
     )
 )]
@@ -95,20 +96,20 @@ pub async fn get_model(
             pricing: entry.price_at(now).cloned(),
             details: details(&snapshot, entry, now),
         };
-        return Ok(Json(body).into_response());
+        return Ok(Json(ModelDetail::Anthropic(Box::new(body))).into_response());
     }
     let body = OpenAiModelDetail {
         model: openai_model(&snapshot, entry, now),
         details: details(&snapshot, entry, now),
     };
-    Ok(Json(body).into_response())
+    Ok(Json(ModelDetail::OpenAi(Box::new(body))).into_response())
 }
 
 /// The same model on ModelsLab's path.
 #[utoipa::path(
     get, path = "/api/v7/llm/v1/models/{id}", tag = "catalog",
-    params(("id" = String, Path, description = "Model id")),
-    responses((status = 200, description = "As GET /v1/models/{id}", body = OpenAiModelDetail), (status = 404, description = "No such model"))
+    params(("id" = String, Path, description = "Model id"), ("anthropic-version" = Option<String>, Header, description = "Selects the Anthropic shape")),
+    responses((status = 200, description = "As GET /v1/models/{id}", body = ModelDetail), (status = 404, description = "No such model"))
 )]
 pub async fn get_model_modelslab(
     state: State<AppState>,

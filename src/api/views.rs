@@ -62,6 +62,23 @@ pub struct AnthropicModelList {
     pub last_id: Option<String>,
 }
 
+/// `GET /v1/models` in either shape: the Anthropic one when the request has `anthropic-version`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ModelList {
+    OpenAi(OpenAiModelList),
+    Anthropic(AnthropicModelList),
+}
+
+/// `GET /v1/models/{id}` in either shape: the Anthropic one when the request has
+/// `anthropic-version`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ModelDetail {
+    OpenAi(Box<OpenAiModelDetail>),
+    Anthropic(Box<AnthropicModelDetail>),
+}
+
 /// A related model with its current price.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RelatedModel {

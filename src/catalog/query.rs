@@ -59,10 +59,13 @@ pub struct ModelQuery {
     /// Case-insensitive text search in id, name, creator, provider and description.
     pub q: Option<String>,
     /// Sort key; `date_added` (newest first) when omitted. Unpriced models sort last.
+    #[param(inline)]
     pub sort: Option<SortKey>,
     /// Sort direction; ascending for prices and names, descending for dates by default.
+    #[param(inline)]
     pub order: Option<SortOrder>,
     /// `active` (default), `deprecated` or `all`.
+    #[param(inline)]
     pub status: Option<StatusFilter>,
     /// Anthropic shape only: page size, 1 to 1000 (default 20).
     pub limit: Option<u32>,

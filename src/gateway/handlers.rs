@@ -110,8 +110,10 @@ async fn call(
 #[utoipa::path(post, path = "/v1/chat/completions", tag = "gateway", request_body = Object,
     responses((status = 200, description = "A chat completion (or an SSE stream of chunks); x-request-id and x-tollgate-cost headers"),
         (status = 400, description = "Invalid request or unpriced model"), (status = 401, description = "Bad API key"),
-        (status = 403, description = "Model not allowed for this key"), (status = 404, description = "Unknown model"),
-        (status = 413, description = "Body too large"), (status = 415, description = "Content-Type is not JSON"), (status = 502, description = "Upstream failed"), (status = 504, description = "Upstream timed out")))]
+        (status = 402, description = "A budget or prepaid balance would be exceeded"), (status = 403, description = "Model not allowed for this key"),
+        (status = 404, description = "Unknown model"), (status = 413, description = "Body too large"), (status = 415, description = "Content-Type is not JSON"),
+        (status = 429, description = "Rate limit reached"), (status = "4XX", description = "Another client error the upstream answered, passed through"),
+        (status = 502, description = "Upstream failed"), (status = 503, description = "The gateway is shutting down"), (status = 504, description = "Upstream timed out")))]
 pub async fn chat_completions(
     State(state): State<AppState>,
     Extension(limits): Extension<Limits>,
@@ -123,8 +125,12 @@ pub async fn chat_completions(
 /// ModelsLab's path for chat completions: `model_id` may stand for `model`, and the key may
 /// be sent as `"key"` in the body.
 #[utoipa::path(post, path = "/api/v7/llm/chat/completions", tag = "gateway", request_body = Object,
-    responses((status = 200, description = "As POST /v1/chat/completions"), (status = 401, description = "Bad API key"),
-        (status = 413, description = "Body too large; with the key in the body, larger than the body-key limit"), (status = 415, description = "Content-Type is not JSON")))]
+    responses((status = 200, description = "As POST /v1/chat/completions; a body over the body-key limit with the key in it is a 413"),
+        (status = 400, description = "Invalid request or unpriced model"), (status = 401, description = "Bad API key"),
+        (status = 402, description = "A budget or prepaid balance would be exceeded"), (status = 403, description = "Model not allowed for this key"),
+        (status = 404, description = "Unknown model"), (status = 413, description = "Body too large"), (status = 415, description = "Content-Type is not JSON"),
+        (status = 429, description = "Rate limit reached"), (status = "4XX", description = "Another client error the upstream answered, passed through"),
+        (status = 502, description = "Upstream failed"), (status = 503, description = "The gateway is shutting down"), (status = 504, description = "Upstream timed out")))]
 pub async fn chat_completions_modelslab(
     State(state): State<AppState>,
     Extension(limits): Extension<Limits>,
@@ -135,9 +141,12 @@ pub async fn chat_completions_modelslab(
 
 /// Anthropic Messages, streaming or not, for every catalog model.
 #[utoipa::path(post, path = "/v1/messages", tag = "gateway", request_body = Object,
-    responses((status = 200, description = "A message (or an SSE stream of message events)"), (status = 400, description = "Invalid request"),
-        (status = 401, description = "Bad API key"), (status = 404, description = "Unknown model"),
-        (status = 413, description = "Body too large"), (status = 415, description = "Content-Type is not JSON"), (status = 502, description = "Upstream failed")))]
+    responses((status = 200, description = "A message (or an SSE stream of message events)"),
+        (status = 400, description = "Invalid request or unpriced model"), (status = 401, description = "Bad API key"),
+        (status = 402, description = "A budget or prepaid balance would be exceeded"), (status = 403, description = "Model not allowed for this key"),
+        (status = 404, description = "Unknown model"), (status = 413, description = "Body too large"), (status = 415, description = "Content-Type is not JSON"),
+        (status = 429, description = "Rate limit reached"), (status = "4XX", description = "Another client error the upstream answered, passed through"),
+        (status = 502, description = "Upstream failed"), (status = 503, description = "The gateway is shutting down"), (status = 504, description = "Upstream timed out")))]
 pub async fn messages(
     State(state): State<AppState>,
     Extension(limits): Extension<Limits>,
@@ -148,8 +157,12 @@ pub async fn messages(
 
 /// Anthropic Messages on ModelsLab's path.
 #[utoipa::path(post, path = "/api/v7/llm/v1/messages", tag = "gateway", request_body = Object,
-    responses((status = 200, description = "As POST /v1/messages"), (status = 401, description = "Bad API key"),
-        (status = 413, description = "Body too large; with the key in the body, larger than the body-key limit"), (status = 415, description = "Content-Type is not JSON")))]
+    responses((status = 200, description = "As POST /v1/messages; a body over the body-key limit with the key in it is a 413"),
+        (status = 400, description = "Invalid request or unpriced model"), (status = 401, description = "Bad API key"),
+        (status = 402, description = "A budget or prepaid balance would be exceeded"), (status = 403, description = "Model not allowed for this key"),
+        (status = 404, description = "Unknown model"), (status = 413, description = "Body too large"), (status = 415, description = "Content-Type is not JSON"),
+        (status = 429, description = "Rate limit reached"), (status = "4XX", description = "Another client error the upstream answered, passed through"),
+        (status = 502, description = "Upstream failed"), (status = 503, description = "The gateway is shutting down"), (status = 504, description = "Upstream timed out")))]
 pub async fn messages_modelslab(
     State(state): State<AppState>,
     Extension(limits): Extension<Limits>,
@@ -253,8 +266,8 @@ pub async fn count_tokens(
 /// `count_tokens` on ModelsLab's path: `model_id` may stand for `model`, and the key may be sent
 /// as `"key"` in the body.
 #[utoipa::path(post, path = "/api/v7/llm/v1/messages/count_tokens", tag = "gateway", request_body = Object,
-    responses((status = 200, description = "As POST /v1/messages/count_tokens"), (status = 401, description = "Bad API key"),
-        (status = 413, description = "Body too large; with the key in the body, larger than the body-key limit"), (status = 415, description = "Content-Type is not JSON")))]
+    responses((status = 200, description = "As POST /v1/messages/count_tokens"), (status = 400, description = "Invalid request"), (status = 401, description = "Bad API key"), (status = 404, description = "Unknown model"),
+        (status = 413, description = "Body or its text larger than the limits; with the key in the body, larger than the body-key limit"), (status = 415, description = "Content-Type is not JSON")))]
 pub async fn count_tokens_modelslab(
     State(state): State<AppState>,
     Extension(limits): Extension<Limits>,
@@ -266,18 +279,18 @@ pub async fn count_tokens_modelslab(
 /// The caller's own record of one call: tokens of each kind, cost, price version, latency.
 #[utoipa::path(get, path = "/v1/generations/{id}", tag = "gateway",
     params(("id" = String, Path, description = "The call id (x-request-id)")),
-    responses((status = 200, description = "{\"data\": generation}", body = crate::metering::GenerationView),
+    responses((status = 200, description = "{\"data\": generation}", body = crate::metering::Generation),
         (status = 401, description = "Bad API key"), (status = 404, description = "No such call for this key")))]
 pub async fn generation(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<crate::metering::Generation>, ApiError> {
     let secret = crate::api::extract::secret_from_headers(&headers);
     let key = state.keys.authenticate(secret.as_deref(), Utc::now())?;
     let record = state.store.usage_record(&id).await?;
     match record.filter(|r| r.key_id.as_deref() == Some(key.id.as_str())) {
-        Some(r) => Ok(Json(json!({"data": r.view()}))),
+        Some(r) => Ok(Json(crate::metering::Generation { data: r.view() })),
         None => Err(ApiError::not_found(
             "generation_not_found",
             format!("no call '{id}' for this key"),

@@ -188,6 +188,12 @@ pub struct GenerationView {
     pub usage_note: Option<String>,
 }
 
+/// The answer of `GET /v1/generations/{id}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Generation {
+    pub data: GenerationView,
+}
+
 impl UsageRecord {
     /// A record for a call that started but was closed without an answer from the upstream.
     pub fn from_start(start: &CallStart, status: CallStatus, http_status: u16) -> Self {

@@ -1,6 +1,7 @@
 """Starts the real `tollgate` binary on a free port with a fresh database, and a mock upstream
 with one provider of each kind behind it, for the SDK tests."""
 
+import contextlib
 import json
 import os
 import socket
@@ -29,8 +30,10 @@ def call(base, method, path, body=None, token=ADMIN):
         return json.loads(r.read())
 
 
-@pytest.fixture(scope="session")
-def server():
+@contextlib.contextmanager
+def running_server():
+    """A fresh `tollgate serve` with its own database, the mock upstream behind two providers
+    (one of each kind), a model on each and a caller key; yields {"base", "key"}."""
     binary = os.environ["TOLLGATE_BIN"]
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     tmp = tempfile.mkdtemp()
@@ -55,18 +58,27 @@ def server():
         proc.kill()
         raise RuntimeError("tollgate did not start")
     upstream, upstream_url = mock_upstream.start()
-    call(base, "POST", "/admin/providers", {"id": "sdk-openai", "kind": "openai", "base_url": f"{upstream_url}/v1"})
-    call(base, "POST", "/admin/providers", {"id": "sdk-anthropic", "kind": "anthropic", "base_url": upstream_url})
-    price = {"input_per_mtok": "2.00", "output_per_mtok": "6.00"}
-    call(base, "POST", "/admin/models", {"id": "sdk-oa", "name": "SDK OA", "provider": "sdk-openai", "price": price,
-                                         "capabilities": ["chat", "streaming", "tools"]})
-    call(base, "POST", "/admin/models", {"id": "sdk-an", "name": "SDK AN", "provider": "sdk-anthropic", "price": price,
-                                         "capabilities": ["chat", "streaming", "tools"]})
-    key = call(base, "POST", "/admin/keys", {"name": "sdk"})["key"]
-    yield {"base": base, "key": key}
-    upstream.shutdown()
-    proc.terminate()
-    assert proc.wait(timeout=30) == 0
+    try:
+        call(base, "POST", "/admin/providers", {"id": "sdk-openai", "kind": "openai", "base_url": f"{upstream_url}/v1"})
+        call(base, "POST", "/admin/providers", {"id": "sdk-anthropic", "kind": "anthropic", "base_url": upstream_url})
+        price = {"input_per_mtok": "2.00", "output_per_mtok": "6.00"}
+        call(base, "POST", "/admin/models", {"id": "sdk-oa", "name": "SDK OA", "provider": "sdk-openai", "price": price,
+                                             "capabilities": ["chat", "streaming", "tools"]})
+        call(base, "POST", "/admin/models", {"id": "sdk-an", "name": "SDK AN", "provider": "sdk-anthropic", "price": price,
+                                             "capabilities": ["chat", "streaming", "tools"]})
+        key = call(base, "POST", "/admin/keys", {"name": "sdk"})["key"]
+        yield {"base": base, "key": key}
+    finally:
+        upstream.shutdown()
+        proc.terminate()
+        code = proc.wait(timeout=30)
+    assert code == 0, f"tollgate exited with {code}"
+
+
+@pytest.fixture(scope="session")
+def server():
+    with running_server() as s:
+        yield s
 
 
 @pytest.fixture

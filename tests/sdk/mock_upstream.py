@@ -32,8 +32,21 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         self.close_connection = True
 
+    def _bad_request(self, message):
+        data = json.dumps({"type": "error", "error": {"type": "invalid_request_error", "message": message}}).encode()
+        self.send_response(400)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+            # As a real provider does with a body it cannot read (Schemathesis sends odd ones).
+            return self._bad_request("unreadable request")
+        if not isinstance(body.get("stream_options", {}), dict):
+            body["stream_options"] = {}
         tools = bool(body.get("tools"))
         if self.path.endswith("/chat/completions"):
             self._openai(body, tools)

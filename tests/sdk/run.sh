@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Drives the official Python `openai` and `anthropic` SDKs against the real server.
-# Installs them from PyPI into a virtualenv (tests/sdk/.venv, reused between runs).
+# Installs them, and Schemathesis for test_schema.py, from PyPI into a virtualenv
+# (tests/sdk/.venv, reused between runs).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -14,6 +15,10 @@ if [ ! -x "$venv/bin/pytest" ]; then
   rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check openai anthropic pytest
+fi
+if [ ! -x "$venv/bin/st" ]; then
+  # A venv made before test_schema.py existed gets Schemathesis added.
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'schemathesis>=4,<5'
 fi
 export TOLLGATE_BIN="${TOLLGATE_BIN:-$root/target/debug/tollgate}"
 [ -x "$TOLLGATE_BIN" ] || (cd "$root" && cargo build --quiet)
