@@ -74,7 +74,11 @@ async fn the_writer_commits_records_and_rollups_on_postgres() {
     let writes = (0..50u32).map(|i| {
         meter.record(record(
             &format!("gen_{i}"),
-            if i.is_multiple_of(2) { "key_a" } else { "key_b" },
+            if i.is_multiple_of(2) {
+                "key_a"
+            } else {
+                "key_b"
+            },
             10 + (i % 3),
             "0.005",
         ))
