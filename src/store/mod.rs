@@ -18,6 +18,7 @@ mod catalog;
 pub mod keys;
 pub mod reports;
 mod teams;
+mod tx;
 mod usage;
 
 pub use usage::LedgerConnection;
