@@ -999,3 +999,65 @@ async fn adjustments_agree_or_are_not_yet_supported() {
     }
     pair.finish().await;
 }
+
+/// On PostgreSQL the price append and the related-list replacement lock the model's row
+/// (SQLite's `BEGIN IMMEDIATE` serialises them by itself): concurrent appends keep the history
+/// in order of insertion, and concurrent replacements never collide.
+#[tokio::test]
+async fn concurrent_catalog_writes_are_serialised() {
+    let Some(pair) = Pair::new("concurrent_catalog_writes_are_serialised").await else {
+        return;
+    };
+    for store in [&pair.sqlite, &pair.pg] {
+        store.insert_provider(&provider("p")).await.unwrap();
+        for id in ["m", "r1", "r2", "r3"] {
+            store.insert_model(&model(id, "p"), &[], &[]).await.unwrap();
+        }
+        // Effective times in an order that differs from any likely completion order.
+        let appends = (0..24i64).map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let from = T0 + (i * 7919) % 24;
+                store
+                    .insert_price("m", &prices("1", T0), at(from))
+                    .await
+                    .map(|v| (v.id, v.effective_from))
+            })
+        });
+        let replaces = (0..24usize).map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut list = vec!["r1".to_string(), "r2".to_string(), "r3".to_string()];
+                list.rotate_left(i % 3);
+                list.truncate(1 + i % 3);
+                store.set_related("m", &list).await
+            })
+        });
+        let (appends, replaces) = tokio::join!(
+            futures::future::join_all(appends),
+            futures::future::join_all(replaces)
+        );
+        let mut written = Vec::new();
+        for r in appends {
+            match r.unwrap() {
+                Ok(v) => written.push(v),
+                Err(StoreError::Unprocessable { .. }) => {}
+                Err(e) => panic!("{:?}: {e}", store.backend()),
+            }
+        }
+        for r in replaces {
+            r.unwrap().unwrap();
+        }
+        // In the order they were written (id), every version is later than the one before.
+        written.sort();
+        assert!(!written.is_empty());
+        for w in written.windows(2) {
+            assert!(w[0].1 < w[1].1, "{:?}: {written:?}", store.backend());
+        }
+        let catalog = store.load_catalog().await.unwrap();
+        let entry = catalog.get("m").unwrap();
+        assert_eq!(entry.prices.len(), written.len());
+        assert!((1..=3).contains(&entry.related.len()));
+    }
+    pair.finish().await;
+}
