@@ -5,9 +5,10 @@ use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use sqlx::{FromRow, Sqlite, Transaction};
+use sqlx::FromRow;
 
-use super::{from_millis, parse_json, to_json, to_millis, Store, StoreError};
+use super::tx::{on_tx, Tx};
+use super::{from_millis, on_pool, parse_json, to_json, to_millis, Store, StoreError};
 use crate::catalog::{Entry, Model, ModelStatus, Provider, ProviderKind, Snapshot};
 use crate::pricing::{PriceVersion, Prices};
 
@@ -65,31 +66,57 @@ struct RelatedRow {
 const PRICE_COLUMNS: &str = "id, model_id, effective_from, input_per_mtok, output_per_mtok, \
      cached_input_per_mtok, cache_write_per_mtok, reasoning_per_mtok, per_request, per_image, tiers";
 
+/// Binds a model's columns in table order (`id` through `status`), shared by insert and update,
+/// on a query of either backend.
+macro_rules! bind_model {
+    ($q:expr, $m:expr) => {{
+        let m: &Model = $m;
+        $q.bind(&m.id)
+            .bind(&m.name)
+            .bind(&m.creator)
+            .bind(&m.provider)
+            .bind(&m.upstream_model)
+            .bind(&m.description)
+            .bind(m.context_length.map(i64::from))
+            .bind(m.max_output_tokens.map(i64::from))
+            .bind(to_json(&m.input_modalities))
+            .bind(to_json(&m.capabilities))
+            .bind(to_json(&m.default_params))
+            .bind(m.open_weights)
+            .bind(m.added_on.to_string())
+            .bind(m.status.as_str())
+    }};
+}
+
+const PROVIDER_EXISTS: &str = "SELECT id FROM providers WHERE id = $1";
+
 impl Store {
     /// Reads the whole catalog into an immutable snapshot.
     pub async fn load_catalog(&self) -> Result<Snapshot, StoreError> {
-        let providers = sqlx::query_as::<_, ProviderRow>(
+        let providers = on_pool!(self, |pool| sqlx::query_as::<_, ProviderRow>(
             "SELECT id, kind, name, base_url, api_key_env, connect_timeout_ms, first_byte_timeout_ms, \
              total_timeout_ms FROM providers ORDER BY id",
         )
-        .fetch_all(self.sqlite()?)
-        .await?
+        .fetch_all(pool)
+        .await)?
         .into_iter()
         .map(ProviderRow::into_provider)
         .collect::<Result<Vec<_>, _>>()?;
-        let models = sqlx::query_as::<_, ModelRow>(
+        let models = on_pool!(self, |pool| {
+            sqlx::query_as::<_, ModelRow>(
             "SELECT id, name, creator, provider_id, upstream_model, description, context_length, \
              max_output_tokens, input_modalities, capabilities, default_params, open_weights, \
              added_on, status FROM models ORDER BY id",
         )
-        .fetch_all(self.sqlite()?)
-        .await?;
+        .fetch_all(pool)
+        .await
+        })?;
         let mut prices: HashMap<String, Vec<PriceVersion>> = HashMap::new();
         let sql =
             format!("SELECT {PRICE_COLUMNS} FROM model_prices ORDER BY model_id, effective_from");
-        for row in sqlx::query_as::<_, PriceRow>(&sql)
-            .fetch_all(self.sqlite()?)
-            .await?
+        for row in on_pool!(self, |pool| sqlx::query_as::<_, PriceRow>(&sql)
+            .fetch_all(pool)
+            .await)?
         {
             let version = row.into_version()?;
             prices
@@ -98,11 +125,11 @@ impl Store {
                 .push(version);
         }
         let mut related: HashMap<String, Vec<String>> = HashMap::new();
-        let rows = sqlx::query_as::<_, RelatedRow>(
+        let rows = on_pool!(self, |pool| sqlx::query_as::<_, RelatedRow>(
             "SELECT model_id, related_id FROM related_models ORDER BY model_id, position",
         )
-        .fetch_all(self.sqlite()?)
-        .await?;
+        .fetch_all(pool)
+        .await)?;
         for row in rows {
             related
                 .entry(row.model_id)
@@ -125,15 +152,15 @@ impl Store {
 
     /// True when no model has been stored yet (the seeds are loaded then).
     pub async fn catalog_is_empty(&self) -> Result<bool, StoreError> {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM models")
-            .fetch_one(self.sqlite()?)
-            .await?;
+        let (n,): (i64,) = on_pool!(self, |pool| sqlx::query_as("SELECT COUNT(*) FROM models")
+            .fetch_one(pool)
+            .await)?;
         Ok(n == 0)
     }
 
     /// Adds a provider; a provider with the same id is a conflict.
     pub async fn insert_provider(&self, p: &Provider) -> Result<(), StoreError> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.begin_write().await?;
         insert_provider(&mut tx, p).await?;
         tx.commit().await?;
         Ok(())
@@ -141,7 +168,8 @@ impl Store {
 
     /// Replaces a provider's fields.
     pub async fn update_provider(&self, p: &Provider) -> Result<(), StoreError> {
-        let done = sqlx::query(
+        let now = to_millis(Utc::now());
+        let done = on_pool!(self, |pool| sqlx::query(
             "UPDATE providers SET kind = $2, name = $3, base_url = $4, api_key_env = $5, \
              updated_at = $6, connect_timeout_ms = $7, first_byte_timeout_ms = $8, \
              total_timeout_ms = $9 WHERE id = $1",
@@ -151,13 +179,14 @@ impl Store {
         .bind(&p.name)
         .bind(&p.base_url)
         .bind(&p.api_key_env)
-        .bind(to_millis(Utc::now()))
+        .bind(now)
         .bind(p.connect_timeout_ms.map(ms))
         .bind(p.first_byte_timeout_ms.map(ms))
         .bind(p.total_timeout_ms.map(ms))
-        .execute(self.sqlite()?)
-        .await?;
-        if done.rows_affected() == 0 {
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+        if done == 0 {
             return Err(StoreError::NotFound(format!(
                 "provider '{}' not found",
                 p.id
@@ -174,7 +203,7 @@ impl Store {
         prices: &[Prices],
         related: &[String],
     ) -> Result<(), StoreError> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.begin_write().await?;
         insert_model(&mut tx, model).await?;
         insert_prices(&mut tx, &model.id, prices).await?;
         set_related(&mut tx, &model.id, related).await?;
@@ -184,17 +213,28 @@ impl Store {
 
     /// Replaces a model's descriptive fields (prices and related models have their own calls).
     pub async fn update_model(&self, m: &Model) -> Result<(), StoreError> {
-        ensure_provider(self.sqlite()?, &m.provider).await?;
-        let done = bind_model(sqlx::query(
-            "UPDATE models SET name = $2, creator = $3, provider_id = $4, upstream_model = $5, \
-             description = $6, context_length = $7, max_output_tokens = $8, \
-             input_modalities = $9, capabilities = $10, default_params = $11, \
-             open_weights = $12, added_on = $13, status = $14, updated_at = $15 WHERE id = $1",
-        ), m)
-        .bind(to_millis(Utc::now()))
-        .execute(self.sqlite()?)
-        .await?;
-        if done.rows_affected() == 0 {
+        let provider: Option<(String,)> = on_pool!(self, |pool| sqlx::query_as(PROVIDER_EXISTS)
+            .bind(&m.provider)
+            .fetch_optional(pool)
+            .await)?;
+        if provider.is_none() {
+            return Err(no_such_provider(&m.provider));
+        }
+        let now = to_millis(Utc::now());
+        let done = on_pool!(self, |pool| bind_model!(
+            sqlx::query(
+                "UPDATE models SET name = $2, creator = $3, provider_id = $4, upstream_model = $5, \
+                 description = $6, context_length = $7, max_output_tokens = $8, \
+                 input_modalities = $9, capabilities = $10, default_params = $11, \
+                 open_weights = $12, added_on = $13, status = $14, updated_at = $15 WHERE id = $1",
+            ),
+            m
+        )
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+        if done == 0 {
             return Err(StoreError::NotFound(format!("model '{}' not found", m.id)));
         }
         Ok(())
@@ -208,7 +248,7 @@ impl Store {
         prices: &Prices,
         effective_from: DateTime<Utc>,
     ) -> Result<PriceVersion, StoreError> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.begin_write().await?;
         let version = insert_price(&mut tx, model_id, prices, effective_from).await?;
         tx.commit().await?;
         Ok(version)
@@ -216,7 +256,7 @@ impl Store {
 
     /// Replaces a model's related list.
     pub async fn set_related(&self, model_id: &str, related: &[String]) -> Result<(), StoreError> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.begin_write().await?;
         set_related(&mut tx, model_id, related).await?;
         tx.commit().await?;
         Ok(())
@@ -224,7 +264,7 @@ impl Store {
 
     /// Loads a whole catalog (the seeds) in one transaction: all of it or nothing.
     pub async fn load_seed(&self, seed: &crate::catalog::seed::Seed) -> Result<(), StoreError> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.begin_write().await?;
         for p in &seed.providers {
             insert_provider(&mut tx, p).await?;
         }
@@ -240,34 +280,31 @@ impl Store {
     }
 }
 
-async fn ensure_provider<'e, E>(db: E, id: &str) -> Result<(), StoreError>
-where
-    E: sqlx::Executor<'e, Database = Sqlite>,
-{
-    let found: Option<(String,)> = sqlx::query_as("SELECT id FROM providers WHERE id = $1")
-        .bind(id)
-        .fetch_optional(db)
-        .await?;
-    match found {
-        Some(_) => Ok(()),
-        None => Err(StoreError::unprocessable(
-            "provider",
-            format!("provider '{id}' does not exist"),
-        )),
-    }
+fn no_such_provider(id: &str) -> StoreError {
+    StoreError::unprocessable("provider", format!("provider '{id}' does not exist"))
 }
 
-async fn model_exists(tx: &mut Transaction<'_, Sqlite>, id: &str) -> Result<bool, StoreError> {
-    let found: Option<(String,)> = sqlx::query_as("SELECT id FROM models WHERE id = $1")
+/// True when the model exists. With `lock`, the model's row is also locked until the
+/// transaction ends, on PostgreSQL (`FOR UPDATE`), so that a read-then-write on the model's
+/// prices or related list is serialised with any other one, as SQLite's `BEGIN IMMEDIATE`
+/// serialises every write transaction (there, the lock is already held and nothing is added).
+async fn model_exists(tx: &mut Tx, id: &str, lock: bool) -> Result<bool, StoreError> {
+    let sql = if lock {
+        format!("SELECT id FROM models WHERE id = $1{}", tx.lock_rows())
+    } else {
+        "SELECT id FROM models WHERE id = $1".to_string()
+    };
+    let found: Option<(String,)> = on_tx!(tx, |conn| sqlx::query_as(&sql)
         .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?;
+        .fetch_optional(conn)
+        .await)?;
     Ok(found.is_some())
 }
 
-async fn insert_provider(tx: &mut Transaction<'_, Sqlite>, p: &Provider) -> Result<(), StoreError> {
+async fn insert_provider(tx: &mut Tx, p: &Provider) -> Result<(), StoreError> {
     let now = to_millis(Utc::now());
-    let done = sqlx::query(
+    let done = on_tx!(tx, |conn| {
+        sqlx::query(
         "INSERT INTO providers (id, kind, name, base_url, api_key_env, created_at, updated_at, \
          connect_timeout_ms, first_byte_timeout_ms, total_timeout_ms) \
          VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
@@ -281,9 +318,11 @@ async fn insert_provider(tx: &mut Transaction<'_, Sqlite>, p: &Provider) -> Resu
     .bind(p.connect_timeout_ms.map(ms))
     .bind(p.first_byte_timeout_ms.map(ms))
     .bind(p.total_timeout_ms.map(ms))
-    .execute(&mut **tx)
-    .await?;
-    if done.rows_affected() == 0 {
+    .execute(conn)
+    .await
+    .map(|done| done.rows_affected())
+    })?;
+    if done == 0 {
         return Err(StoreError::Conflict(format!(
             "provider '{}' already exists",
             p.id
@@ -292,23 +331,30 @@ async fn insert_provider(tx: &mut Transaction<'_, Sqlite>, p: &Provider) -> Resu
     Ok(())
 }
 
-async fn insert_model(tx: &mut Transaction<'_, Sqlite>, m: &Model) -> Result<(), StoreError> {
-    ensure_provider(&mut **tx, &m.provider).await?;
+async fn insert_model(tx: &mut Tx, m: &Model) -> Result<(), StoreError> {
+    let provider: Option<(String,)> = on_tx!(tx, |conn| sqlx::query_as(PROVIDER_EXISTS)
+        .bind(&m.provider)
+        .fetch_optional(conn)
+        .await)?;
+    if provider.is_none() {
+        return Err(no_such_provider(&m.provider));
+    }
     let now = to_millis(Utc::now());
-    let done = bind_model(
+    let done = on_tx!(tx, |conn| bind_model!(
         sqlx::query(
             "INSERT INTO models (id, name, creator, provider_id, upstream_model, description, \
-         context_length, max_output_tokens, input_modalities, capabilities, default_params, \
-         open_weights, added_on, status, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) \
-         ON CONFLICT (id) DO NOTHING",
+             context_length, max_output_tokens, input_modalities, capabilities, default_params, \
+             open_weights, added_on, status, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) \
+             ON CONFLICT (id) DO NOTHING",
         ),
-        m,
+        m
     )
     .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    if done.rows_affected() == 0 {
+    .execute(conn)
+    .await
+    .map(|done| done.rows_affected()))?;
+    if done == 0 {
         return Err(StoreError::Conflict(format!(
             "model '{}' already exists",
             m.id
@@ -317,11 +363,7 @@ async fn insert_model(tx: &mut Transaction<'_, Sqlite>, m: &Model) -> Result<(),
     Ok(())
 }
 
-async fn insert_prices(
-    tx: &mut Transaction<'_, Sqlite>,
-    model_id: &str,
-    prices: &[Prices],
-) -> Result<(), StoreError> {
+async fn insert_prices(tx: &mut Tx, model_id: &str, prices: &[Prices]) -> Result<(), StoreError> {
     let now = Utc::now();
     for p in prices {
         insert_price(tx, model_id, p, p.effective_from.unwrap_or(now)).await?;
@@ -330,21 +372,23 @@ async fn insert_prices(
 }
 
 async fn insert_price(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Tx,
     model_id: &str,
     p: &Prices,
     effective_from: DateTime<Utc>,
 ) -> Result<PriceVersion, StoreError> {
-    if !model_exists(tx, model_id).await? {
+    // Locked: the check below that the new version is the latest must hold until it is written.
+    if !model_exists(tx, model_id, true).await? {
         return Err(StoreError::NotFound(format!(
             "model '{model_id}' not found"
         )));
     }
-    let (latest,): (Option<i64>,) =
-        sqlx::query_as("SELECT MAX(effective_from) FROM model_prices WHERE model_id = $1")
-            .bind(model_id)
-            .fetch_one(&mut **tx)
-            .await?;
+    let (latest,): (Option<i64>,) = on_tx!(tx, |conn| sqlx::query_as(
+        "SELECT MAX(effective_from) FROM model_prices WHERE model_id = $1"
+    )
+    .bind(model_id)
+    .fetch_one(conn)
+    .await)?;
     let from = to_millis(effective_from);
     if let Some(latest) = latest.filter(|l| *l >= from) {
         return Err(StoreError::unprocessable(
@@ -357,7 +401,8 @@ async fn insert_price(
         ));
     }
     let dec = |d: Option<Decimal>| d.map(|d| d.to_string());
-    let (id,): (i64,) = sqlx::query_as(
+    let created_at = to_millis(Utc::now());
+    let (id,): (i64,) = on_tx!(tx, |conn| sqlx::query_as(
         "INSERT INTO model_prices (model_id, effective_from, input_per_mtok, output_per_mtok, \
          cached_input_per_mtok, cache_write_per_mtok, reasoning_per_mtok, per_request, \
          per_image, tiers, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
@@ -373,9 +418,9 @@ async fn insert_price(
     .bind(p.per_request.to_string())
     .bind(p.per_image.to_string())
     .bind(to_json(&p.tiers))
-    .bind(to_millis(Utc::now()))
-    .fetch_one(&mut **tx)
-    .await?;
+    .bind(created_at)
+    .fetch_one(conn)
+    .await)?;
     let mut prices = p.clone();
     prices.effective_from = None;
     Ok(PriceVersion {
@@ -386,12 +431,9 @@ async fn insert_price(
     })
 }
 
-async fn set_related(
-    tx: &mut Transaction<'_, Sqlite>,
-    model_id: &str,
-    related: &[String],
-) -> Result<(), StoreError> {
-    if !model_exists(tx, model_id).await? {
+async fn set_related(tx: &mut Tx, model_id: &str, related: &[String]) -> Result<(), StoreError> {
+    // Locked: two replacements of one model's list must not interleave their delete and inserts.
+    if !model_exists(tx, model_id, true).await? {
         return Err(StoreError::NotFound(format!(
             "model '{model_id}' not found"
         )));
@@ -409,48 +451,32 @@ async fn set_related(
                 format!("'{id}' is listed twice"),
             ));
         }
-        if !model_exists(tx, id).await? {
+        if !model_exists(tx, id, false).await? {
             return Err(StoreError::unprocessable(
                 &format!("related[{i}]"),
                 format!("model '{id}' does not exist"),
             ));
         }
     }
-    sqlx::query("DELETE FROM related_models WHERE model_id = $1")
-        .bind(model_id)
-        .execute(&mut **tx)
-        .await?;
+    on_tx!(tx, |conn| sqlx::query(
+        "DELETE FROM related_models WHERE model_id = $1"
+    )
+    .bind(model_id)
+    .execute(conn)
+    .await
+    .map(drop))?;
     for (i, id) in related.iter().enumerate() {
-        sqlx::query(
+        on_tx!(tx, |conn| sqlx::query(
             "INSERT INTO related_models (model_id, related_id, position) VALUES ($1, $2, $3)",
         )
         .bind(model_id)
         .bind(id)
         .bind(i as i64)
-        .execute(&mut **tx)
-        .await?;
+        .execute(conn)
+        .await
+        .map(drop))?;
     }
     Ok(())
-}
-
-type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
-
-/// Binds a model's columns in table order (`id` through `status`), shared by insert and update.
-fn bind_model<'q>(q: SqliteQuery<'q>, m: &'q Model) -> SqliteQuery<'q> {
-    q.bind(&m.id)
-        .bind(&m.name)
-        .bind(&m.creator)
-        .bind(&m.provider)
-        .bind(&m.upstream_model)
-        .bind(&m.description)
-        .bind(m.context_length.map(i64::from))
-        .bind(m.max_output_tokens.map(i64::from))
-        .bind(to_json(&m.input_modalities))
-        .bind(to_json(&m.capabilities))
-        .bind(to_json(&m.default_params))
-        .bind(m.open_weights)
-        .bind(m.added_on.to_string())
-        .bind(m.status.as_str())
 }
 
 fn ms(v: u64) -> i64 {

@@ -1,9 +1,10 @@
 //! API key statements.
 
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, Sqlite, Transaction};
+use sqlx::FromRow;
 
-use super::{from_millis, parse_json, to_json, to_millis, Store, StoreError};
+use super::tx::{on_tx, Tx};
+use super::{from_millis, on_pool, parse_json, to_json, to_millis, Store, StoreError};
 use crate::keys::ApiKey;
 
 #[derive(FromRow)]
@@ -26,19 +27,20 @@ struct KeyRow {
 
 impl Store {
     pub async fn load_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
-        sqlx::query_as::<_, KeyRow>(
+        on_pool!(self, |pool| sqlx::query_as::<_, KeyRow>(
             "SELECT id, name, team_id, key_hash, key_prefix, allowed_models, expires_at, disabled, \
              revoked_at, metadata, created_at, budget, rate_limits, webhook_url FROM api_keys ORDER BY created_at, id",
         )
-        .fetch_all(self.sqlite()?)
-        .await?
+        .fetch_all(pool)
+        .await)?
         .into_iter()
         .map(KeyRow::into_key)
         .collect()
     }
 
     pub async fn insert_key(&self, k: &ApiKey) -> Result<(), StoreError> {
-        sqlx::query(
+        on_pool!(self, |pool| {
+            sqlx::query(
             "INSERT INTO api_keys (id, name, team_id, key_hash, key_prefix, allowed_models, \
              expires_at, disabled, revoked_at, metadata, created_at, updated_at, budget, rate_limits, \
              webhook_url) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14)",
@@ -57,8 +59,10 @@ impl Store {
         .bind(k.budget.as_ref().map(to_json))
         .bind(k.rate_limits.as_ref().map(to_json))
         .bind(&k.webhook_url)
-        .execute(self.sqlite()?)
-        .await?;
+        .execute(pool)
+        .await
+        .map(drop)
+        })?;
         Ok(())
     }
 
@@ -71,12 +75,17 @@ impl Store {
         id: &str,
         columns: &[(&'static str, Column)],
     ) -> Result<(), StoreError> {
-        let mut tx = self.write_tx().await?;
-        let row: Option<(Option<i64>,)> =
-            sqlx::query_as("SELECT revoked_at FROM api_keys WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let mut tx = self.begin_write().await?;
+        // Locked on PostgreSQL (`FOR UPDATE`): a revocation committed between this read and the
+        // update below must not be missed (SQLite: `BEGIN IMMEDIATE` already serialises them).
+        let sql = format!(
+            "SELECT revoked_at FROM api_keys WHERE id = $1{}",
+            tx.lock_rows()
+        );
+        let row: Option<(Option<i64>,)> = on_tx!(&mut tx, |conn| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(conn)
+            .await)?;
         let Some((revoked_at,)) = row else {
             return Err(StoreError::NotFound(format!("key '{id}' not found")));
         };
@@ -96,14 +105,17 @@ impl Store {
     /// Revokes a key (the first revocation time stays). One statement; the rest of the row is
     /// untouched.
     pub async fn revoke_key(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        let done = sqlx::query(
+        let done = on_pool!(self, |pool| {
+            sqlx::query(
             "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2), updated_at = $2 WHERE id = $1",
         )
         .bind(id)
         .bind(to_millis(at))
-        .execute(self.sqlite()?)
-        .await?;
-        if done.rows_affected() == 0 {
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected())
+        })?;
+        if done == 0 {
             return Err(StoreError::NotFound(format!("key '{id}' not found")));
         }
         Ok(())
@@ -132,7 +144,7 @@ impl Column {
 /// `UPDATE <table> SET <only these columns>, updated_at = now WHERE id = ?`; not found when no
 /// row has the id. Column names come from the code, never from input.
 pub(super) async fn update_columns(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Tx,
     table: &'static str,
     id: &str,
     columns: &[(&'static str, Column)],
@@ -144,16 +156,22 @@ pub(super) async fn update_columns(
         .collect();
     sets.push(format!("updated_at = ${}", columns.len() + 2));
     let sql = format!("UPDATE {table} SET {} WHERE id = $1", sets.join(", "));
-    let mut q = sqlx::query(&sql).bind(id);
-    for (_, v) in columns {
-        q = match v {
-            Column::Text(t) => q.bind(t.clone()),
-            Column::Int(n) => q.bind(*n),
-            Column::Bool(b) => q.bind(*b),
-        };
-    }
-    let done = q.bind(to_millis(Utc::now())).execute(&mut **tx).await?;
-    if done.rows_affected() == 0 {
+    let now = to_millis(Utc::now());
+    let done = on_tx!(tx, |conn| {
+        let mut q = sqlx::query(&sql).bind(id);
+        for (_, v) in columns {
+            q = match v {
+                Column::Text(t) => q.bind(t.clone()),
+                Column::Int(n) => q.bind(*n),
+                Column::Bool(b) => q.bind(*b),
+            };
+        }
+        q.bind(now)
+            .execute(conn)
+            .await
+            .map(|done| done.rows_affected())
+    })?;
+    if done == 0 {
         return Err(StoreError::NotFound(format!("'{id}' not found in {table}")));
     }
     Ok(())

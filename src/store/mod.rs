@@ -20,6 +20,7 @@ mod pg_ledger;
 pub mod reports;
 mod shared;
 mod teams;
+mod tx;
 mod usage;
 
 pub use usage::LedgerConnection;

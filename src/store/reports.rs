@@ -1,8 +1,9 @@
 //! Report statements: rollups, spend segments, the audit trail and adjustments.
 
-use sqlx::{FromRow, Sqlite, Transaction};
+use sqlx::FromRow;
 
-use super::{Store, StoreError};
+use super::tx::{on_tx, Tx};
+use super::{on_pool, Store, StoreError};
 use crate::metering::UsageRecord;
 use crate::reports::{Dim, Filters, Totals};
 
@@ -43,11 +44,25 @@ pub struct AdjustmentRow {
     pub price_version_id: Option<i64>,
 }
 
-const MEASURES: &str = "SUM(requests), SUM(input_tokens), SUM(cached_input_tokens), SUM(cache_write_tokens), \
-    SUM(output_tokens), SUM(reasoning_tokens), SUM(images), SUM(cost_picos / 1000000), SUM(cost_picos % 1000000)";
+// Every sum is cast back to BIGINT: PostgreSQL widens SUM(bigint) to NUMERIC, which does not
+// decode as an i64 (and a sum past an i64 then fails loudly in the cast, as SQLite's integer
+// SUM does). On SQLite the cast of an integer is a no-op.
+const MEASURES: &str = "CAST(SUM(requests) AS BIGINT), CAST(SUM(input_tokens) AS BIGINT), \
+    CAST(SUM(cached_input_tokens) AS BIGINT), CAST(SUM(cache_write_tokens) AS BIGINT), \
+    CAST(SUM(output_tokens) AS BIGINT), CAST(SUM(reasoning_tokens) AS BIGINT), CAST(SUM(images) AS BIGINT), \
+    CAST(SUM(cost_picos / 1000000) AS BIGINT), CAST(SUM(cost_picos % 1000000) AS BIGINT)";
 
-const RECORD_MEASURES: &str = "COUNT(*), SUM(input_tokens), SUM(cached_input_tokens), SUM(cache_write_tokens), \
-    SUM(output_tokens), SUM(reasoning_tokens), SUM(images), SUM(net_picos / 1000000), SUM(net_picos % 1000000)";
+const RECORD_MEASURES: &str =
+    "COUNT(*), CAST(SUM(input_tokens) AS BIGINT), CAST(SUM(cached_input_tokens) AS BIGINT), \
+    CAST(SUM(cache_write_tokens) AS BIGINT), CAST(SUM(output_tokens) AS BIGINT), \
+    CAST(SUM(reasoning_tokens) AS BIGINT), CAST(SUM(images) AS BIGINT), \
+    CAST(SUM(net_picos / 1000000) AS BIGINT), CAST(SUM(net_picos % 1000000) AS BIGINT)";
+
+/// A call's adjustments, summed: `COALESCE(…, 0)` of it plus `cost_picos` is its net cost. Cast
+/// to BIGINT so that the net cost stays an integer on PostgreSQL (NUMERIC there, and `/` and `%`
+/// on a NUMERIC are not the integer split the measures need).
+const ADJUSTMENTS_OF_U: &str =
+    "(SELECT CAST(SUM(a.cost_delta_picos) AS BIGINT) FROM usage_adjustments a WHERE a.usage_id = u.id)";
 
 fn dim_column(d: Dim, records: bool) -> &'static str {
     match (d, records) {
@@ -128,8 +143,8 @@ impl Store {
         let (from, measures) = match source {
             Source::Records => (
                 format!(
-                    "(SELECT usage_records.*, cost_picos + COALESCE((SELECT SUM(a.cost_delta_picos) FROM usage_adjustments a \
-                     WHERE a.usage_id = usage_records.id), 0) AS net_picos FROM usage_records WHERE {filter}) r"
+                    "(SELECT u.*, u.cost_picos + COALESCE({ADJUSTMENTS_OF_U}, 0) AS net_picos \
+                     FROM usage_records u WHERE {filter}) r"
                 ),
                 RECORD_MEASURES,
             ),
@@ -189,47 +204,14 @@ impl Store {
         by_time: bool,
         ndims: usize,
     ) -> Result<Vec<SegmentRow>, StoreError> {
-        use sqlx::Row;
-        let mut q = sqlx::query(sql);
-        for b in binds {
-            q = q.bind(b);
-        }
-        let rows = q.fetch_all(self.sqlite()?).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let mut i = 0;
-            let bucket = if by_time {
-                i += 1;
-                row.try_get::<i64, _>(0)?
-            } else {
-                0
-            };
-            let mut dims = Vec::with_capacity(ndims);
-            for _ in 0..ndims {
-                dims.push(row.try_get::<Option<String>, _>(i)?.and_then(none_if_empty));
-                i += 1;
+        on_pool!(self, |pool| {
+            let mut q = sqlx::query(sql);
+            for b in binds {
+                q = q.bind(b);
             }
-            let n = |j: usize| -> Result<i64, StoreError> {
-                Ok(row.try_get::<Option<i64>, _>(i + j)?.unwrap_or(0))
-            };
-            let totals = Totals {
-                requests: n(0)?,
-                input_tokens: n(1)?,
-                cached_input_tokens: n(2)?,
-                cache_write_tokens: n(3)?,
-                output_tokens: n(4)?,
-                reasoning_tokens: n(5)?,
-                images: n(6)?,
-                cost_picos: 0,
-            }
-            .with_split_cost(n(7)?, n(8)?);
-            out.push(SegmentRow {
-                bucket,
-                dims,
-                totals,
-            });
-        }
-        Ok(out)
+            let rows = q.fetch_all(pool).await?;
+            segment_rows(&rows, by_time, ndims)
+        })
     }
 
     /// Usage records newest first, after the cursor (a `seq`), matching the filters.
@@ -268,17 +250,33 @@ impl Store {
         if usage_ids.is_empty() {
             return Ok(vec![]);
         }
-        let params: Vec<String> = (1..=usage_ids.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT id, usage_id, created_at, kind, reason, cost_delta_picos, price_version_id FROM usage_adjustments \
-             WHERE usage_id IN ({}) ORDER BY seq",
-            params.join(", ")
-        );
-        let mut q = sqlx::query_as::<_, AdjustmentRow>(&sql);
-        for id in usage_ids {
-            q = q.bind(id);
-        }
-        Ok(q.fetch_all(self.sqlite()?).await?)
+        const COLUMNS: &str =
+            "SELECT id, usage_id, created_at, kind, reason, cost_delta_picos, price_version_id FROM usage_adjustments";
+        Ok(match &self.pool {
+            super::Pool::Sqlite(pool) => {
+                let params: Vec<String> = (1..=usage_ids.len()).map(|i| format!("${i}")).collect();
+                let sql = format!(
+                    "{COLUMNS} WHERE usage_id IN ({}) ORDER BY seq",
+                    params.join(", ")
+                );
+                let mut q = sqlx::query_as::<_, AdjustmentRow>(&sql);
+                for id in usage_ids {
+                    q = q.bind(id);
+                }
+                q.fetch_all(pool).await?
+            }
+            // PostgreSQL binds the ids as one array (SQLite has no arrays): one statement text
+            // whatever the page size (prepared once, not once per length), and no limit on
+            // the number of parameters.
+            super::Pool::Postgres(pool) => {
+                sqlx::query_as::<_, AdjustmentRow>(&format!(
+                    "{COLUMNS} WHERE usage_id = ANY($1) ORDER BY seq"
+                ))
+                .bind(usage_ids)
+                .fetch_all(pool)
+                .await?
+            }
+        })
     }
 
     /// Appends an adjustment and applies its cost to the rollups of the original call's
@@ -298,14 +296,42 @@ impl Store {
         record: &UsageRecord,
         expected_net: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.write_tx().await?;
-        let (net,): (i64,) = sqlx::query_as(
-            "SELECT u.cost_picos + COALESCE((SELECT SUM(a.cost_delta_picos) FROM usage_adjustments a \
-             WHERE a.usage_id = u.id), 0) FROM usage_records u WHERE u.id = $1",
-        )
-        .bind(&adj.usage_id)
-        .fetch_one(&mut *tx)
-        .await?;
+        let mut tx = self.begin_write().await?;
+        let net: i64 = match &mut tx {
+            // `BEGIN IMMEDIATE` holds the write lock: no other adjustment can land between
+            // this read and the insert below.
+            Tx::Sqlite(t) => {
+                let (net,): (i64,) = sqlx::query_as(&format!(
+                    "SELECT u.cost_picos + COALESCE({ADJUSTMENTS_OF_U}, 0) FROM usage_records u WHERE u.id = $1"
+                ))
+                .bind(&adj.usage_id)
+                .fetch_one(&mut **t)
+                .await?;
+                net
+            }
+            // PostgreSQL: lock the call's record first (`FOR UPDATE`; records are never
+            // updated, so this serialises only adjustments of the same call), then sum its
+            // adjustments in a second statement. One statement would not do: in READ
+            // COMMITTED, a statement that waited for the lock still reads the adjustments as
+            // of its own start, missing the one committed by the transaction it waited for.
+            Tx::Postgres(t) => {
+                let (cost,): (i64,) =
+                    sqlx::query_as("SELECT cost_picos FROM usage_records WHERE id = $1 FOR UPDATE")
+                        .bind(&adj.usage_id)
+                        .fetch_one(&mut **t)
+                        .await?;
+                let (adjusted,): (i64,) = sqlx::query_as(
+                    "SELECT CAST(COALESCE(SUM(cost_delta_picos), 0) AS BIGINT) FROM usage_adjustments \
+                     WHERE usage_id = $1",
+                )
+                .bind(&adj.usage_id)
+                .fetch_one(&mut **t)
+                .await?;
+                cost.checked_add(adjusted).ok_or_else(|| {
+                    StoreError::Corrupt(format!("net cost of call '{}' overflows", adj.usage_id))
+                })?
+            }
+        };
         if net != expected_net {
             return Err(StoreError::Conflict(format!(
                 "call '{}' was adjusted meanwhile; read it again and retry",
@@ -329,17 +355,18 @@ impl Store {
             ("usage_rollups_hourly", HOUR_MS),
             ("usage_rollups_daily", DAY_MS),
         ] {
-            let current: Option<(i64,)> = sqlx::query_as(&format!(
+            let sql = format!(
                 "SELECT cost_picos FROM {table} WHERE bucket = $1 AND key_id = $2 AND team_id = $3 \
                  AND model_id = $4 AND provider_id = $5"
-            ))
-            .bind(at - at % size)
-            .bind(record.key_id.as_deref().unwrap_or(""))
-            .bind(record.team_id.as_deref().unwrap_or(""))
-            .bind(&record.model_id)
-            .bind(record.provider_id.as_deref().unwrap_or(""))
-            .fetch_optional(&mut *tx)
-            .await?;
+            );
+            let current: Option<(i64,)> = on_tx!(&mut tx, |conn| sqlx::query_as(&sql)
+                .bind(at - at % size)
+                .bind(record.key_id.as_deref().unwrap_or(""))
+                .bind(record.team_id.as_deref().unwrap_or(""))
+                .bind(&record.model_id)
+                .bind(record.provider_id.as_deref().unwrap_or(""))
+                .fetch_optional(conn)
+                .await)?;
             if current
                 .map_or(0, |c| c.0)
                 .checked_add(adj.cost_delta_picos)
@@ -348,21 +375,24 @@ impl Store {
                 return Err(too_large("the call's rollups"));
             }
         }
-        let (low, high): (Option<i64>, Option<i64>) = sqlx::query_as(
+        let (low, high): (Option<i64>, Option<i64>) = on_tx!(&mut tx, |conn| {
+            sqlx::query_as(
             "SELECT MIN(spent_picos), MAX(spent_picos) FROM budget_counters WHERE ((scope = 'key' AND scope_id = $1) OR \
              (scope = 'team' AND scope_id = $2) OR scope = 'global') AND period_start <= $3 AND (period_end IS NULL OR period_end > $3)",
         )
         .bind(record.key_id.as_deref().unwrap_or(""))
         .bind(record.team_id.as_deref().unwrap_or(""))
         .bind(at)
-        .fetch_one(&mut *tx)
-        .await?;
+        .fetch_one(conn)
+        .await
+        })?;
         for spent in [low, high].into_iter().flatten() {
             if spent.checked_add(adj.cost_delta_picos).is_none() {
                 return Err(too_large("a budget's spend"));
             }
         }
-        sqlx::query(
+        on_tx!(&mut tx, |conn| {
+            sqlx::query(
             "INSERT INTO usage_adjustments (id, usage_id, created_at, kind, reason, cost_delta_picos, price_version_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -373,14 +403,27 @@ impl Store {
         .bind(&adj.reason)
         .bind(adj.cost_delta_picos)
         .bind(adj.price_version_id)
-        .execute(&mut *tx)
-        .await?;
+        .execute(conn)
+        .await
+        .map(drop)
+        })?;
         let delta = Totals {
             cost_picos: i128::from(adj.cost_delta_picos),
             ..Totals::default()
         };
         upsert_rollups(&mut tx, record, &delta).await?;
-        super::budgets::adjust_counters(&mut tx, record, adj.cost_delta_picos).await?;
+        match &mut tx {
+            Tx::Sqlite(t) => {
+                super::budgets::adjust_counters(t, record, adj.cost_delta_picos).await?;
+            }
+            // The budget counters' statements (store/budgets.rs) are not written for
+            // PostgreSQL yet; nothing is committed (the transaction rolls back on drop).
+            Tx::Postgres(_) => {
+                return Err(StoreError::Unsupported(
+                    "adjusting budget counters is not yet written for PostgreSQL",
+                ))
+            }
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -401,21 +444,68 @@ impl Store {
             "SELECT input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, images \
              FROM usage_records WHERE {filter}"
         );
-        let mut q = sqlx::query_as::<_, (i64, i64, i64, i64, i64, i64)>(&sql);
-        for b in &binds {
-            q = q.bind(b);
-        }
-        Ok(q.fetch_all(self.sqlite()?)
-            .await?
+        let rows = on_pool!(self, |pool| {
+            let mut q = sqlx::query_as::<_, (i64, i64, i64, i64, i64, i64)>(&sql);
+            for b in &binds {
+                q = q.bind(b);
+            }
+            q.fetch_all(pool).await
+        })?;
+        Ok(rows
             .into_iter()
             .map(|r| [r.0, r.1, r.2, r.3, r.4, r.5])
             .collect())
     }
 }
 
+/// Reads the rows of a grouped segment query (see [`Store::spend_segment`]), of either backend.
+fn segment_rows<R>(rows: &[R], by_time: bool, ndims: usize) -> Result<Vec<SegmentRow>, StoreError>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut i = 0;
+        let bucket = if by_time {
+            i += 1;
+            row.try_get::<i64, _>(0)?
+        } else {
+            0
+        };
+        let mut dims = Vec::with_capacity(ndims);
+        for _ in 0..ndims {
+            dims.push(row.try_get::<Option<String>, _>(i)?.and_then(none_if_empty));
+            i += 1;
+        }
+        let n = |j: usize| -> Result<i64, StoreError> {
+            Ok(row.try_get::<Option<i64>, _>(i + j)?.unwrap_or(0))
+        };
+        let totals = Totals {
+            requests: n(0)?,
+            input_tokens: n(1)?,
+            cached_input_tokens: n(2)?,
+            cache_write_tokens: n(3)?,
+            output_tokens: n(4)?,
+            reasoning_tokens: n(5)?,
+            images: n(6)?,
+            cost_picos: 0,
+        }
+        .with_split_cost(n(7)?, n(8)?);
+        out.push(SegmentRow {
+            bucket,
+            dims,
+            totals,
+        });
+    }
+    Ok(out)
+}
+
 /// Adds a record (or an adjustment's delta) to its hourly and daily rollups.
 pub(super) async fn upsert_rollups(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Tx,
     r: &UsageRecord,
     t: &Totals,
 ) -> Result<(), StoreError> {
@@ -438,7 +528,7 @@ pub(super) async fn upsert_rollups(
              reasoning_tokens = {table}.reasoning_tokens + excluded.reasoning_tokens, \
              images = {table}.images + excluded.images, cost_picos = {table}.cost_picos + excluded.cost_picos"
         );
-        sqlx::query(&sql)
+        on_tx!(tx, |conn| sqlx::query(&sql)
             .bind(at - at % size)
             .bind(r.key_id.as_deref().unwrap_or(""))
             .bind(r.team_id.as_deref().unwrap_or(""))
@@ -452,8 +542,9 @@ pub(super) async fn upsert_rollups(
             .bind(t.reasoning_tokens)
             .bind(t.images)
             .bind(cost)
-            .execute(&mut **tx)
-            .await?;
+            .execute(conn)
+            .await
+            .map(drop))?;
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ impl Store {
         id: &str,
         columns: &[(&'static str, Column)],
     ) -> Result<(), StoreError> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.begin_write().await?;
         update_columns(&mut tx, "teams", id, columns)
             .await
             .map_err(|e| match e {
