@@ -177,12 +177,6 @@ impl Pair {
     }
 }
 
-/// A line on stderr that the test harness does not capture.
-fn note(what: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "pg_store: {what}");
-}
-
 enum Bind {
     Text(Option<String>),
     Int(Option<i64>),
@@ -855,12 +849,10 @@ async fn report_statements_agree() {
     pair.finish().await;
 }
 
-/// The audit page reads records through a helper of the ledger file (`records_with_seq`),
-/// which is converted separately: until then PostgreSQL answers Unsupported; after, the pages
-/// must agree.
+/// Audit pages (cursor paging by start time and ledger position) agree on both backends.
 #[tokio::test]
-async fn audit_pages_agree_or_are_not_yet_supported() {
-    let Some(pair) = Pair::new("audit_pages_agree_or_are_not_yet_supported").await else {
+async fn audit_pages_agree() {
+    let Some(pair) = Pair::new("audit_pages_agree").await else {
         return;
     };
     insert_records(&pair).await;
@@ -880,22 +872,15 @@ async fn audit_pages_agree_or_are_not_yet_supported() {
                     .list_usage(f, status, T0, T0 + 3 * DAY_MS, before, 3)
                     .await
                     .unwrap();
-                match pair
+                let pg = pair
                     .pg
                     .list_usage(f, status, T0, T0 + 3 * DAY_MS, before, 3)
                     .await
-                {
-                    Ok(pg) => assert_eq!(
-                        lite.iter().map(|(_, r)| &r.id).collect::<Vec<_>>(),
-                        pg.iter().map(|(_, r)| &r.id).collect::<Vec<_>>()
-                    ),
-                    Err(StoreError::Unsupported(_)) => {
-                        note("list_usage is not yet supported on PostgreSQL (records_with_seq)");
-                        pair.finish().await;
-                        return;
-                    }
-                    Err(e) => panic!("{e}"),
-                }
+                    .unwrap();
+                assert_eq!(
+                    lite.iter().map(|(_, r)| &r.id).collect::<Vec<_>>(),
+                    pg.iter().map(|(_, r)| &r.id).collect::<Vec<_>>()
+                );
                 let Some((seq, r)) = lite.last() else { break };
                 before = Some(tollgate::store::reports::AuditPosition {
                     started_at: r.started_at.timestamp_millis(),
@@ -933,12 +918,11 @@ fn usage_record(id: &str, started_ms: i64) -> UsageRecord {
     }
 }
 
-/// `insert_adjustment` on SQLite adds to the rollups and checks the net cost it was computed
-/// from; on PostgreSQL it is the same, except that the budget counters it also adjusts are in
-/// another file: until that is converted it answers Unsupported and writes nothing.
+/// `insert_adjustment` adds to the rollups (and budget counters) and checks the net cost it was
+/// computed from, the same on both backends.
 #[tokio::test]
-async fn adjustments_agree_or_are_not_yet_supported() {
-    let Some(pair) = Pair::new("adjustments_agree_or_are_not_yet_supported").await else {
+async fn adjustments_agree() {
+    let Some(pair) = Pair::new("adjustments_agree").await else {
         return;
     };
     insert_records(&pair).await;
@@ -983,20 +967,13 @@ async fn adjustments_agree_or_are_not_yet_supported() {
         Err(StoreError::Conflict(_)) => {}
         other => panic!("stale net cost on PostgreSQL: {other:?}"),
     }
-    match pair.pg.insert_adjustment(&adj, &record, net).await {
-        Ok(()) => assert_eq!(rollup(pair.pg.clone()).await, lite_hour),
-        Err(StoreError::Unsupported(_)) => {
-            note("insert_adjustment is not yet supported on PostgreSQL (adjust_counters)");
-            assert_eq!(
-                rollup(pair.pg.clone()).await,
-                lite_hour + 1_000,
-                "rolled back"
-            );
-            let ids = ["u01".to_string()];
-            assert_eq!(pair.pg.adjustments_for(&ids).await.unwrap().len(), 1);
-        }
-        Err(e) => panic!("{e}"),
-    }
+    pair.pg.insert_adjustment(&adj, &record, net).await.unwrap();
+    assert_eq!(rollup(pair.pg.clone()).await, lite_hour);
+    let ids = ["u01".to_string()];
+    assert_eq!(
+        pair.pg.adjustments_for(&ids).await.unwrap().len(),
+        pair.sqlite.adjustments_for(&ids).await.unwrap().len()
+    );
     pair.finish().await;
 }
 

@@ -650,12 +650,13 @@ fn settlement_alerts(
 
 /// Applies an adjustment's cost to every budget counter whose period holds the call.
 pub(super) async fn adjust_counters(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut super::tx::Tx,
     record: &UsageRecord,
     delta: i64,
 ) -> Result<(), StoreError> {
     let at = to_millis(record.started_at);
-    sqlx::query(
+    super::tx::on_tx!(tx, |conn| {
+        sqlx::query(
         "UPDATE budget_counters SET spent_picos = spent_picos + $1 WHERE ((scope = 'key' AND scope_id = $2) OR \
          (scope = 'team' AND scope_id = $3) OR scope = 'global') AND period_start <= $4 AND (period_end IS NULL OR period_end > $4)",
     )
@@ -663,8 +664,10 @@ pub(super) async fn adjust_counters(
     .bind(record.key_id.as_deref().unwrap_or(""))
     .bind(record.team_id.as_deref().unwrap_or(""))
     .bind(at)
-    .execute(&mut **tx)
-    .await?;
+    .execute(conn)
+    .await
+    .map(drop)
+    })?;
     Ok(())
 }
 

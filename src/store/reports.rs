@@ -412,18 +412,7 @@ impl Store {
             ..Totals::default()
         };
         upsert_rollups(&mut tx, record, &delta).await?;
-        match &mut tx {
-            Tx::Sqlite(t) => {
-                super::budgets::adjust_counters(t, record, adj.cost_delta_picos).await?;
-            }
-            // The budget counters' statements (store/budgets.rs) are not written for
-            // PostgreSQL yet; nothing is committed (the transaction rolls back on drop).
-            Tx::Postgres(_) => {
-                return Err(StoreError::Unsupported(
-                    "adjusting budget counters is not yet written for PostgreSQL",
-                ))
-            }
-        }
+        super::budgets::adjust_counters(&mut tx, record, adj.cost_delta_picos).await?;
         tx.commit().await?;
         Ok(())
     }
