@@ -27,6 +27,19 @@ else
   echo "SKIPPED: PostgreSQL is not reachable on 127.0.0.1:5432; the PostgreSQL tests will be skipped" >&2
 fi
 
+# Databases the HTTP suite creates on PostgreSQL (one per test) are dropped by their prefix.
+drop_test_databases() {
+  psql -h 127.0.0.1 -U postgres -d postgres -Atc \
+    "SELECT datname FROM pg_database WHERE datname LIKE 'tgtest\_%'" 2>/dev/null |
+    while read -r db; do dropdb -h 127.0.0.1 -U postgres --force "$db" 2>/dev/null || true; done
+}
+
 cargo build --quiet --bin tollgate
 cargo test --quiet --all-targets
+if [ -n "${TOLLGATE_TEST_POSTGRES_URL:-}" ]; then
+  echo "== the HTTP suite again, on PostgreSQL"
+  drop_test_databases
+  TOLLGATE_TEST_BACKEND=postgres cargo test --quiet --test api
+  drop_test_databases
+fi
 TOLLGATE_BIN="$root/target/debug/tollgate" bash tests/sdk/run.sh

@@ -31,13 +31,20 @@ pub fn database_url(dir: &TempDir) -> String {
     let server = std::env::var("TOLLGATE_TEST_POSTGRES_URL");
     match (backend.as_str(), server) {
         ("postgres", Ok(server)) => {
+            // The same database for every start of the app in this directory (a restart).
+            let remembered = dir.path().join("postgres-url");
+            if let Ok(url) = std::fs::read_to_string(&remembered) {
+                return url;
+            }
             let name = format!("tgtest_{}", uuid::Uuid::now_v7().simple());
             let created = std::process::Command::new("createdb")
                 .args(["-h", "127.0.0.1", "-U", "postgres", &name])
                 .status()
                 .expect("createdb runs");
             assert!(created.success(), "createdb {name}");
-            format!("{}/{name}", server.trim_end_matches('/'))
+            let url = format!("{}/{name}", server.trim_end_matches('/'));
+            std::fs::write(&remembered, &url).expect("the test directory is writable");
+            url
         }
         _ => format!("sqlite://{}", dir.path().join("tollgate.db").display()),
     }

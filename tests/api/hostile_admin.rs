@@ -443,7 +443,7 @@ async fn cli_read_commands_never_create_a_database() {
 
     // The CLI applies the same report limits as the API.
     let app = spawn_app().await;
-    let url = format!("sqlite://{}", app.dir.path().join("tollgate.db").display());
+    let url = crate::helpers::database_url(&app.dir);
     let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
         .args(["spend", "--database-url", &url, "--by", "day"])
         .args([

@@ -538,12 +538,9 @@ async fn shutdown_ends_and_records_calls_it_cannot_finish() {
         plain.json::<Value>().await.unwrap()["error"]["type"],
         "overloaded_error"
     );
-    let store = tollgate::store::Store::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("tollgate.db").display()
-    ))
-    .await
-    .unwrap();
+    let store = tollgate::store::Store::connect(&crate::helpers::database_url(&dir))
+        .await
+        .unwrap();
     let streamed = store
         .usage_record(&stream_id)
         .await

@@ -187,7 +187,7 @@ async fn cli_prints_spend_and_exports_usage() {
         .write_usage_batch(&[], &crate::reports::known())
         .await
         .unwrap();
-    let url = format!("sqlite://{}", app.dir.path().join("tollgate.db").display());
+    let url = crate::helpers::database_url(&app.dir);
     let run = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
             .args(args)

@@ -60,12 +60,9 @@ pub fn record(
 }
 
 pub async fn store_of(app: &TestApp) -> Store {
-    Store::connect(&format!(
-        "sqlite://{}",
-        app.dir.path().join("tollgate.db").display()
-    ))
-    .await
-    .unwrap()
+    Store::connect(&crate::helpers::database_url(&app.dir))
+        .await
+        .unwrap()
 }
 
 pub fn known() -> Vec<UsageRecord> {
