@@ -98,6 +98,11 @@ pub struct Settings {
     #[arg(long, env = "TOLLGATE_ALERT_POLL_MS", default_value_t = 1000)]
     pub alert_poll_ms: u64,
 
+    /// PostgreSQL replicas: a replica silent for this long is dead, and the others close out its
+    /// calls in flight and release its budget reservations. Seconds.
+    #[arg(long, env = "TOLLGATE_INSTANCE_LEASE_SECS", default_value_t = 10)]
+    pub instance_lease_secs: u64,
+
     /// Log filter (tracing-subscriber EnvFilter syntax), e.g. `info` or `tollgate=debug`.
     #[arg(long, env = "TOLLGATE_LOG", default_value = "info")]
     pub log: String,
@@ -164,6 +169,7 @@ impl Settings {
             alert_webhook_url: None,
             webhook_secret: String::new(),
             alert_poll_ms: 1000,
+            instance_lease_secs: 10,
             log: "info".into(),
             header_read_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,

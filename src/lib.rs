@@ -9,6 +9,7 @@ pub mod api;
 pub mod budgets;
 pub mod catalog;
 pub mod cli;
+pub mod cluster;
 pub mod configuration;
 pub mod error;
 pub mod fuzzing;

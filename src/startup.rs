@@ -56,20 +56,7 @@ impl Application {
         teams.reload(&store).await?;
         let credits = CreditOwners::default();
         credits.set(store.credit_owners().await?);
-        let released = store.release_orphan_reservations().await?;
-        if released > 0 {
-            tracing::warn!(
-                reservations = released,
-                "released budget reservations of calls cut short by the last stop"
-            );
-        }
-        let interrupted = store.close_out_interrupted().await?;
-        if interrupted > 0 {
-            tracing::warn!(
-                calls = interrupted,
-                "closed out calls that were in flight when the gateway last stopped"
-            );
-        }
+        recover(&store, Duration::from_secs(settings.instance_lease_secs)).await?;
         tokio::task::spawn_blocking(crate::gateway::tokens::warm_up);
         let upstream = Arc::new(Upstream::new(Timeouts {
             connect: Duration::from_millis(settings.upstream_connect_timeout_ms),
@@ -151,6 +138,11 @@ impl Application {
             let _ = stopping_tx.send(());
         };
         let stop_alerts = tokio_util::sync::CancellationToken::new();
+        let replica = crate::cluster::spawn(
+            self.state.clone(),
+            Duration::from_secs(self.settings.instance_lease_secs),
+            stop_alerts.clone(),
+        );
         let alerts = tokio::spawn(crate::budgets::alerts::deliver(
             self.state.store.clone(),
             self.state.budgets.webhook_secret.clone(),
@@ -186,10 +178,50 @@ impl Application {
         self.state.meter.shutdown().await;
         stop_alerts.cancel();
         let _ = alerts.await;
+        if let Some(replica) = replica {
+            let _ = replica.await;
+        }
+        if let Err(e) = self.state.store.leave().await {
+            tracing::warn!(error = %e, "could not remove this instance's row");
+        }
         self.state.store.close().await;
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// What the last stop left behind. On SQLite (one process) every reservation and call start is
+/// the last process's: all are released and closed out. On PostgreSQL other replicas may be
+/// serving: this instance announces itself and recovers only instances whose lease expired.
+async fn recover(store: &Store, lease: Duration) -> anyhow::Result<()> {
+    if store.backend() == crate::store::Backend::Postgres {
+        store.heartbeat().await?;
+        let r = store.recover_dead_instances(lease).await?;
+        if r.instances + r.calls + r.reservations > 0 {
+            tracing::warn!(
+                instances = r.instances,
+                calls = r.calls,
+                reservations = r.reservations,
+                "recovered what dead replicas left behind"
+            );
+        }
+        return Ok(());
+    }
+    let released = store.release_orphan_reservations().await?;
+    if released > 0 {
+        tracing::warn!(
+            reservations = released,
+            "released budget reservations of calls cut short by the last stop"
+        );
+    }
+    let interrupted = store.close_out_interrupted().await?;
+    if interrupted > 0 {
+        tracing::warn!(
+            calls = interrupted,
+            "closed out calls that were in flight when the gateway last stopped"
+        );
+    }
+    Ok(())
 }
 
 /// How long calls ended at shutdown get to write their records before the writer's last flush.

@@ -158,3 +158,62 @@ async fn calls_cut_short_are_closed_out_on_postgres() {
     assert_eq!(store.close_out_interrupted().await.unwrap(), 0);
     drop_db(store, &admin, &name).await;
 }
+
+/// Recovery on a shared database touches only instances whose lease expired: a live replica's
+/// calls in flight are left alone.
+#[tokio::test]
+async fn recovery_is_scoped_to_dead_instances() {
+    let Some((a, admin, name)) = fresh().await else {
+        return;
+    };
+    let url = format!("{}/{name}", admin.trim_end_matches("/postgres"));
+    let b = Store::connect(&url).await.unwrap();
+    assert_ne!(a.instance_id(), b.instance_id());
+    a.heartbeat().await.unwrap();
+    b.heartbeat().await.unwrap();
+    let start = |id: &str| CallStart {
+        id: id.into(),
+        started_at: Utc::now(),
+        key_id: Some("key_a".into()),
+        team_id: None,
+        model_id: "m".into(),
+        provider_id: None,
+        upstream_model: None,
+        endpoint: Endpoint::OpenaiChat,
+        streamed: true,
+        price_version_id: None,
+    };
+    a.write_usage_batch(&[start("gen_on_a")], &[])
+        .await
+        .unwrap();
+    b.write_usage_batch(&[start("gen_on_b")], &[])
+        .await
+        .unwrap();
+    let lease = std::time::Duration::from_secs(2);
+    // Both alive: nothing to recover.
+    let none = b.recover_dead_instances(lease).await.unwrap();
+    assert_eq!((none.instances, none.calls), (0, 0));
+    // A falls silent (its heartbeat is three seconds old).
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE instances SET heartbeat_at = heartbeat_at - 3000 WHERE id = $1")
+        .bind(a.instance_id())
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let recovered = b.recover_dead_instances(lease).await.unwrap();
+    assert_eq!((recovered.instances, recovered.calls), (1, 1));
+    let closed = b.usage_record("gen_on_a").await.unwrap().unwrap();
+    assert_eq!(closed.status, CallStatus::Interrupted);
+    assert!(
+        b.usage_record("gen_on_b").await.unwrap().is_none(),
+        "B's call is still in flight"
+    );
+    // A dead instance is recovered once.
+    let again = b.recover_dead_instances(lease).await.unwrap();
+    assert_eq!((again.instances, again.calls), (0, 0));
+    drop(conn);
+    a.close().await;
+    drop_db(b, &admin, &name).await;
+}

@@ -25,7 +25,14 @@ pub fn backoff(attempts: i64) -> Duration {
     Duration::from_secs(1u64 << (attempts - 1).clamp(0, 10) as u32).min(Duration::from_secs(600))
 }
 
-/// Runs until cancelled, delivering due alerts every `poll`.
+/// Alerts claimed at once by one replica.
+const CLAIM_BATCH: i64 = 20;
+/// How long a claim keeps other replicas off an alert: longer than delivering a whole batch
+/// (10 s per attempt at most), short enough that a dead replica's claims are soon taken again.
+const CLAIM: Duration = Duration::from_secs(300);
+
+/// Runs until cancelled, delivering due alerts every `poll`. Each alert is claimed before it is
+/// sent, so replicas sharing one database deliver it once.
 pub async fn deliver(store: Store, secret: String, poll: Duration, stop: CancellationToken) {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -37,7 +44,8 @@ pub async fn deliver(store: Store, secret: String, poll: Duration, stop: Cancell
             _ = tokio::time::sleep(poll) => {}
         }
         let now = Utc::now().timestamp_millis();
-        let due = match store.due_alerts(now, 100).await {
+        let until = now + CLAIM.as_millis() as i64;
+        let due = match store.claim_due_alerts(now, until, CLAIM_BATCH).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(error = %e, "could not read the alert outbox");

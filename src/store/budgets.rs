@@ -300,16 +300,34 @@ impl Store {
             .await)?)
     }
 
-    /// Alerts due for a delivery attempt, oldest first.
-    pub async fn due_alerts(&self, now: i64, limit: i64) -> Result<Vec<AlertRow>, StoreError> {
+    /// Claims up to `limit` alerts due at `now` for delivery by this process: their next
+    /// attempt moves to `until`, so no other replica takes them meanwhile (on PostgreSQL the
+    /// rows are claimed with `FOR UPDATE SKIP LOCKED`: concurrent claimers skip each other's
+    /// rows instead of waiting). A claimer that dies leaves its claims to be taken again at
+    /// `until`; a delivered alert is marked so, a failed one gets its backoff.
+    pub async fn claim_due_alerts(
+        &self,
+        now: i64,
+        until: i64,
+        limit: i64,
+    ) -> Result<Vec<AlertRow>, StoreError> {
+        let lock = match self.pool {
+            Pool::Sqlite(_) => "",
+            Pool::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        };
         let sql = format!(
-            "SELECT id, kind, scope, scope_id, payload, created_at, webhook_url, attempts, next_attempt_at, delivered_at, last_error \
-             FROM alerts WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY seq LIMIT {limit}"
+            "UPDATE alerts SET next_attempt_at = $2 WHERE id IN (SELECT id FROM alerts \
+             WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY seq LIMIT {limit}{lock}) \
+             RETURNING id, kind, scope, scope_id, payload, created_at, webhook_url, attempts, next_attempt_at, \
+             delivered_at, last_error"
         );
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, AlertRow>(&sql)
+        let mut claimed = on_pool!(self, |pool| sqlx::query_as::<_, AlertRow>(&sql)
             .bind(now)
+            .bind(until)
             .fetch_all(pool)
-            .await)?)
+            .await)?;
+        claimed.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(claimed)
     }
 
     pub async fn alert_delivered(&self, id: &str, at: i64) -> Result<(), StoreError> {
@@ -751,7 +769,8 @@ async fn reserve_stepwise(
 ) -> Result<Result<(), Refused>, StoreError> {
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let order: Vec<usize> = (0..lines.len()).collect();
-    let result = reserve_lines::sqlite::run(&mut tx, call_id, lines, &order).await?;
+    // One process on SQLite: reservations carry no instance (all are released at start).
+    let result = reserve_lines::sqlite::run(&mut tx, (call_id, ""), lines, &order).await?;
     match result {
         Ok(()) => tx.commit().await?,
         Err(_) => tx.rollback().await?,
@@ -767,11 +786,12 @@ pub(super) async fn reserve_postgres(
     conn: &mut sqlx::PgConnection,
     call_id: &str,
     lines: &[Line],
+    instance: &str,
 ) -> Result<Result<(), Refused>, StoreError> {
     let mut order: Vec<usize> = (0..lines.len()).collect();
     order.sort_by_key(|&i| lock_order(&lines[i].account));
     let mut tx = conn.begin().await?;
-    let result = reserve_lines::postgres::run(&mut tx, call_id, lines, &order).await?;
+    let result = reserve_lines::postgres::run(&mut tx, (call_id, instance), lines, &order).await?;
     match result {
         Ok(()) => tx.commit().await?,
         Err(_) => tx.rollback().await?,
@@ -797,7 +817,7 @@ for_each_backend! {
 /// that cannot cover its line and says what remained there. The caller commits or rolls back.
 fn reserve_lines(
     tx: &mut sqlx::Transaction<'_, Db>,
-    call_id: &str,
+    (call_id, instance): (&str, &str),
     lines: &[Line],
     order: &[usize],
 ) -> Result<Result<(), Refused>, StoreError> {
@@ -903,13 +923,14 @@ fn reserve_lines(
                 remaining_picos: remaining,
             }));
         }
-        sqlx::query("INSERT INTO budget_reservations (call_id, account, account_id, period_start, amount_picos, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        sqlx::query("INSERT INTO budget_reservations (call_id, account, account_id, period_start, amount_picos, created_at, instance_id) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(call_id)
             .bind(line.account.kind())
             .bind(line.account.id())
             .bind(line.account.period_start())
             .bind(line.amount_picos)
             .bind(to_millis(Utc::now()))
+            .bind(instance)
             .execute(&mut **tx)
             .await?;
     }

@@ -15,6 +15,7 @@
 mod batch;
 pub mod budgets;
 mod catalog;
+pub mod instances;
 pub mod keys;
 mod pg_ledger;
 pub mod reports;
@@ -100,6 +101,13 @@ pub fn is_postgres_url(url: &str) -> bool {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: Pool,
+    /// This process's instance id: the call starts and reservations it writes carry it, so
+    /// crash recovery on a shared database touches only what a dead instance left.
+    instance: std::sync::Arc<str>,
+}
+
+fn new_instance_id() -> std::sync::Arc<str> {
+    format!("inst_{}", uuid::Uuid::now_v7().simple()).into()
 }
 
 impl Store {
@@ -123,6 +131,7 @@ impl Store {
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(Store {
             pool: Pool::Postgres(pool),
+            instance: new_instance_id(),
         })
     }
 
@@ -150,7 +159,13 @@ impl Store {
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Store {
             pool: Pool::Sqlite(pool),
+            instance: new_instance_id(),
         })
+    }
+
+    /// This process's instance id.
+    pub fn instance_id(&self) -> &str {
+        &self.instance
     }
 
     pub fn backend(&self) -> Backend {
@@ -233,6 +248,7 @@ impl Store {
         }
         Ok(Store {
             pool: Pool::Sqlite(pool),
+            instance: new_instance_id(),
         })
     }
 
@@ -266,6 +282,7 @@ impl Store {
             )),
             Some(_) => Ok(Store {
                 pool: Pool::Postgres(pool),
+                instance: new_instance_id(),
             }),
         }
     }

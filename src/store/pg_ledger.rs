@@ -16,15 +16,16 @@ fn int(n: u64) -> i64 {
 pub(super) async fn insert_starts(
     tx: &mut PgConnection,
     starts: &[CallStart],
+    instance: &str,
 ) -> Result<(), StoreError> {
     if starts.is_empty() {
         return Ok(());
     }
     sqlx::query(
         "INSERT INTO call_starts (id, started_at, key_id, team_id, model_id, provider_id, upstream_model, \
-         endpoint, streamed, price_version_id, input_tokens_estimate) \
+         endpoint, streamed, price_version_id, input_tokens_estimate, instance_id) \
          SELECT id, started_at, key_id, team_id, model_id, provider_id, upstream_model, endpoint, streamed, \
-         price_version_id, 0 FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
+         price_version_id, 0, $11 FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
          $6::text[], $7::text[], $8::text[], $9::boolean[], $10::bigint[]) \
          AS s(id, started_at, key_id, team_id, model_id, provider_id, upstream_model, endpoint, streamed, price_version_id) \
          ON CONFLICT (id) DO NOTHING",
@@ -39,6 +40,7 @@ pub(super) async fn insert_starts(
     .bind(starts.iter().map(|s| s.endpoint.as_str().to_string()).collect::<Vec<_>>())
     .bind(starts.iter().map(|s| s.streamed).collect::<Vec<_>>())
     .bind(starts.iter().map(|s| s.price_version_id).collect::<Vec<_>>())
+    .bind(instance)
     .execute(tx)
     .await?;
     Ok(())
@@ -138,11 +140,11 @@ pub(super) async fn delete_reservations(
 /// The metering writer's batch with nothing to settle, in one transaction.
 pub(super) async fn write_plain_batch(
     tx: &mut Transaction<'_, Postgres>,
-    starts: &[CallStart],
+    (starts, instance): (&[CallStart], &str),
     records: &[UsageRecord],
     finished_starts: &[String],
 ) -> Result<(), StoreError> {
-    insert_starts(tx, starts).await?;
+    insert_starts(tx, starts, instance).await?;
     insert_records(tx, records).await?;
     delete_starts(tx, finished_starts).await?;
     Ok(())

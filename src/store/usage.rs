@@ -45,7 +45,7 @@ struct RecordRow {
 }
 
 #[derive(FromRow)]
-struct StartRow {
+pub(super) struct StartRow {
     id: String,
     started_at: i64,
     key_id: Option<String>,
@@ -90,6 +90,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         if let Pool::Postgres(pool) = &self.pool {
             let mut conn = pool.acquire().await?;
+            let starts = (starts, self.instance_id());
             return pg_write_batch(&mut conn, starts, records, settlements, finished_starts).await;
         }
         let mut conn = self.sqlite()?.acquire().await?;
@@ -188,7 +189,7 @@ fn interrupted(start: &CallStart) -> Result<UsageRecord, StoreError> {
 /// settles twice), finished starts removed.
 async fn pg_write_batch(
     conn: &mut sqlx::PgConnection,
-    starts: &[CallStart],
+    starts: (&[CallStart], &str),
     records: &[UsageRecord],
     settlements: &[Option<Settlement>],
     finished_starts: &[String],
@@ -199,7 +200,7 @@ async fn pg_write_batch(
         tx.commit().await?;
         return Ok(());
     }
-    pg_ledger::insert_starts(&mut tx, starts).await?;
+    pg_ledger::insert_starts(&mut tx, starts.0, starts.1).await?;
     let inserted: std::collections::HashSet<String> = pg_ledger::insert_records(&mut tx, records)
         .await?
         .into_iter()
@@ -273,7 +274,7 @@ async fn insert_record(
 }
 
 impl StartRow {
-    fn to_start(&self) -> Result<CallStart, StoreError> {
+    pub(super) fn to_start(&self) -> Result<CallStart, StoreError> {
         Ok(CallStart {
             id: self.id.clone(),
             started_at: from_millis(self.started_at)?,
@@ -355,11 +356,13 @@ impl LedgerConnection {
         settlements: &[Option<Settlement>],
         finished_starts: &[String],
     ) -> Result<(), StoreError> {
+        let instance = self.store.instance.clone();
         let result = match self.connection().await? {
             LedgerConn::Sqlite(conn) => {
                 write_ledger_batch_on(conn, starts, records, settlements, finished_starts).await
             }
             LedgerConn::Postgres(conn) => {
+                let starts = (starts, &*instance);
                 pg_write_batch(conn, starts, records, settlements, finished_starts).await
             }
         };
@@ -377,10 +380,11 @@ impl LedgerConnection {
         call_id: &str,
         lines: &[crate::budgets::enforce::Line],
     ) -> Result<Result<(), super::budgets::Refused>, StoreError> {
+        let instance = self.store.instance.clone();
         let result = match self.connection().await? {
             LedgerConn::Sqlite(conn) => super::budgets::reserve_on(conn, call_id, lines).await,
             LedgerConn::Postgres(conn) => {
-                super::budgets::reserve_postgres(conn, call_id, lines).await
+                super::budgets::reserve_postgres(conn, call_id, lines, &instance).await
             }
         };
         if result.is_err() {
