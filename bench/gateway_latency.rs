@@ -10,6 +10,9 @@
 //! ```text
 //! cargo build --release && cargo run --release --example gateway_latency -- [rate] [seconds] [budget]
 //! ```
+//!
+//! With `BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432` the gateway runs on a fresh
+//! PostgreSQL database on that server (created with `createdb`, dropped at the end) instead.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -135,6 +138,20 @@ async fn main() {
 
     let dir = tempfile::TempDir::new().unwrap();
     let db = dir.path().join("bench.db");
+    let pg = std::env::var("BENCH_POSTGRES_URL").ok().map(|server| {
+        let name = format!("tgbench_{}", std::process::id());
+        let created = Command::new("createdb")
+            .args(["-h", "127.0.0.1", "-U", "postgres", &name])
+            .status()
+            .expect("createdb runs");
+        assert!(created.success(), "createdb {name}");
+        (format!("{}/{name}", server.trim_end_matches('/')), name)
+    });
+    let database_url = pg.as_ref().map_or_else(
+        || format!("sqlite://{}", db.display()),
+        |(url, _)| url.clone(),
+    );
+    println!("database: {database_url}");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -144,10 +161,7 @@ async fn main() {
     let mut child = Command::new(&binary)
         .args(["serve"])
         .env("TOLLGATE_LISTEN", format!("127.0.0.1:{port}"))
-        .env(
-            "TOLLGATE_DATABASE_URL",
-            format!("sqlite://{}", db.display()),
-        )
+        .env("TOLLGATE_DATABASE_URL", &database_url)
         .env("TOLLGATE_ADMIN_TOKEN", ADMIN)
         .env(
             "TOLLGATE_LOG",
@@ -254,18 +268,28 @@ async fn main() {
         cpu as f64 * 1e3 / (through.len() + e2) as f64
     );
 
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
-    let (records,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM usage_records WHERE status = 'ok'")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
+    let count = "SELECT COUNT(*) FROM usage_records WHERE status = 'ok'";
+    let (records,): (i64,) = match &pg {
+        Some((url, _)) => {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query_as(count).fetch_one(&mut conn).await.unwrap()
+        }
+        None => {
+            let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+                .await
+                .unwrap();
+            sqlx::query_as(count).fetch_one(&mut conn).await.unwrap()
+        }
+    };
     let expected = (rate * (secs + 1)) as usize - e2;
     println!("usage records: {records} (successful gateway calls: {expected})");
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
+    if let Some((_, name)) = pg {
+        let _ = Command::new("dropdb")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "--force", &name])
+            .status();
+    }
 }
