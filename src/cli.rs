@@ -28,6 +28,9 @@ pub enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Usage(UsageCommand),
+    /// Database maintenance.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Developer tools.
     #[command(subcommand)]
     Dev(DevCommand),
@@ -107,6 +110,26 @@ pub struct ExportArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Copy a whole Tollgate database into a new, empty one (e.g. SQLite to PostgreSQL), with
+    /// the gateway stopped; checked by totals before it commits.
+    Copy(CopyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The database to copy (opened read-only; never created or migrated).
+    #[arg(long)]
+    pub from: String,
+    /// The database to fill: migrated if new, refused unless empty.
+    #[arg(long)]
+    pub to: String,
+    /// Rows written per statement.
+    #[arg(long, default_value_t = 10_000)]
+    pub batch: usize,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum DevCommand {
     /// Fill a database with realistic synthetic calls (for benchmarks).
     GenerateUsage(crate::reports::generate::GenerateArgs),
@@ -123,6 +146,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Spend(args) => print_spend(args).await,
         Command::Usage(UsageCommand::Export(args)) => export_usage(args).await,
+        Command::Db(DbCommand::Copy(args)) => copy_database(args).await,
         Command::Dev(DevCommand::GenerateUsage(args)) => {
             init_tracing("info");
             crate::reports::generate::run(args).await
@@ -190,6 +214,79 @@ async fn export_usage(args: ExportArgs) -> anyhow::Result<()> {
     };
     audit::export(&store, &q, csv, emit).await?;
     Ok(())
+}
+
+/// A progress bar on standard error (drawn only when it is a terminal).
+struct Bar(indicatif::ProgressBar);
+
+impl crate::store::copy::CopyProgress for Bar {
+    fn start(&self, rows: u64) {
+        self.0.set_length(rows);
+    }
+    fn table(&self, name: &str, rows: u64) {
+        self.0.set_message(format!("{name} ({rows} rows)"));
+    }
+    fn advance(&self, rows: u64) {
+        self.0.inc(rows);
+    }
+    fn checking(&self) {
+        self.0.set_message("checking totals");
+    }
+}
+
+async fn copy_database(args: CopyArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let started = std::time::Instant::now();
+    let source = Store::open_existing(&args.from)
+        .await
+        .with_context(|| format!("opening the source {}", redact(&args.from)))?;
+    let target = Store::connect(&args.to)
+        .await
+        .with_context(|| format!("opening the target {}", redact(&args.to)))?;
+    let bar =
+        indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg:32} [{bar:30}] {human_pos}/{human_len} rows {per_sec} eta {eta}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    let result = source
+        .copy_into(&target, args.batch, &Bar(bar.clone()))
+        .await;
+    bar.finish_and_clear();
+    source.close().await;
+    target.close().await;
+    let report = result?;
+    for (table, rows) in &report.tables {
+        println!("{table:24} {rows:>12} rows");
+    }
+    println!(
+        "copied in {:.1} s; {} totals (rows, identities, sums of money and tokens) equal on both sides",
+        started.elapsed().as_secs_f64(),
+        report.totals.len()
+    );
+    Ok(())
+}
+
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &credentials[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
 }
 
 fn init_tracing(filter: &str) {

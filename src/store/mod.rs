@@ -15,6 +15,7 @@
 mod batch;
 pub mod budgets;
 mod catalog;
+pub mod copy;
 pub mod instances;
 pub mod keys;
 mod pg_ledger;

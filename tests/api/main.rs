@@ -5,6 +5,7 @@ mod admin;
 mod budgets;
 mod catalog;
 mod crash;
+mod db_copy;
 mod errors;
 mod gateway;
 mod gateway_faults;
