@@ -314,7 +314,16 @@ async fn provider_with_model(
 /// (5 / 25) behind an Anthropic-kind one, both on `mock`.
 async fn catalog(a: &Replica, mock: &Mock) {
     provider_with_model(a, "mock-openai", "openai", mock, "oa-model", "2", "6").await;
-    provider_with_model(a, "mock-anthropic", "anthropic", mock, "an-model", "5", "25").await;
+    provider_with_model(
+        a,
+        "mock-anthropic",
+        "anthropic",
+        mock,
+        "an-model",
+        "5",
+        "25",
+    )
+    .await;
 }
 
 /// A new key: (id, secret).
@@ -411,7 +420,7 @@ async fn budgets_and_credits_hold_across_three_replicas() {
         let replica = replicas[turn % 3];
         let secret = match group {
             0 => &capped,
-            1 if turn % 2 == 0 => &member1,
+            1 if turn.is_multiple_of(2) => &member1,
             1 => &member2,
             _ => &prepaid,
         };
@@ -465,13 +474,23 @@ async fn budgets_and_credits_hold_across_three_replicas() {
     for r in replicas {
         let key = r.caller_get(&capped, "/v1/key").await;
         let budget = budget_of(&key, "key");
-        assert_eq!(usd(&budget["spent_usd"]), charged[0], "{} key budget", r.name);
+        assert_eq!(
+            usd(&budget["spent_usd"]),
+            charged[0],
+            "{} key budget",
+            r.name
+        );
         assert!(usd(&budget["spent_usd"]) <= limit);
         assert_eq!(usd(&budget["reserved_usd"]), Decimal::ZERO, "{}", r.name);
 
         let team = r.admin_get("/admin/teams/squad").await;
         let status = &team["budget_status"];
-        assert_eq!(usd(&status["spent_usd"]), charged[1], "{} team budget", r.name);
+        assert_eq!(
+            usd(&status["spent_usd"]),
+            charged[1],
+            "{} team budget",
+            r.name
+        );
         assert!(usd(&status["spent_usd"]) <= limit);
         assert_eq!(usd(&status["reserved_usd"]), Decimal::ZERO, "{}", r.name);
 
@@ -509,7 +528,8 @@ async fn budgets_and_credits_hold_across_three_replicas() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_revoked_through_one_replica_is_refused_by_another_within_a_second() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let Some(db) = fresh_database("a_key_revoked_through_one_replica_is_refused_by_another")
+    let Some(db) =
+        fresh_database("a_key_revoked_through_one_replica_is_refused_by_another_within_a_second")
     else {
         return;
     };
@@ -519,8 +539,16 @@ async fn a_key_revoked_through_one_replica_is_refused_by_another_within_a_second
     let (id, secret) = new_key(&a, json!({"name": "doomed"})).await;
     let b = Replica::start("B", &db, &[]).await;
     let body = chat_body("oa-model", false);
-    assert_eq!(b.chat(&secret, &body).await.status(), 200, "B serves the key");
-    assert_eq!(a.chat(&secret, &body).await.status(), 200, "A serves the key");
+    assert_eq!(
+        b.chat(&secret, &body).await.status(),
+        200,
+        "B serves the key"
+    );
+    assert_eq!(
+        a.chat(&secret, &body).await.status(),
+        200,
+        "A serves the key"
+    );
 
     let (s, v) = a
         .admin(Method::DELETE, &format!("/admin/keys/{id}"), None)
@@ -580,7 +608,7 @@ async fn fast_load(
     let mut i = seed;
     while !stop.load(Ordering::SeqCst) {
         i += 1;
-        let stream = i % 2 == 0;
+        let stream = i.is_multiple_of(2);
         let sent = client
             .post(format!("{base}/v1/chat/completions"))
             .bearer_auth(&secret)
@@ -660,7 +688,8 @@ async fn reserved(replica: &Replica, secret: &str) -> Decimal {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_replicas_calls_are_closed_out_by_the_survivor_after_its_lease() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let Some(db) = fresh_database("a_killed_replicas_calls_are_closed_out_by_the_survivor")
+    let Some(db) =
+        fresh_database("a_killed_replicas_calls_are_closed_out_by_the_survivor_after_its_lease")
     else {
         return;
     };
@@ -701,7 +730,10 @@ async fn a_killed_replicas_calls_are_closed_out_by_the_survivor_after_its_lease(
     // Starts are written once a call has been in flight for half a second.
     tokio::time::sleep(Duration::from_millis(800)).await;
     let reserved_b = reserved(&b, &key_b_slow).await;
-    assert!(reserved_b > Decimal::ZERO, "B's slow calls hold reservations");
+    assert!(
+        reserved_b > Decimal::ZERO,
+        "B's slow calls hold reservations"
+    );
     assert!(
         reserved(&b, &key_a).await > Decimal::ZERO,
         "A's calls hold reservations"
@@ -772,7 +804,10 @@ async fn a_killed_replicas_calls_are_closed_out_by_the_survivor_after_its_lease(
     let mut slow_b_ids = Vec::new();
     for (id, r) in slow_b {
         let text = r.text().await.unwrap();
-        assert!(text.ends_with("data: [DONE]\n\n"), "B's stream {id} completed");
+        assert!(
+            text.ends_with("data: [DONE]\n\n"),
+            "B's stream {id} completed"
+        );
         slow_b_ids.push(id);
     }
     stop_b.store(true, Ordering::SeqCst);
@@ -880,10 +915,15 @@ async fn a_threshold_crossed_on_two_replicas_is_delivered_once() {
     .await;
     let b = Replica::start("B", &db, &env).await;
     let body = chat_body("oa-model", false);
-    for i in 0..8 {
-        let replica = if i % 2 == 0 { &a } else { &b };
+    for i in 0..8u32 {
+        let replica = if i.is_multiple_of(2) { &a } else { &b };
         let r = replica.chat(&secret, &body).await;
-        assert_eq!(r.status(), 200, "call {i} on {}: a soft budget only alerts", replica.name);
+        assert_eq!(
+            r.status(),
+            200,
+            "call {i} on {}: a soft budget only alerts",
+            replica.name
+        );
     }
 
     let thresholds = |got: &[Value]| -> usize {
@@ -994,7 +1034,11 @@ async fn reports_and_audit_pages_through_either_replica_are_exact() {
     let a = Replica::start("A", &db, &[]).await;
     catalog(&a, &mock).await;
     let (s, v) = a
-        .admin(Method::POST, "/admin/teams", Some(json!({"id": "research"})))
+        .admin(
+            Method::POST,
+            "/admin/teams",
+            Some(json!({"id": "research"})),
+        )
         .await;
     assert_eq!(s, 201, "{v}");
     let k0 = new_key(&a, json!({"name": "in-team", "team": "research"})).await;
@@ -1018,7 +1062,9 @@ async fn reports_and_audit_pages_through_either_replica_are_exact() {
             async move {
                 let (r, model, expected) = match kind {
                     0 | 1 => (
-                        replica.chat(secret, &chat_body("oa-model", kind == 1)).await,
+                        replica
+                            .chat(secret, &chat_body("oa-model", kind == 1))
+                            .await,
                         "oa-model",
                         cost(input, "2", output, "6"),
                     ),
@@ -1071,13 +1117,25 @@ async fn reports_and_audit_pages_through_either_replica_are_exact() {
         // Audit pages: exactly the calls made, each once, adding up to their sum.
         let records = audit_all(r, &range).await;
         let ids: HashSet<&str> = records.iter().map(|x| x["id"].as_str().unwrap()).collect();
-        assert_eq!(ids.len(), records.len(), "{}: no record listed twice", r.name);
+        assert_eq!(
+            ids.len(),
+            records.len(),
+            "{}: no record listed twice",
+            r.name
+        );
         let made_ids: HashSet<&str> = made.iter().map(|m| m.id.as_str()).collect();
-        assert_eq!(ids, made_ids, "{}: the audit pages list exactly the calls", r.name);
+        assert_eq!(
+            ids, made_ids,
+            "{}: the audit pages list exactly the calls",
+            r.name
+        );
         let expected_by_id: HashMap<&str, Decimal> =
             made.iter().map(|m| (m.id.as_str(), m.expected)).collect();
         for x in &records {
-            assert_eq!(usd(&x["cost_usd"]), expected_by_id[x["id"].as_str().unwrap()]);
+            assert_eq!(
+                usd(&x["cost_usd"]),
+                expected_by_id[x["id"].as_str().unwrap()]
+            );
             assert_eq!(usd(&x["net_cost_usd"]), usd(&x["cost_usd"]));
         }
         let listed: Decimal = records.iter().map(|x| usd(&x["cost_usd"])).sum();
@@ -1105,7 +1163,12 @@ async fn reports_and_audit_pages_through_either_replica_are_exact() {
 
         // Spend: the total, by key and model, by team, provider and day in another zone.
         let report = r.admin_get(&format!("/admin/spend?{range}")).await;
-        assert_eq!(usd(&report["total"]["cost_usd"]), total, "{}: {report}", r.name);
+        assert_eq!(
+            usd(&report["total"]["cost_usd"]),
+            total,
+            "{}: {report}",
+            r.name
+        );
         assert_eq!(report["total"]["requests"], made.len() as i64);
         seen.push(report);
 
@@ -1149,11 +1212,7 @@ async fn reports_and_audit_pages_through_either_replica_are_exact() {
             .filter(|row| row["team"] == "research")
             .map(|row| usd(&row["cost_usd"]))
             .sum();
-        let in_team: Decimal = made
-            .iter()
-            .filter(|m| m.key == 0)
-            .map(|m| m.expected)
-            .sum();
+        let in_team: Decimal = made.iter().filter(|m| m.key == 0).map(|m| m.expected).sum();
         assert_eq!(team, in_team, "{}: the team's spend", r.name);
         seen.push(report);
 
@@ -1161,7 +1220,12 @@ async fn reports_and_audit_pages_through_either_replica_are_exact() {
         for (k, (_, secret)) in keys.iter().enumerate() {
             let own: Decimal = made.iter().filter(|m| m.key == k).map(|m| m.expected).sum();
             let report = r.caller_get(secret, &format!("/v1/spend?{range}")).await;
-            assert_eq!(usd(&report["total"]["cost_usd"]), own, "{}: /v1/spend", r.name);
+            assert_eq!(
+                usd(&report["total"]["cost_usd"]),
+                own,
+                "{}: /v1/spend",
+                r.name
+            );
             let usage = r
                 .caller_get(secret, &format!("/v1/usage?limit=1000&{range}"))
                 .await;
@@ -1176,5 +1240,8 @@ async fn reports_and_audit_pages_through_either_replica_are_exact() {
         }
         answers.push(seen);
     }
-    assert_eq!(answers[0], answers[1], "both replicas answer the same reports");
+    assert_eq!(
+        answers[0], answers[1],
+        "both replicas answer the same reports"
+    );
 }
