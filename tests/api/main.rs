@@ -19,5 +19,6 @@ mod keys;
 mod ledger;
 mod lifecycle;
 mod mock;
+mod replicas;
 mod report_exactness;
 mod reports;
