@@ -50,6 +50,10 @@ async fn liveness(state: AppState, lease: Duration, stop: CancellationToken) {
             tracing::warn!(error = %e, "heartbeat failed");
             continue;
         }
+        let minute = chrono::Utc::now().timestamp() / 60;
+        if let Err(e) = state.store.prune_rate_windows(minute - 2).await {
+            tracing::warn!(error = %e, "pruning rate-limit windows failed");
+        }
         match state.store.recover_dead_instances(lease).await {
             Ok(r) if r.instances + r.calls + r.reservations > 0 => tracing::warn!(
                 instances = r.instances,

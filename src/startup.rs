@@ -88,6 +88,13 @@ impl Application {
             admin_token,
             public_url,
         });
+        // Replicas on PostgreSQL count rate limits in the database, so they hold across all
+        // of them; one SQLite process counts in memory.
+        let limiter = if store.backend() == crate::store::Backend::Postgres {
+            RateLimiter::shared(store.clone())
+        } else {
+            RateLimiter::default()
+        };
         let state = AppState {
             store,
             catalog,
@@ -95,7 +102,7 @@ impl Application {
             teams,
             credits,
             budgets,
-            limiter: RateLimiter::default(),
+            limiter,
             clock: Clock::default(),
             meter,
             upstream,

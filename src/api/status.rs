@@ -46,11 +46,15 @@ async fn account_json(state: &AppState, account: &Account) -> Result<Value, ApiE
     })
 }
 
-fn limits_json(state: &AppState, name: &str, limits: &Option<crate::budgets::RateLimits>) -> Value {
+async fn limits_json(
+    state: &AppState,
+    name: &str,
+    limits: &Option<crate::budgets::RateLimits>,
+) -> Value {
     let Some(l) = limits.as_ref().filter(|l| !l.is_empty()) else {
         return Value::Null;
     };
-    let (r, in_flight) = state.limiter.remaining(name, l);
+    let (r, in_flight) = state.limiter.remaining(name, l).await;
     json!({
         "requests_per_minute": l.requests_per_minute, "remaining_requests": l.requests_per_minute.map(|_| r.remaining_requests),
         "tokens_per_minute": l.tokens_per_minute, "remaining_tokens": l.tokens_per_minute.map(|_| r.remaining_tokens),
@@ -81,7 +85,7 @@ pub async fn key_status(state: &AppState, key: &ApiKey) -> Result<Value, ApiErro
         "budgets": budgets,
         "balance": balances.iter().find(|b| b["owner"] == "key").cloned(),
         "balances": balances,
-        "rate_limit_status": limits_json(state, &format!("key:{}", key.id), &key.rate_limits),
+        "rate_limit_status": limits_json(state, &format!("key:{}", key.id), &key.rate_limits).await,
     }))
 }
 
@@ -119,6 +123,7 @@ pub async fn team_status(state: &AppState, team: &Team) -> Result<Value, ApiErro
     };
     out["budget_status"] = budget;
     out["balance"] = balance;
-    out["rate_limit_status"] = limits_json(state, &format!("team:{}", team.id), &team.rate_limits);
+    out["rate_limit_status"] =
+        limits_json(state, &format!("team:{}", team.id), &team.rate_limits).await;
     Ok(out)
 }

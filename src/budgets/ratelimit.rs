@@ -1,5 +1,7 @@
 //! Rate limits per key and team: requests and tokens per minute (fixed one-minute windows) and
-//! calls in parallel. Held in memory: limits are per gateway process.
+//! calls in parallel. One process (SQLite) counts in memory; replicas sharing PostgreSQL count
+//! in the database ([`crate::store::ratelimits`]), so a limit holds across all of them, at the
+//! cost of one transaction when a rate-limited call is admitted and one when it ends.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -8,6 +10,8 @@ use axum::http::{HeaderMap, HeaderValue};
 
 use super::RateLimits;
 use crate::error::{ApiError, ErrorKind};
+use crate::store::ratelimits::{RateVerdict, RateWindow, SubjectLimits};
+use crate::store::Store;
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Window {
@@ -21,6 +25,8 @@ struct Window {
 #[derive(Clone, Default)]
 pub struct RateLimiter {
     windows: Arc<Mutex<HashMap<String, Window>>>,
+    /// Counts in this database instead (replicas on PostgreSQL).
+    shared: Option<Store>,
 }
 
 /// What one subject (a key or a team) has left, for the response headers.
@@ -38,6 +44,9 @@ pub struct Remaining {
 pub struct Permit {
     limiter: RateLimiter,
     subjects: Vec<String>,
+    /// The call and its admission minute (shared counting).
+    call_id: String,
+    minute: i64,
     done: bool,
     pub remaining: Option<Remaining>,
 }
@@ -52,6 +61,19 @@ impl Permit {
             return;
         }
         self.done = true;
+        if let Some(store) = self.limiter.shared.clone() {
+            let (call_id, subjects, minute) =
+                (self.call_id.clone(), self.subjects.clone(), self.minute);
+            let finish = async move {
+                if let Err(e) = store.rate_finish(&call_id, minute, &subjects, tokens).await {
+                    tracing::warn!(error = %e, call = %call_id, "rate-limit slot not released; recovery frees it with its replica");
+                }
+            };
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(finish);
+            }
+            return;
+        }
         let mut w = self
             .limiter
             .windows
@@ -83,10 +105,110 @@ fn secs_to_reset() -> i64 {
     60 - chrono::Utc::now().timestamp() % 60
 }
 
+/// A refusal: 429 in the caller's format, with `retry-after` and the limit headers.
+fn refused(
+    name: &str,
+    what: &str,
+    retry: i64,
+    remaining: &Remaining,
+) -> Box<(ApiError, HeaderMap)> {
+    let err = ApiError::new(
+        ErrorKind::RateLimited,
+        "rate_limit_exceeded",
+        format!("rate limit of {name} reached: {what}"),
+    );
+    let mut headers = headers_for(remaining);
+    headers.insert("retry-after", HeaderValue::from(retry.max(1)));
+    Box::new((err, headers))
+}
+
 impl RateLimiter {
-    /// Admits a call under every subject's limits, or refuses it with 429 and `retry-after`.
-    pub fn admit(
+    /// A limiter that counts in `store`'s database (replicas on PostgreSQL).
+    pub fn shared(store: Store) -> Self {
+        RateLimiter {
+            shared: Some(store),
+            ..RateLimiter::default()
+        }
+    }
+
+    /// Admits `call_id` under every subject's limits, or refuses it with 429 and
+    /// `retry-after`. A database failure of the shared limiter is a 500 (fail closed).
+    pub async fn admit(
         &self,
+        call_id: &str,
+        subjects: &[(String, &RateLimits)],
+    ) -> Result<Permit, Box<(ApiError, HeaderMap)>> {
+        match &self.shared {
+            Some(store) => self.admit_shared(store, call_id, subjects).await,
+            None => self.admit_local(call_id, subjects),
+        }
+    }
+
+    async fn admit_shared(
+        &self,
+        store: &Store,
+        call_id: &str,
+        subjects: &[(String, &RateLimits)],
+    ) -> Result<Permit, Box<(ApiError, HeaderMap)>> {
+        let minute = now_minute();
+        let limits: Vec<SubjectLimits> = subjects
+            .iter()
+            .map(|(name, l)| SubjectLimits {
+                subject: name.clone(),
+                requests_per_minute: l.requests_per_minute.map(u64::from),
+                tokens_per_minute: l.tokens_per_minute,
+                max_parallel: l.max_parallel.map(u64::from),
+            })
+            .collect();
+        let verdict = store
+            .rate_admit(call_id, minute, &limits)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "shared rate limiter failed");
+                Box::new((ApiError::internal(), HeaderMap::new()))
+            })?;
+        let as_window = |w: RateWindow| Window {
+            minute,
+            requests: w.requests,
+            tokens: w.tokens,
+            parallel: w.parallel,
+        };
+        match verdict {
+            RateVerdict::Refused {
+                index,
+                window,
+                what,
+            } => {
+                let (name, l) = &subjects[index];
+                let retry = if what == "parallel calls" {
+                    1
+                } else {
+                    secs_to_reset()
+                };
+                Err(refused(
+                    name,
+                    what,
+                    retry,
+                    &remaining_of(&as_window(window), l),
+                ))
+            }
+            RateVerdict::Admitted(windows) => Ok(Permit {
+                limiter: self.clone(),
+                subjects: subjects.iter().map(|(n, _)| n.clone()).collect(),
+                call_id: call_id.to_string(),
+                minute,
+                done: false,
+                remaining: subjects
+                    .first()
+                    .zip(windows.first())
+                    .map(|((_, l), w)| remaining_of(&as_window(*w), l)),
+            }),
+        }
+    }
+
+    fn admit_local(
+        &self,
+        call_id: &str,
         subjects: &[(String, &RateLimits)],
     ) -> Result<Permit, Box<(ApiError, HeaderMap)>> {
         let minute = now_minute();
@@ -118,14 +240,7 @@ impl RateLimiter {
             };
             let remaining = remaining_of(win, limits);
             if let Some((what, retry)) = over {
-                let err = ApiError::new(
-                    ErrorKind::RateLimited,
-                    "rate_limit_exceeded",
-                    format!("rate limit of {name} reached: {what}"),
-                );
-                let mut headers = headers_for(&remaining);
-                headers.insert("retry-after", HeaderValue::from(retry.max(1)));
-                return Err(Box::new((err, headers)));
+                return Err(refused(name, what, retry, &remaining));
             }
             first.get_or_insert(remaining);
         }
@@ -140,13 +255,26 @@ impl RateLimiter {
         Ok(Permit {
             limiter: self.clone(),
             subjects: subjects.iter().map(|(n, _)| n.clone()).collect(),
+            call_id: call_id.to_string(),
+            minute,
             done: false,
             remaining,
         })
     }
 
     /// What remains for a subject now (for `GET /v1/key`).
-    pub fn remaining(&self, name: &str, limits: &RateLimits) -> (Remaining, u64) {
+    pub async fn remaining(&self, name: &str, limits: &RateLimits) -> (Remaining, u64) {
+        if let Some(store) = &self.shared {
+            let minute = now_minute();
+            let w = store.rate_window(name, minute).await.unwrap_or_default();
+            let win = Window {
+                minute,
+                requests: w.requests,
+                tokens: w.tokens,
+                parallel: w.parallel,
+            };
+            return (remaining_of(&win, limits), w.parallel);
+        }
         let w = self.windows.lock().expect("rate limiter lock poisoned");
         let mut win = w.get(name).copied().unwrap_or_default();
         if win.minute != now_minute() {

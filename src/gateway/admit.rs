@@ -153,8 +153,9 @@ pub(super) fn resolve(
 }
 
 /// Admits the call under the key's and the team's rate limits.
-pub(super) fn admit(
+pub(super) async fn admit(
     state: &AppState,
+    call_id: &str,
     key: &ApiKey,
     team: Option<&Team>,
 ) -> Result<Option<Permit>, Box<(ApiError, HeaderMap)>> {
@@ -173,7 +174,7 @@ pub(super) fn admit(
     if subjects.is_empty() {
         return Ok(None);
     }
-    state.limiter.admit(&subjects).map(Some)
+    state.limiter.admit(call_id, &subjects).await.map(Some)
 }
 
 /// Reserves the call's maximum cost on every budget and balance it draws on. An OpenAI

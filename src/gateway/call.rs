@@ -106,7 +106,7 @@ pub async fn handle(
             }
         };
         let team = key.team.as_deref().and_then(|t| state.teams.get(t));
-        let permit = match admit(&state, &key, team.as_ref()) {
+        let permit = match admit(&state, &id, &key, team.as_ref()).await {
             Ok(p) => p,
             Err(limited) => {
                 let (e, extra) = *limited;

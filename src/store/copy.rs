@@ -366,7 +366,12 @@ const IN_FLIGHT: &[&str] = &["call_starts", "budget_reservations"];
 
 /// Replicas' own state, never copied: instance heartbeats belong to running processes, and
 /// the target's migrations seed its change versions.
-const REPLICA_STATE: &[&str] = &["instances", "change_versions"];
+const REPLICA_STATE: &[&str] = &[
+    "instances",
+    "change_versions",
+    "rate_windows",
+    "rate_inflight",
+];
 
 /// The rollup tables, rebuilt by the record trigger on the target and then replaced.
 const ROLLUPS: &[&str] = &["usage_rollups_hourly", "usage_rollups_daily"];
@@ -788,6 +793,7 @@ mod tests {
             include_str!("../../migrations/postgres/0003_reports.sql"),
             include_str!("../../migrations/postgres/0004_budgets.sql"),
             include_str!("../../migrations/postgres/0011_replicas.sql"),
+            include_str!("../../migrations/postgres/0012_shared_rate_limits.sql"),
         ]
         .join("\n");
         let created: BTreeSet<&str> = migrations

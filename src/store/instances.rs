@@ -105,6 +105,14 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let reservations = release_dead_reservations(&mut tx, &dead, cutoff).await?;
+        sqlx::query(&format!(
+            "DELETE FROM rate_inflight WHERE {}",
+            DEAD.replace("{at}", "started_at")
+        ))
+        .bind(&dead)
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM instances WHERE id = ANY($1)")
             .bind(&dead)
             .execute(&mut *tx)

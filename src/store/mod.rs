@@ -19,6 +19,7 @@ pub mod copy;
 pub mod instances;
 pub mod keys;
 mod pg_ledger;
+pub mod ratelimits;
 pub mod reports;
 mod shared;
 mod teams;

@@ -85,6 +85,9 @@ pub struct Mock {
     pub script: Arc<Mutex<Script>>,
     pub seen: Arc<Mutex<Vec<Seen>>>,
     pub base: String,
+    /// Requests inside their delay now, and the most there ever were at once.
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    peak: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Mock {
@@ -115,6 +118,11 @@ impl Mock {
 
     pub fn count(&self) -> usize {
         self.seen.lock().unwrap().len()
+    }
+
+    /// The most requests the mock was working on at once (during their `delay_ms`).
+    pub fn peak_in_flight(&self) -> usize {
+        self.peak.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -167,7 +175,11 @@ async fn prelude(
         s.usage_override = None;
     }
     if s.delay_ms > 0 {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = mock.in_flight.fetch_add(1, SeqCst) + 1;
+        mock.peak.fetch_max(now, SeqCst);
         tokio::time::sleep(Duration::from_millis(s.delay_ms)).await;
+        mock.in_flight.fetch_sub(1, SeqCst);
     }
     if let Some(to) = &s.redirect {
         return Err(Response::builder()

@@ -1245,3 +1245,55 @@ async fn reports_and_audit_pages_through_either_replica_are_exact() {
         "both replicas answer the same reports"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// 6. Rate limits hold across replicas.
+// ---------------------------------------------------------------------------------------------
+
+/// A key limited to 10 requests a minute and 2 calls in parallel, called 40 times at once
+/// through two replicas: at most 10 are served in all (not 10 per replica), never more than 2
+/// at a time, the rest refused with 429 and `retry-after`.
+#[tokio::test]
+async fn rate_limits_hold_across_replicas() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(db) = fresh_database("rate_limits_hold_across_replicas") else {
+        return;
+    };
+    let mock = Mock::start().await;
+    mock.set(|s| s.delay_ms = 150);
+    let a = Replica::start("A", &db, &[]).await;
+    catalog(&a, &mock).await;
+    let (_, secret) = new_key(
+        &a,
+        json!({"name": "limited", "rate_limits": {"requests_per_minute": 10, "max_parallel": 2}}),
+    )
+    .await;
+    let b = Replica::start("B", &db, &[]).await;
+    let body = chat_body("oa-model", false);
+    let calls = (0..40).map(|i| {
+        let (replica, secret, body) = (if i % 2 == 0 { &a } else { &b }, &secret, &body);
+        async move {
+            let r = replica.chat(secret, body).await;
+            let status = r.status().as_u16();
+            let retry = r.headers().contains_key("retry-after");
+            (status, retry)
+        }
+    });
+    let results = futures::future::join_all(calls).await;
+    let served = results.iter().filter(|(s, _)| *s == 200).count();
+    let refused = results
+        .iter()
+        .filter(|(s, retry)| *s == 429 && *retry)
+        .count();
+    assert_eq!(served + refused, 40, "{results:?}");
+    assert!(
+        (1..=10).contains(&served),
+        "{served} served under a limit of 10 a minute"
+    );
+    // The parallel limit: with 150 ms per call and 40 calls at once, only 2 run at a time.
+    let in_flight_peak = mock.peak_in_flight();
+    assert!(
+        in_flight_peak <= 2,
+        "{in_flight_peak} calls in parallel under a limit of 2"
+    );
+}
