@@ -46,6 +46,10 @@ enum Command {
 #[derive(Clone)]
 pub struct Meter {
     tx: mpsc::Sender<Command>,
+    /// On PostgreSQL, reservations run on pooled connections instead of the writer's (row
+    /// locks serialise only calls sharing an account; SQLite has one write lock, which the
+    /// writer's connection takes in turn).
+    pooled_reservations: Option<Store>,
     task: Arc<Mutex<Option<JoinHandle<()>>>>,
     checkpoints: CancellationToken,
 }
@@ -61,9 +65,12 @@ impl Meter {
         let (tx, rx) = mpsc::channel(QUEUE);
         let checkpoints = CancellationToken::new();
         tokio::spawn(checkpoint(store.clone(), checkpoints.clone()));
+        let pooled_reservations =
+            (store.backend() == crate::store::Backend::Postgres).then(|| store.clone());
         let task = tokio::spawn(Writer::new(store).run(rx));
         Meter {
             tx,
+            pooled_reservations,
             task: Arc::new(Mutex::new(Some(task))),
             checkpoints,
         }
@@ -107,6 +114,12 @@ impl Meter {
         call_id: &str,
         lines: &[Line],
     ) -> Result<Result<(), Refused>, MeterError> {
+        if let Some(store) = &self.pooled_reservations {
+            return store
+                .reserve_pooled(call_id, lines)
+                .await
+                .map_err(|e| MeterError(e.to_string()));
+        }
         let (ack, done) = oneshot::channel();
         self.tx
             .send(Command::Reserve(call_id.to_string(), lines.to_vec(), ack))

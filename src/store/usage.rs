@@ -102,6 +102,22 @@ impl Store {
         result
     }
 
+    /// Reserves a call's lines on a pooled connection (PostgreSQL: row locks serialise only the
+    /// calls that share an account, so reservations need not queue behind the ledger writer).
+    pub async fn reserve_pooled(
+        &self,
+        call_id: &str,
+        lines: &[crate::budgets::enforce::Line],
+    ) -> Result<Result<(), super::budgets::Refused>, StoreError> {
+        let Pool::Postgres(pool) = &self.pool else {
+            return Err(StoreError::Unsupported(
+                "pooled reservations (SQLite reserves on the writer's connection)",
+            ));
+        };
+        let mut conn = pool.acquire().await?;
+        super::budgets::reserve_postgres(&mut conn, call_id, lines, self.instance_id()).await
+    }
+
     /// The connection the metering writer keeps (see [`LedgerConnection`]).
     pub fn ledger_connection(&self) -> LedgerConnection {
         LedgerConnection {
