@@ -434,11 +434,10 @@ pub fn budget_alerts(account: &Account, before: i64, after: i64, now: i64) -> Ve
     out
 }
 
-/// The alert for a call that cost more than it reserved (an upstream that ignored the output
-/// cap, or billed input the gateway could not see): once per call and account. The account
-/// is over its limit until spend falls back under it, so further calls are refused.
-pub fn overrun_alert(account: &Account, call_id: &str, reserved: i64, cost: i64) -> NewAlert {
-    let (scope, id, hook) = match account {
+/// Whom an alert about `account` concerns: its scope (`key`, `team`, `global`, `key_credit`,
+/// …), id and webhook.
+fn alert_target(account: &Account) -> (String, String, Option<String>) {
+    match account {
         Account::Budget {
             scope, id, webhook, ..
         } => (scope.as_str().to_string(), id.clone(), webhook.clone()),
@@ -447,7 +446,14 @@ pub fn overrun_alert(account: &Account, call_id: &str, reserved: i64, cost: i64)
             id.clone(),
             webhook.clone(),
         ),
-    };
+    }
+}
+
+/// The alert for a call that cost more than it reserved (an upstream that ignored the output
+/// cap, or billed input the gateway could not see): once per call and account. The account
+/// is over its limit until spend falls back under it, so further calls are refused.
+pub fn overrun_alert(account: &Account, call_id: &str, reserved: i64, cost: i64) -> NewAlert {
+    let (scope, id, hook) = alert_target(account);
     NewAlert::new(
         "budget.overrun",
         format!("overrun:{scope}:{id}:{call_id}"),
@@ -462,16 +468,7 @@ pub fn overrun_alert(account: &Account, call_id: &str, reserved: i64, cost: i64)
 
 /// The alert for a refused call (once per budget per period).
 pub fn refusal_alert(account: &Account, remaining: i64, needed: i64) -> NewAlert {
-    let (scope, id, hook) = match account {
-        Account::Budget {
-            scope, id, webhook, ..
-        } => (scope.as_str().to_string(), id.clone(), webhook.clone()),
-        Account::Credit { owner, id, webhook } => (
-            format!("{}_credit", owner.as_str()),
-            id.clone(),
-            webhook.clone(),
-        ),
-    };
+    let (scope, id, hook) = alert_target(account);
     let mode = match account {
         Account::Budget { budget, .. } => budget.mode,
         Account::Credit { .. } => Mode::Hard,

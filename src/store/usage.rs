@@ -193,6 +193,21 @@ impl Store {
     }
 }
 
+/// The records of a batch that were new (`inserted`) with their settlements: a record already
+/// on the ledger (a retried batch) settles nothing twice.
+fn newly_settled<'a>(
+    records: &'a [UsageRecord],
+    settlements: &'a [Option<Settlement>],
+    inserted: &std::collections::HashSet<String>,
+) -> Vec<(&'a UsageRecord, &'a Settlement)> {
+    records
+        .iter()
+        .zip(settlements)
+        .filter(|(r, _)| inserted.contains(&r.id))
+        .filter_map(|(r, s)| s.as_ref().map(|s| (r, s)))
+        .collect()
+}
+
 /// The record closing out a call whose process stopped before it completed.
 fn interrupted(start: &CallStart) -> Result<UsageRecord, StoreError> {
     let mut record = UsageRecord::from_start(start, CallStatus::Interrupted, 0);
@@ -229,12 +244,7 @@ async fn pg_write_batch(
         .map(|(r, _)| r.id.clone())
         .collect();
     pg_ledger::delete_reservations(&mut tx, &settling).await?;
-    let settled: Vec<(&UsageRecord, &Settlement)> = records
-        .iter()
-        .zip(settlements)
-        .filter(|(r, _)| inserted.contains(&r.id))
-        .filter_map(|(r, s)| s.as_ref().map(|s| (r, s)))
-        .collect();
+    let settled = newly_settled(records, settlements, &inserted);
     super::budgets::settle_batch_postgres(&mut tx, &settled).await?;
     tx.commit().await?;
     Ok(())
@@ -469,12 +479,7 @@ async fn write_ledger_batch_on(
         .delete_starts(finished_starts)
         .release_reservations(&settling);
     let inserted = script.run(&mut tx).await?;
-    let settled: Vec<(&UsageRecord, &Settlement)> = records
-        .iter()
-        .zip(settlements)
-        .filter(|(r, _)| inserted.contains(&r.id))
-        .filter_map(|(r, s)| s.as_ref().map(|s| (r, s)))
-        .collect();
+    let settled = newly_settled(records, settlements, &inserted);
     super::budgets::settle_batch(&mut tx, &settled).await?;
     tx.commit().await?;
     Ok(())
