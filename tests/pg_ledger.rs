@@ -217,3 +217,73 @@ async fn recovery_is_scoped_to_dead_instances() {
     a.close().await;
     drop_db(b, &admin, &name).await;
 }
+
+/// Reservations commit asynchronously on PostgreSQL: one lost with a database crash must not be
+/// "given back" when its call settles (that would leave room that was never held). The call's
+/// cost is still settled.
+#[tokio::test]
+async fn a_lost_reservation_is_not_given_back() {
+    use tollgate::budgets::enforce::{Account, Line, Scope, Settlement};
+    use tollgate::budgets::{Budget, Mode, Period};
+    let Some((store, admin, name)) = fresh().await else {
+        return;
+    };
+    let budget = Budget {
+        limit_usd: "1".parse().unwrap(),
+        period: Period::Total,
+        mode: Mode::Hard,
+        alert_thresholds: vec![],
+    };
+    let line = |call: &str| Line {
+        account: Account::Budget {
+            scope: Scope::Key,
+            id: "key_a".into(),
+            budget: budget.clone(),
+            period_start: 0,
+            period_end: None,
+            webhook: None,
+        },
+        amount_picos: 100_000_000_000 + i64::from(call == "gen_lost"),
+    };
+    let meter = Meter::spawn(store.clone());
+    for call in ["gen_kept", "gen_lost"] {
+        assert!(meter.reserve(call, &[line(call)]).await.unwrap().is_ok());
+    }
+    let url = format!("{}/{name}", admin.trim_end_matches("/postgres"));
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    // The crash: gen_lost's reservation row never reached the disk (its counter increment did
+    // not either; model that by taking both back).
+    sqlx::query("DELETE FROM budget_reservations WHERE call_id = 'gen_lost'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE budget_counters SET reserved_picos = reserved_picos - 100000000001")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    for call in ["gen_kept", "gen_lost"] {
+        let settlement = Settlement {
+            lines: vec![line(call)],
+            ..Settlement::default()
+        };
+        meter
+            .record_settled(record(call, "key_a", 10, "0.005"), Some(settlement))
+            .await
+            .unwrap();
+    }
+    let (spent, reserved): (i64, i64) =
+        sqlx::query_as("SELECT spent_picos, reserved_picos FROM budget_counters")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(
+        reserved, 0,
+        "only the reservation that exists is given back"
+    );
+    assert_eq!(spent, 2 * 5_000_000_000, "both calls' costs are settled");
+    meter.shutdown().await;
+    drop(conn);
+    drop_db(store, &admin, &name).await;
+}

@@ -126,15 +126,36 @@ pub(super) async fn delete_starts(tx: &mut PgConnection, ids: &[String]) -> Resu
 pub(super) async fn delete_reservations(
     tx: &mut PgConnection,
     call_ids: &[String],
-) -> Result<(), StoreError> {
+) -> Result<Released, StoreError> {
     if call_ids.is_empty() {
-        return Ok(());
+        return Ok(Released::default());
     }
-    sqlx::query("DELETE FROM budget_reservations WHERE call_id = ANY($1)")
-        .bind(call_ids)
-        .execute(tx)
-        .await?;
-    Ok(())
+    let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+        "DELETE FROM budget_reservations WHERE call_id = ANY($1) \
+         RETURNING call_id, account, account_id, period_start",
+    )
+    .bind(call_ids)
+    .fetch_all(tx)
+    .await?;
+    Ok(Released(rows.into_iter().collect()))
+}
+
+/// The reservations a batch removed, by (call, account kind, account id, period start): only
+/// these are given back to their accounts. Reservations commit asynchronously on PostgreSQL
+/// (see `reserve_postgres`), so one can be lost with a database crash; its call then settles
+/// its cost without giving back an amount that was never held.
+#[derive(Debug, Default)]
+pub(super) struct Released(std::collections::HashSet<(String, String, String, i64)>);
+
+impl Released {
+    pub(super) fn holds(&self, call_id: &str, account: &crate::budgets::enforce::Account) -> bool {
+        self.0.contains(&(
+            call_id.to_string(),
+            account.kind(),
+            account.id().to_string(),
+            account.period_start(),
+        ))
+    }
 }
 
 /// The metering writer's batch with nothing to settle, in one transaction.
