@@ -43,6 +43,9 @@ pub enum ErrorKind {
     GatewayTimeout,
     /// The gateway is shutting down (503).
     Unavailable,
+    /// The upstream is overloaded (its 529 or `overloaded_error`): 529 `overloaded_error` to
+    /// Anthropic callers, 503 to OpenAI callers (OpenAI's own status for it).
+    Overloaded,
 }
 
 /// The body of every error answer, in the caller's dialect: Anthropic's on the Messages paths
@@ -98,6 +101,8 @@ pub struct ApiError {
     pub param: Option<String>,
     /// A stable machine-readable code (`invalid_json`, `model_not_found`, ...).
     pub code: &'static str,
+    /// Headers the answer carries: an upstream's `retry-after` and rate-limit headers, passed on.
+    pub headers: Vec<(axum::http::HeaderName, axum::http::HeaderValue)>,
 }
 
 impl ApiError {
@@ -107,6 +112,7 @@ impl ApiError {
             message: message.into(),
             param: None,
             code,
+            headers: Vec::new(),
         }
     }
 
@@ -137,6 +143,15 @@ impl ApiError {
         )
     }
 
+    /// The status for an Anthropic caller: as [`ApiError::status`], except 529 for an
+    /// overloaded upstream (Anthropic's own status for it).
+    pub fn anthropic_status(&self) -> StatusCode {
+        match self.kind {
+            ErrorKind::Overloaded => StatusCode::from_u16(529).expect("529 is a valid status"),
+            _ => self.status(),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self.kind {
             ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
@@ -156,7 +171,7 @@ impl ApiError {
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorKind::BadGateway => StatusCode::BAD_GATEWAY,
             ErrorKind::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
-            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Unavailable | ErrorKind::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -171,7 +186,9 @@ impl ApiError {
             ErrorKind::Internal
             | ErrorKind::BadGateway
             | ErrorKind::GatewayTimeout
-            | ErrorKind::Unavailable => "api_error",
+            | ErrorKind::Unavailable
+            | ErrorKind::Overloaded => "api_error",
+            ErrorKind::UpstreamClient(429) => "rate_limit_error",
             ErrorKind::UpstreamClient(401) => "authentication_error",
             ErrorKind::UpstreamClient(403) => "permission_error",
             ErrorKind::UpstreamClient(404) => "not_found_error",
@@ -190,7 +207,7 @@ impl ApiError {
             ErrorKind::PaymentRequired => "billing_error",
             ErrorKind::GatewayTimeout => "timeout_error",
             ErrorKind::Internal | ErrorKind::BadGateway => "api_error",
-            ErrorKind::Unavailable => "overloaded_error",
+            ErrorKind::Unavailable | ErrorKind::Overloaded => "overloaded_error",
             ErrorKind::UpstreamClient(401) => "authentication_error",
             ErrorKind::UpstreamClient(402) => "billing_error",
             ErrorKind::UpstreamClient(403) => "permission_error",
@@ -232,6 +249,9 @@ impl std::fmt::Display for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status(), Json(self.openai_body())).into_response();
+        for (name, value) in &self.headers {
+            response.headers_mut().insert(name.clone(), value.clone());
+        }
         response.extensions_mut().insert(self);
         response
     }

@@ -308,7 +308,11 @@ async fn dialect(req: Request, next: Next) -> Response {
         Dialect::OpenAi => error.openai_body(),
         Dialect::Anthropic => error.anthropic_body(),
     };
-    let mut fresh = (error.status(), Json(body)).into_response();
+    let status = match dialect {
+        Dialect::OpenAi => error.status(),
+        Dialect::Anthropic => error.anthropic_status(),
+    };
+    let mut fresh = (status, Json(body)).into_response();
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     for (k, v) in fresh
         .headers_mut()
@@ -317,7 +321,7 @@ async fn dialect(req: Request, next: Next) -> Response {
     {
         parts.headers.insert(k, v);
     }
-    parts.status = error.status();
+    parts.status = status;
     Response::from_parts(parts, fresh.into_body())
 }
 

@@ -172,8 +172,12 @@ pub(super) async fn upstream_error(
     secret: Option<&str>,
 ) -> ApiError {
     let status = response.status();
-    let message = if status.is_redirection() {
-        "a redirect, which the gateway does not follow".to_string()
+    let passed_on = upstream::passed_on_headers(response.headers());
+    let (message, overloaded) = if status.is_redirection() {
+        (
+            "a redirect, which the gateway does not follow".to_string(),
+            false,
+        )
     } else {
         let bytes = tokio::time::timeout_at(
             deadline,
@@ -183,15 +187,21 @@ pub(super) async fn upstream_error(
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
-        upstream::redact(&error_message(&bytes), secret)
+        let overloaded = upstream::is_overloaded(&bytes);
+        (upstream::redact(&error_message(&bytes), secret), overloaded)
     };
     let message = format!("upstream provider answered {}: {message}", status.as_u16());
-    let kind = if status.is_server_error() || status.is_redirection() {
+    let kind = if overloaded || status.as_u16() == 529 {
+        ErrorKind::Overloaded
+    } else if status.is_server_error() || status.is_redirection() {
         ErrorKind::BadGateway
     } else {
         ErrorKind::UpstreamClient(status.as_u16())
     };
-    ApiError::new(kind, "upstream_error", message)
+    ApiError {
+        headers: passed_on,
+        ..ApiError::new(kind, "upstream_error", message)
+    }
 }
 
 /// A non-streaming answer: read (up to the size limit), meter, translate, commit, respond.

@@ -113,7 +113,7 @@ async fn call(
         (status = 402, description = "A budget or prepaid balance would be exceeded"), (status = 403, description = "Model not allowed for this key"),
         (status = 404, description = "Unknown model"), (status = 413, description = "Body too large"), (status = 415, description = "Content-Type is not JSON"),
         (status = 429, description = "Rate limit reached"), (status = "4XX", description = "Another client error the upstream answered, passed through"),
-        (status = 502, description = "Upstream failed"), (status = 503, description = "The gateway is shutting down"), (status = 504, description = "Upstream timed out")))]
+        (status = 502, description = "Upstream failed"), (status = 503, description = "The gateway is shutting down, or the upstream is overloaded (OpenAI callers)"), (status = 529, description = "The upstream is overloaded (Anthropic callers, `overloaded_error`)"), (status = 504, description = "Upstream timed out")))]
 pub async fn chat_completions(
     State(state): State<AppState>,
     Extension(limits): Extension<Limits>,
@@ -130,7 +130,7 @@ pub async fn chat_completions(
         (status = 402, description = "A budget or prepaid balance would be exceeded"), (status = 403, description = "Model not allowed for this key"),
         (status = 404, description = "Unknown model"), (status = 413, description = "Body too large"), (status = 415, description = "Content-Type is not JSON"),
         (status = 429, description = "Rate limit reached"), (status = "4XX", description = "Another client error the upstream answered, passed through"),
-        (status = 502, description = "Upstream failed"), (status = 503, description = "The gateway is shutting down"), (status = 504, description = "Upstream timed out")))]
+        (status = 502, description = "Upstream failed"), (status = 503, description = "The gateway is shutting down, or the upstream is overloaded (OpenAI callers)"), (status = 529, description = "The upstream is overloaded (Anthropic callers, `overloaded_error`)"), (status = 504, description = "Upstream timed out")))]
 pub async fn chat_completions_modelslab(
     State(state): State<AppState>,
     Extension(limits): Extension<Limits>,
@@ -146,7 +146,7 @@ pub async fn chat_completions_modelslab(
         (status = 402, description = "A budget or prepaid balance would be exceeded"), (status = 403, description = "Model not allowed for this key"),
         (status = 404, description = "Unknown model"), (status = 413, description = "Body too large"), (status = 415, description = "Content-Type is not JSON"),
         (status = 429, description = "Rate limit reached"), (status = "4XX", description = "Another client error the upstream answered, passed through"),
-        (status = 502, description = "Upstream failed"), (status = 503, description = "The gateway is shutting down"), (status = 504, description = "Upstream timed out")))]
+        (status = 502, description = "Upstream failed"), (status = 503, description = "The gateway is shutting down, or the upstream is overloaded (OpenAI callers)"), (status = 529, description = "The upstream is overloaded (Anthropic callers, `overloaded_error`)"), (status = 504, description = "Upstream timed out")))]
 pub async fn messages(
     State(state): State<AppState>,
     Extension(limits): Extension<Limits>,
@@ -162,7 +162,7 @@ pub async fn messages(
         (status = 402, description = "A budget or prepaid balance would be exceeded"), (status = 403, description = "Model not allowed for this key"),
         (status = 404, description = "Unknown model"), (status = 413, description = "Body too large"), (status = 415, description = "Content-Type is not JSON"),
         (status = 429, description = "Rate limit reached"), (status = "4XX", description = "Another client error the upstream answered, passed through"),
-        (status = 502, description = "Upstream failed"), (status = 503, description = "The gateway is shutting down"), (status = 504, description = "Upstream timed out")))]
+        (status = 502, description = "Upstream failed"), (status = 503, description = "The gateway is shutting down, or the upstream is overloaded (OpenAI callers)"), (status = 529, description = "The upstream is overloaded (Anthropic callers, `overloaded_error`)"), (status = 504, description = "Upstream timed out")))]
 pub async fn messages_modelslab(
     State(state): State<AppState>,
     Extension(limits): Extension<Limits>,

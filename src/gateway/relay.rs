@@ -212,11 +212,17 @@ impl Relay {
     fn upstream_error(&self, message: &str, kind: Option<&str>) -> ApiError {
         let message = upstream::redact(message, self.secret.as_deref());
         let kind = kind.map(|k| upstream::redact(k, self.secret.as_deref()));
+        let overloaded = kind.as_deref() == Some("overloaded_error");
         let message = match kind {
             Some(k) => format!("the upstream provider reported an error ({k}): {message}"),
             None => format!("the upstream provider reported an error: {message}"),
         };
-        ApiError::new(ErrorKind::BadGateway, "upstream_error", message)
+        let kind = if overloaded {
+            ErrorKind::Overloaded
+        } else {
+            ErrorKind::BadGateway
+        };
+        ApiError::new(kind, "upstream_error", message)
     }
 
     /// The call's tokens. A stream that ended in an error before any output, with no usage

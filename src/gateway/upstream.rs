@@ -157,6 +157,30 @@ pub fn redact(text: &str, secret: Option<&str>) -> String {
     pattern.replace_all(&text, "[redacted]").into_owned()
 }
 
+/// The headers of an upstream's error answer that reach the caller: when to retry, and the
+/// rate-limit state (`x-ratelimit-*` from OpenAI-kind hosts, `anthropic-ratelimit-*`).
+pub fn passed_on_headers(
+    headers: &reqwest::header::HeaderMap,
+) -> Vec<(axum::http::HeaderName, axum::http::HeaderValue)> {
+    headers
+        .iter()
+        .filter(|(name, _)| {
+            let n = name.as_str();
+            n == "retry-after"
+                || n == "retry-after-ms"
+                || n.starts_with("x-ratelimit-")
+                || n.starts_with("anthropic-ratelimit-")
+        })
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect()
+}
+
+/// True when an error body says the upstream is overloaded (Anthropic's `overloaded_error`).
+pub fn is_overloaded(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body)
+        .is_ok_and(|v| v.pointer("/error/type").and_then(Value::as_str) == Some("overloaded_error"))
+}
+
 /// The error message an upstream put in its error body, in either format (not yet redacted).
 pub fn error_message(body: &[u8]) -> String {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();

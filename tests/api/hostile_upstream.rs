@@ -598,3 +598,59 @@ async fn settled_spend_with_a_lying_upstream_stays_within_the_documented_bound()
     let r = post_as(&gw, &secret, "/v1/chat/completions", &body).await;
     assert_eq!(r.status(), 402, "refused while over the limit");
 }
+
+/// An upstream's 429 reaches the caller as a rate-limit error with its `retry-after` and
+/// rate-limit headers; an overloaded upstream is 529 `overloaded_error` for Anthropic callers
+/// and 503 for OpenAI callers.
+#[tokio::test]
+async fn upstream_rate_limits_and_overload_are_passed_on() {
+    let gw = gateway().await;
+    gw.mock.set(|s| {
+        s.status = Some(429);
+        s.error_body = Some(json!({"error": {"message": "slow down", "type": "rate_limit_error"}}));
+        s.error_headers = vec![
+            ("retry-after", "7"),
+            ("x-ratelimit-remaining-requests", "0"),
+        ];
+    });
+    let r = gw.post("/v1/chat/completions", chat("oa-model")).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "7");
+    assert_eq!(r.headers()["x-ratelimit-remaining-requests"], "0");
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["type"], "rate_limit_error", "{e}");
+    let r = gw.post("/v1/messages", message("an-model")).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "7");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["type"],
+        "rate_limit_error"
+    );
+
+    gw.mock.set(|s| {
+        s.status = Some(529);
+        s.error_body = Some(json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}));
+        s.error_headers = vec![];
+    });
+    let r = gw.post("/v1/messages", message("an-model")).await;
+    assert_eq!(r.status(), 529);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["type"], "overloaded_error", "{e}");
+    let r = gw.post("/v1/chat/completions", chat("an-model")).await;
+    assert_eq!(r.status(), 503);
+    // In a stream the same error arrives as the caller's error event.
+    gw.mock.set(|s| {
+        s.status = None;
+        s.stream_error = true;
+        s.error_body = None;
+    });
+    let mut m = message("an-model");
+    m["stream"] = true.into();
+    let text = gw.post("/v1/messages", m).await.text().await.unwrap();
+    let (event, data) = sse_events(&text).pop().unwrap();
+    assert_eq!(event, "error");
+    assert_eq!(
+        serde_json::from_str::<Value>(&data).unwrap()["error"]["type"],
+        "overloaded_error"
+    );
+}

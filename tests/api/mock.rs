@@ -40,6 +40,8 @@ pub struct Script {
     pub override_model: Option<String>,
     /// With `status`: answer with this body instead of the mock's error.
     pub error_body: Option<Value>,
+    /// With `status`: these headers on the error answer.
+    pub error_headers: Vec<(&'static str, &'static str)>,
     /// Answer 307 to this location.
     pub redirect: Option<String>,
     /// Add a field of this many bytes to a non-streaming answer.
@@ -66,6 +68,7 @@ impl Default for Script {
             usage_override: None,
             override_model: None,
             error_body: None,
+            error_headers: Vec::new(),
             redirect: None,
             pad_bytes: 0,
             stream_error: false,
@@ -190,7 +193,11 @@ async fn prelude(
     }
     if let Some(code) = s.status {
         if let Some(body) = &s.error_body {
-            return Err((StatusCode::from_u16(code).unwrap(), Json(body.clone())).into_response());
+            let mut r = (StatusCode::from_u16(code).unwrap(), Json(body.clone())).into_response();
+            for (k, v) in &s.error_headers {
+                r.headers_mut().insert(*k, v.parse().unwrap());
+            }
+            return Err(r);
         }
         let body = if path.contains("messages") {
             json!({"type": "error", "error": {"type": "invalid_request_error", "message": format!("mock failure {code}")}})
