@@ -654,3 +654,34 @@ async fn upstream_rate_limits_and_overload_are_passed_on() {
         "overloaded_error"
     );
 }
+
+/// The usage chunk the gateway writes on an OpenAI stream carries the stream's id and
+/// `created` like every other chunk (openai-node's `finalChatCompletion()` drops it otherwise).
+#[tokio::test]
+async fn the_usage_chunk_carries_the_streams_id_and_created() {
+    let gw = gateway().await;
+    for model in ["oa-model", "an-model"] {
+        let mut body = chat(model);
+        body["stream"] = true.into();
+        body["stream_options"] = json!({"include_usage": true});
+        let text = gw
+            .post("/v1/chat/completions", body)
+            .await
+            .text()
+            .await
+            .unwrap();
+        let chunks: Vec<Value> = sse_events(&text)
+            .into_iter()
+            .filter(|(_, d)| d != "[DONE]")
+            .map(|(_, d)| serde_json::from_str(&d).unwrap())
+            .collect();
+        let usage = chunks
+            .iter()
+            .find(|c| c["usage"].is_object())
+            .expect("a usage chunk");
+        assert_eq!(usage["id"], chunks[0]["id"], "{model}: {text}");
+        assert_eq!(usage["created"], chunks[0]["created"], "{model}");
+        assert!(usage["id"].as_str().is_some_and(|id| !id.is_empty()));
+        assert!(usage["created"].as_i64().is_some_and(|c| c > 0));
+    }
+}
