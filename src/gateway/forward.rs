@@ -40,7 +40,7 @@ pub(super) fn upstream_body(call: &Call) -> Result<Value, ApiError> {
             openai_to_anthropic_request(&call.body, upstream_model, call.model.max_output_tokens)?
         }
         (Format::Anthropic, ProviderKind::Openai) => {
-            anthropic_to_openai_request(&call.body, upstream_model)
+            anthropic_to_openai_request(&call.body, upstream_model)?
         }
     };
     if call.stream && call.provider.kind == ProviderKind::Openai {
@@ -100,7 +100,12 @@ pub(super) async fn forward(
     call: Call,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let body = upstream_body(&call)?;
+    // A request the target cannot carry is refused here, after admission: its record (and
+    // the release of its reservation) is written like any other failure's.
+    let body = match upstream_body(&call) {
+        Ok(b) => b,
+        Err(e) => return Err(fail(state, &call, CallStatus::Rejected, None, e).await),
+    };
     let secret = match upstream::secret(&call.provider) {
         Ok(s) => s,
         Err(e) => {

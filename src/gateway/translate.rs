@@ -108,12 +108,66 @@ fn openai_tool_choice(choice: &Value) -> Option<Value> {
     }
 }
 
-/// Builds the Anthropic Messages request for an OpenAI Chat Completions request.
+/// A field of the caller's request that the target protocol cannot carry and that would change
+/// the answer: refused with a 400 naming it, never dropped in silence.
+fn untranslatable(field: &str, why: &str) -> ApiError {
+    ApiError::invalid_field(
+        field,
+        format!("{field} cannot be sent to this model (its provider speaks another API): {why}"),
+    )
+}
+
+/// OpenAI request fields an Anthropic-kind model cannot honour, refused.
+fn refuse_for_anthropic(body: &Value) -> Result<(), ApiError> {
+    if body.get("n").and_then(Value::as_u64).is_some_and(|n| n > 1) {
+        return Err(untranslatable("n", "it answers one choice per request"));
+    }
+    let format = body
+        .pointer("/response_format/type")
+        .and_then(Value::as_str);
+    if format.is_some_and(|f| f != "text") {
+        return Err(untranslatable(
+            "response_format",
+            "structured output is not translated yet; ask for JSON in the prompt or use an OpenAI-kind model",
+        ));
+    }
+    if body.get("logprobs").and_then(Value::as_bool) == Some(true) {
+        return Err(untranslatable(
+            "logprobs",
+            "it returns no log probabilities",
+        ));
+    }
+    if body
+        .get("logit_bias")
+        .and_then(Value::as_object)
+        .is_some_and(|b| !b.is_empty())
+    {
+        return Err(untranslatable("logit_bias", "it takes no logit bias"));
+    }
+    let tools = body.get("tools").and_then(Value::as_array);
+    if let Some(i) = tools.into_iter().flatten().position(|t| {
+        t.get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|k| k != "function")
+    }) {
+        return Err(untranslatable(
+            &format!("tools[{i}]"),
+            "only function tools are translated",
+        ));
+    }
+    Ok(())
+}
+
+/// Builds the Anthropic Messages request for an OpenAI Chat Completions request. Fields that
+/// would change the answer and cannot be carried are refused ([`refuse_for_anthropic`]);
+/// `temperature` is clamped into Anthropic's 0–1 (OpenAI's range is 0–2);
+/// `parallel_tool_calls: false` becomes `disable_parallel_tool_use`.
 pub fn openai_to_anthropic_request(
     body: &Value,
     upstream_model: &str,
     max_output: Option<u32>,
 ) -> Result<Value, ApiError> {
+    refuse_for_anthropic(body)?;
     let messages = body
         .get("messages")
         .and_then(Value::as_array)
@@ -165,6 +219,13 @@ pub fn openai_to_anthropic_request(
             out.insert(key.into(), v.clone());
         }
     }
+    if body
+        .get("temperature")
+        .and_then(Value::as_f64)
+        .is_some_and(|t| t > 1.0)
+    {
+        out.insert("temperature".into(), json!(1));
+    }
     match body.get("stop") {
         Some(Value::String(s)) => {
             out.insert("stop_sequences".into(), json!([s]));
@@ -182,9 +243,18 @@ pub fn openai_to_anthropic_request(
                             "description": f.get("description").cloned().unwrap_or_else(|| "".into()),
                             "input_schema": f.get("parameters").cloned().unwrap_or_else(|| json!({"type": "object", "properties": {}}))}))
             .collect();
-        out.insert("tools".into(), Value::Array(tools));
+        if !tools.is_empty() {
+            out.insert("tools".into(), Value::Array(tools));
+        }
     }
-    if let Some(choice) = body.get("tool_choice").and_then(openai_tool_choice) {
+    let mut choice = body.get("tool_choice").and_then(openai_tool_choice);
+    if body.get("parallel_tool_calls") == Some(&Value::Bool(false)) && out.contains_key("tools") {
+        let c = choice.get_or_insert_with(|| json!({"type": "auto"}));
+        if c["type"] != "none" {
+            c["disable_parallel_tool_use"] = true.into();
+        }
+    }
+    if let Some(choice) = choice {
         out.insert("tool_choice".into(), choice);
     }
     if let Some(user) = body.get("user").and_then(Value::as_str) {
@@ -289,7 +359,27 @@ fn anthropic_tool_choice(choice: &Value) -> Option<Value> {
 }
 
 /// Builds the OpenAI Chat Completions request for an Anthropic Messages request.
-pub fn anthropic_to_openai_request(body: &Value, upstream_model: &str) -> Value {
+/// Builds the OpenAI Chat Completions request for an Anthropic Messages request. Server-side
+/// tools (web search, code execution, …) cannot run on an OpenAI-kind model and are refused;
+/// `disable_parallel_tool_use` becomes `parallel_tool_calls: false`.
+pub fn anthropic_to_openai_request(body: &Value, upstream_model: &str) -> Result<Value, ApiError> {
+    if let Some(i) = body
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .position(|t| {
+            t.get("input_schema").is_none()
+                || t.get("type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|k| k != "custom")
+        })
+    {
+        return Err(untranslatable(
+            &format!("tools[{i}]"),
+            "server tools run only on Anthropic-kind models; client tools (with input_schema) are translated",
+        ));
+    }
     let mut messages = Vec::new();
     if let Some(system) = body.get("system") {
         let text = text_of(system);
@@ -324,15 +414,22 @@ pub fn anthropic_to_openai_request(body: &Value, upstream_model: &str) -> Value 
                 "description": t.get("description").cloned().unwrap_or_else(|| "".into()),
                 "parameters": t.get("input_schema").cloned().unwrap_or_default()}}))
             .collect();
-        out.insert("tools".into(), Value::Array(tools));
+        if !tools.is_empty() {
+            out.insert("tools".into(), Value::Array(tools));
+        }
     }
     if let Some(choice) = body.get("tool_choice").and_then(anthropic_tool_choice) {
         out.insert("tool_choice".into(), choice);
     }
+    if body.pointer("/tool_choice/disable_parallel_tool_use") == Some(&Value::Bool(true))
+        && out.contains_key("tools")
+    {
+        out.insert("parallel_tool_calls".into(), false.into());
+    }
     if let Some(user) = body.pointer("/metadata/user_id").and_then(Value::as_str) {
         out.insert("user".into(), user.into());
     }
-    Value::Object(out)
+    Ok(Value::Object(out))
 }
 
 // ---------- whole responses ----------
@@ -462,7 +559,7 @@ mod tests {
             {"role": "assistant", "content": [{"type": "text", "text": "calling"}, {"type": "tool_use", "id": "tu_1", "name": "f", "input": {"a": 1}}]},
             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "tu_1", "content": [{"type": "text", "text": "42"}]}]}
         ], "tools": [{"name": "f", "description": "d", "input_schema": {"type": "object"}}], "tool_choice": {"type": "tool", "name": "f"}});
-        let o = anthropic_to_openai_request(&body, "gpt-x");
+        let o = anthropic_to_openai_request(&body, "gpt-x").unwrap();
         assert_eq!(
             o["messages"][0],
             json!({"role": "system", "content": "sys"})

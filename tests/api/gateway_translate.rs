@@ -220,3 +220,69 @@ async fn anthropic_text_stream_through_an_openai_provider() {
     assert_eq!(g["provider"], "mock-openai");
     assert_eq!(g["cost_usd"], "0.005000");
 }
+
+/// What cannot be carried to the other protocol is refused with a 400 naming the field (and
+/// recorded, its reservation released), never dropped: `n > 1`, structured output, logprobs and
+/// non-function tools to an Anthropic-kind model; server tools to an OpenAI-kind one. What can
+/// be carried is: `temperature` clamped into Anthropic's range, `parallel_tool_calls` both
+/// ways, and an empty tool list is never sent.
+#[tokio::test]
+async fn untranslatable_fields_are_refused_and_translatable_ones_carried() {
+    let gw = gateway().await;
+    let before = gw.mock.count();
+    for (field, value) in [
+        ("n", json!(2)),
+        ("response_format", json!({"type": "json_object"})),
+        ("logprobs", json!(true)),
+        ("tools", json!([{"type": "web_search_preview"}])),
+    ] {
+        let mut body = chat("an-model");
+        body[field] = value;
+        let r = gw.post("/v1/chat/completions", body).await;
+        assert_eq!(r.status(), 400, "{field}");
+        let id = crate::gateway_support::request_id(&r);
+        let e: Value = r.json().await.unwrap();
+        assert!(
+            e["error"]["param"].as_str().unwrap().starts_with(field),
+            "{e}"
+        );
+        assert_eq!(gw.generation(&id).await["status"], "rejected");
+    }
+    let mut m = message("oa-model");
+    m["tools"] = json!([{"type": "web_search_20250305", "name": "web_search"}]);
+    let r = gw.post("/v1/messages", m).await;
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["type"], "error", "Anthropic shape: {e}");
+    assert_eq!(
+        gw.mock.count(),
+        before,
+        "nothing refused reached the upstream"
+    );
+
+    let mut body = chat("an-model");
+    body["temperature"] = json!(1.6);
+    body["tools"] =
+        json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]);
+    body["parallel_tool_calls"] = json!(false);
+    assert_eq!(gw.post("/v1/chat/completions", body).await.status(), 200);
+    let sent = gw.mock.last().body;
+    assert_eq!(sent["temperature"], 1, "{sent}");
+    assert_eq!(
+        sent["tool_choice"]["disable_parallel_tool_use"], true,
+        "{sent}"
+    );
+
+    let mut m = message("oa-model");
+    m["tools"] = json!([]);
+    assert_eq!(gw.post("/v1/messages", m).await.status(), 200);
+    assert!(
+        gw.mock.last().body.get("tools").is_none(),
+        "no empty tools array"
+    );
+    let mut m = message("oa-model");
+    m["tools"] = json!([{"name": "f", "input_schema": {"type": "object"}}]);
+    m["tool_choice"] = json!({"type": "auto", "disable_parallel_tool_use": true});
+    assert_eq!(gw.post("/v1/messages", m).await.status(), 200);
+    assert_eq!(gw.mock.last().body["parallel_tool_calls"], false);
+}
