@@ -76,8 +76,8 @@ pub fn record_for(
     let mut r = UsageRecord::from_start(&call.start(), status, http_status);
     r.upstream_status = upstream_status;
     if let Some(m) = measured {
-        let m = fits_the_ledger(call, m);
-        r.cost = call.price.prices.cost(&m.usage);
+        let (m, cost) = fits_the_ledger(call, m);
+        r.cost = cost;
         r.usage = m.usage;
         r.usage_source = m.source;
         r.usage_note = m.note;
@@ -100,10 +100,12 @@ fn with_images(call: &Call, u: Usage) -> Usage {
     }
 }
 
-fn fits_the_ledger(call: &Call, m: Measured) -> Measured {
+/// The measured usage (with the request's images) and its cost, priced once.
+fn fits_the_ledger(call: &Call, m: Measured) -> (Measured, rust_decimal::Decimal) {
     let u = with_images(call, m.usage);
-    if to_picos(call.price.prices.cost(&u)).is_some() || m.source != UsageSource::Upstream {
-        return Measured { usage: u, ..m };
+    let cost = call.price.prices.cost(&u);
+    if to_picos(cost).is_some() || m.source != UsageSource::Upstream {
+        return (Measured { usage: u, ..m }, cost);
     }
     let local = estimate(
         call,
@@ -112,10 +114,11 @@ fn fits_the_ledger(call: &Call, m: Measured) -> Measured {
             "upstream usage rejected (its cost exceeds the ledger's maximum per call); as reported: {u:?}"
         )),
     );
-    Measured {
-        usage: with_images(call, local.usage),
-        ..local
-    }
+    let usage = Usage {
+        images: u.images,
+        ..local.usage
+    };
+    (Measured { usage, ..local }, call.price.prices.cost(&usage))
 }
 
 /// Commits a call's record with the settlement of its reservations, and frees its rate-limit
