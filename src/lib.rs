@@ -18,6 +18,7 @@ pub mod keys;
 pub mod metering;
 pub mod money;
 pub mod pricing;
+pub mod protocol;
 pub mod reports;
 pub mod startup;
 pub mod state;

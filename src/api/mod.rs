@@ -164,6 +164,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(gateway::chat_completions))
         .routes(routes!(gateway::chat_completions_modelslab))
         .routes(routes!(gateway::messages))
+        .routes(routes!(gateway::responses))
         .routes(routes!(gateway::messages_modelslab))
         .routes(routes!(gateway::count_tokens))
         .routes(routes!(gateway::count_tokens_modelslab))

@@ -269,7 +269,7 @@ pub fn input_bound(body: &Value) -> u64 {
             Value::Object(map) => {
                 if matches!(
                     map.get("type").and_then(Value::as_str),
-                    Some("image" | "image_url")
+                    Some("image" | "image_url" | "input_image")
                 ) {
                     *images += 1;
                     return 0;
@@ -285,6 +285,7 @@ pub fn input_bound(body: &Value) -> u64 {
     let total = 16 + walk(body, &mut images);
     let messages = body
         .get("messages")
+        .or_else(|| body.get("input"))
         .and_then(Value::as_array)
         .map_or(0, Vec::len) as u64;
     total + messages * 8 + images * IMAGE_TOKENS + server_tools(body) * SERVER_TOOL_TOKENS

@@ -55,6 +55,12 @@ pub(super) const MAX_OUTPUT_CAP: u64 = 10_000_000;
 pub(super) const MAX_CHOICES: u64 = 128;
 
 pub(super) fn check_body(format: Format, body: &Value) -> Result<(), ApiError> {
+    if format == Format::Responses {
+        // Parsed whole (the caller's field errors by path), then checked like the others'
+        // bounds below.
+        crate::protocol::responses::decode_request(body)?;
+        return check_bounds(format, body);
+    }
     let messages = body.get("messages").and_then(Value::as_array);
     match messages {
         None => {
@@ -81,6 +87,11 @@ pub(super) fn check_body(format: Format, body: &Value) -> Result<(), ApiError> {
             }
         }
     }
+    check_bounds(format, body)
+}
+
+/// Output caps, `n` and `stream` within their ranges.
+fn check_bounds(format: Format, body: &Value) -> Result<(), ApiError> {
     for field in ["max_tokens", "max_completion_tokens", "max_output_tokens"] {
         let v = body.get(field).filter(|v| !v.is_null());
         if v.is_some_and(|v| v.as_u64().is_none_or(|n| n == 0 || n > MAX_OUTPUT_CAP)) {
@@ -196,7 +207,9 @@ pub(super) async fn reserve(
         return Ok(None);
     }
     let (output, inject) = enforce::output_bound(body, model);
-    if inject && format == Format::OpenAi {
+    if inject && format == Format::Responses {
+        body["max_output_tokens"] = output.into();
+    } else if inject && format == Format::OpenAi {
         // OpenAI's reasoning models take only `max_completion_tokens`.
         let field = if model.has_capability("reasoning") {
             "max_completion_tokens"

@@ -44,6 +44,9 @@ pub struct Call {
     /// The most output tokens the call may produce (the cap sent upstream times `n`): a
     /// stream that goes past it is ended by the gateway, whatever the upstream does.
     pub output_cap: u64,
+    /// The tool that carries a structured answer to an Anthropic-kind provider, set when the
+    /// request is translated through the protocol hub; unwrapped on the way back.
+    pub answer_tool: Option<String>,
     /// The rate-limit slot this call holds until it ends.
     pub permit: std::sync::Mutex<Option<Permit>>,
 }
@@ -158,6 +161,7 @@ pub async fn handle(
             body,
             settlement,
             output_cap,
+            answer_tool: None,
             permit: std::sync::Mutex::new(permit),
         };
         forward(&state, call, &headers)

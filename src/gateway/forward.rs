@@ -16,7 +16,7 @@ use super::translate::{
 };
 use super::upstream::{self, error_message};
 use super::usage::Reported;
-use super::{relay, settle, usage, Format};
+use super::{hub, relay, settle, usage, Format};
 use crate::catalog::ProviderKind;
 use crate::error::{ApiError, ErrorKind};
 use crate::metering::{CallStatus, UsageSource};
@@ -28,9 +28,17 @@ use super::call::Call;
 
 /// The body to send upstream: translated when the formats differ, the model renamed, and for
 /// OpenAI streams usage always requested.
-pub(super) fn upstream_body(call: &Call) -> Result<Value, ApiError> {
+/// The second value names the tool that carries a structured answer (see
+/// [`crate::protocol::anthropic`]).
+pub(super) fn upstream_body(call: &Call) -> Result<(Value, Option<String>), ApiError> {
     let upstream_model = call.model.upstream_model.as_str();
+    let mut answer_tool = None;
     let mut body = match (call.format, call.provider.kind) {
+        (Format::Responses, _) => {
+            let (body, tool) = hub::responses_upstream(call)?;
+            answer_tool = tool;
+            body
+        }
         (Format::OpenAi, ProviderKind::Openai) | (Format::Anthropic, ProviderKind::Anthropic) => {
             let mut b = call.body.clone();
             b["model"] = upstream_model.into();
@@ -46,7 +54,7 @@ pub(super) fn upstream_body(call: &Call) -> Result<Value, ApiError> {
     if call.stream && call.provider.kind == ProviderKind::Openai {
         body["stream_options"] = serde_json::json!({"include_usage": true});
     }
-    Ok(body)
+    Ok((body, answer_tool))
 }
 
 /// The caller's error for a failed upstream exchange. The transport error itself (which names
@@ -97,13 +105,16 @@ pub(super) fn timeout_error() -> (CallStatus, ApiError) {
 /// Sends the call upstream and answers the caller.
 pub(super) async fn forward(
     state: &AppState,
-    call: Call,
+    mut call: Call,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     // A request the target cannot carry is refused here, after admission: its record (and
     // the release of its reservation) is written like any other failure's.
     let body = match upstream_body(&call) {
-        Ok(b) => b,
+        Ok((b, answer_tool)) => {
+            call.answer_tool = answer_tool;
+            b
+        }
         Err(e) => return Err(fail(state, &call, CallStatus::Rejected, None, e).await),
     };
     let secret = match upstream::secret(&call.provider) {
@@ -302,6 +313,11 @@ pub(super) fn client_body(
 ) -> Value {
     let created = call.started_at.timestamp();
     match (call.format, call.provider.kind) {
+        (Format::Responses, kind) => {
+            let answer = hub::decode_answer(kind, upstream, call.answer_tool.as_deref());
+            let ctx = hub::responses_context(call);
+            crate::protocol::responses::encode_answer(&ctx, &answer, u, cost)
+        }
         (Format::OpenAi, kind) => {
             let mut body = if kind == ProviderKind::Anthropic {
                 anthropic_to_openai_response(upstream, &call.id, &call.model.id, created, u)

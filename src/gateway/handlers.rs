@@ -139,6 +139,23 @@ pub async fn chat_completions_modelslab(
     call(state, &limits, req, Format::OpenAi, true).await
 }
 
+/// The OpenAI Responses API, streaming or not, for every catalog model whatever its provider
+/// speaks (translated through the protocol hub). Stateless: `previous_response_id` is refused.
+#[utoipa::path(post, path = "/v1/responses", tag = "gateway", request_body = Object,
+    responses((status = 200, description = "A response object (or an SSE stream of response events); x-request-id and x-tollgate-cost headers"),
+        (status = 400, description = "Invalid request, a field the target cannot carry, or an unpriced model"), (status = 401, description = "Bad API key"),
+        (status = 402, description = "A budget or prepaid balance would be exceeded"), (status = 403, description = "Model not allowed for this key"),
+        (status = 404, description = "Unknown model"), (status = 413, description = "Body too large"), (status = 415, description = "Content-Type is not JSON"),
+        (status = 429, description = "Rate limit reached"), (status = "4XX", description = "Another client error the upstream answered, passed through"),
+        (status = 502, description = "Upstream failed"), (status = 503, description = "The gateway is shutting down, or the upstream is overloaded"), (status = 504, description = "Upstream timed out")))]
+pub async fn responses(
+    State(state): State<AppState>,
+    Extension(limits): Extension<Limits>,
+    req: Request,
+) -> Response {
+    call(state, &limits, req, Format::Responses, false).await
+}
+
 /// Anthropic Messages, streaming or not, for every catalog model.
 #[utoipa::path(post, path = "/v1/messages", tag = "gateway", request_body = Object,
     responses((status = 200, description = "A message (or an SSE stream of message events)"),

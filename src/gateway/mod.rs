@@ -8,6 +8,7 @@ pub mod admit;
 pub mod call;
 pub mod forward;
 pub mod handlers;
+pub mod hub;
 pub mod relay;
 pub mod settle;
 pub mod stream;
@@ -19,8 +20,12 @@ pub mod usage;
 /// The API format a caller speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// OpenAI Chat Completions.
     OpenAi,
+    /// Anthropic Messages.
     Anthropic,
+    /// OpenAI Responses: always translated through [`crate::protocol`].
+    Responses,
 }
 
 impl Format {
@@ -28,6 +33,7 @@ impl Format {
         match self {
             Format::OpenAi => crate::metering::Endpoint::OpenaiChat,
             Format::Anthropic => crate::metering::Endpoint::AnthropicMessages,
+            Format::Responses => crate::metering::Endpoint::OpenaiResponses,
         }
     }
 }

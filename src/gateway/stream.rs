@@ -59,7 +59,7 @@ pub trait Translate: Send {
     /// An error event in the client's protocol, ending the stream. Upstream error events are
     /// never relayed as they came (they may echo credentials): translators note them in
     /// [`Progress::upstream_error`] and the relay sends this, sanitized, instead.
-    fn error(&self, err: &ApiError) -> Bytes;
+    fn error(&mut self, err: &ApiError) -> Bytes;
 }
 
 fn openai_error_event(err: &ApiError) -> Bytes {
@@ -71,7 +71,7 @@ fn anthropic_error_event(err: &ApiError) -> Bytes {
 }
 
 /// Notes an upstream error object (`{"message", "type"}`) in `p`.
-fn note_error(p: &mut Progress, err: &Value) {
+pub(super) fn note_error(p: &mut Progress, err: &Value) {
     let message = err
         .get("message")
         .and_then(Value::as_str)
@@ -241,7 +241,7 @@ impl Translate for OpenAiPassthrough {
         out
     }
 
-    fn error(&self, err: &ApiError) -> Bytes {
+    fn error(&mut self, err: &ApiError) -> Bytes {
         openai_error_event(err)
     }
 }
@@ -367,7 +367,7 @@ impl Translate for AnthropicPassthrough {
         out
     }
 
-    fn error(&self, err: &ApiError) -> Bytes {
+    fn error(&mut self, err: &ApiError) -> Bytes {
         anthropic_error_event(err)
     }
 }
@@ -501,7 +501,7 @@ impl Translate for AnthropicToOpenAi {
         out
     }
 
-    fn error(&self, err: &ApiError) -> Bytes {
+    fn error(&mut self, err: &ApiError) -> Bytes {
         openai_error_event(err)
     }
 }
@@ -702,7 +702,7 @@ impl Translate for OpenAiToAnthropic {
         out
     }
 
-    fn error(&self, err: &ApiError) -> Bytes {
+    fn error(&mut self, err: &ApiError) -> Bytes {
         anthropic_error_event(err)
     }
 }

@@ -94,6 +94,7 @@ fn collect_text(v: &Value, out: &mut String) {
                         | "media_type"
                         | "source"
                         | "image_url"
+                        | "call_id"
                 ) {
                     continue;
                 }
@@ -109,10 +110,18 @@ fn collect_text(v: &Value, out: &mut String) {
 pub fn count_request(body: &Value) -> u64 {
     let messages = body
         .get("messages")
+        .or_else(|| body.get("input"))
         .and_then(Value::as_array)
-        .map_or(0, Vec::len) as u64;
+        .map_or(1, Vec::len) as u64;
     let mut text = String::new();
-    for field in ["system", "messages", "tools", "functions"] {
+    for field in [
+        "system",
+        "instructions",
+        "messages",
+        "input",
+        "tools",
+        "functions",
+    ] {
         if let Some(v) = body.get(field) {
             collect_text(v, &mut text);
         }
@@ -122,7 +131,11 @@ pub fn count_request(body: &Value) -> u64 {
 
 /// Images in a request, for per-image fees.
 pub fn count_images(body: &Value) -> u64 {
-    let Some(messages) = body.get("messages").and_then(Value::as_array) else {
+    let Some(messages) = body
+        .get("messages")
+        .or_else(|| body.get("input"))
+        .and_then(Value::as_array)
+    else {
         return 0;
     };
     messages
@@ -132,7 +145,7 @@ pub fn count_images(body: &Value) -> u64 {
         .filter(|part| {
             matches!(
                 part.get("type").and_then(Value::as_str),
-                Some("image_url" | "image")
+                Some("image_url" | "image" | "input_image")
             )
         })
         .count() as u64

@@ -14,6 +14,7 @@ use crate::pricing::Usage;
 pub enum Endpoint {
     OpenaiChat,
     AnthropicMessages,
+    OpenaiResponses,
 }
 
 impl Endpoint {
@@ -21,6 +22,7 @@ impl Endpoint {
         match self {
             Endpoint::OpenaiChat => "openai_chat",
             Endpoint::AnthropicMessages => "anthropic_messages",
+            Endpoint::OpenaiResponses => "openai_responses",
         }
     }
 
@@ -28,6 +30,7 @@ impl Endpoint {
         match s {
             "openai_chat" => Some(Endpoint::OpenaiChat),
             "anthropic_messages" => Some(Endpoint::AnthropicMessages),
+            "openai_responses" => Some(Endpoint::OpenaiResponses),
             _ => None,
         }
     }

@@ -22,3 +22,4 @@ mod mock;
 mod replicas;
 mod report_exactness;
 mod reports;
+mod responses;

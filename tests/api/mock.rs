@@ -48,6 +48,9 @@ pub struct Script {
     pub pad_bytes: usize,
     /// Send an error event (with `error_body`'s message if set) after a few stream events.
     pub stream_error: bool,
+    /// Reason first, with this text (Anthropic: a signed thinking block; OpenAI:
+    /// `reasoning_content`).
+    pub thinking: Option<String>,
 }
 
 impl Default for Script {
@@ -72,6 +75,7 @@ impl Default for Script {
             redirect: None,
             pad_bytes: 0,
             stream_error: false,
+            thinking: None,
         }
     }
 }
@@ -231,6 +235,9 @@ async fn openai(State(mock): State<Mock>, headers: HeaderMap, Json(body): Json<V
         if let Some((name, args)) = &s.tool_call {
             message = json!({"role": "assistant", "content": null, "tool_calls": [{"id": "call_mock", "type": "function", "function": {"name": name, "arguments": args}}]});
         }
+        if let Some(t) = &s.thinking {
+            message["reasoning_content"] = t.clone().into();
+        }
         let mut resp = json!({"id": "chatcmpl-mock", "object": "chat.completion", "created": 1, "model": model,
             "choices": [{"index": 0, "message": message, "finish_reason": finish}], "usage": usage});
         if s.no_usage {
@@ -251,6 +258,9 @@ async fn openai(State(mock): State<Mock>, headers: HeaderMap, Json(body): Json<V
         json!({"role": "assistant", "content": ""}),
         Value::Null,
     )];
+    if let Some(t) = &s.thinking {
+        events.push(chunk(json!({"reasoning_content": t}), Value::Null));
+    }
     if let Some((name, args)) = &s.tool_call {
         events.push(chunk(json!({"tool_calls": [{"index": 0, "id": "call_mock", "type": "function", "function": {"name": name, "arguments": ""}}]}), Value::Null));
         let mid = args.len() / 2;
@@ -307,6 +317,15 @@ async fn anthropic(
             }
             None => json!([{"type": "text", "text": s.text}]),
         };
+        let content = match &s.thinking {
+            Some(t) => {
+                let mut c =
+                    vec![json!({"type": "thinking", "thinking": t, "signature": "sig_mock"})];
+                c.extend(content.as_array().unwrap().iter().cloned());
+                Value::Array(c)
+            }
+            None => content,
+        };
         let mut resp = json!({"id": "msg_mock", "type": "message", "role": "assistant", "model": model, "content": content,
             "stop_reason": stop, "stop_sequence": null, "usage": usage});
         if s.no_usage {
@@ -323,19 +342,29 @@ async fn anthropic(
         "message_start",
         json!({"type": "message_start", "message": {"id": "msg_mock", "type": "message", "role": "assistant", "model": model, "content": [], "stop_reason": null, "stop_sequence": null, "usage": if s.no_usage { Value::Null } else { start_usage }}}),
     )];
+    let ti = u64::from(s.thinking.is_some());
+    if let Some(t) = &s.thinking {
+        events.push(ev("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}})));
+        events.push(ev("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": t}})));
+        events.push(ev("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "sig_mock"}})));
+        events.push(ev(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 0}),
+        ));
+    }
     match &s.tool_call {
         Some((name, args)) => {
-            events.push(ev("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "toolu_mock", "name": name, "input": {}}})));
+            events.push(ev("content_block_start", json!({"type": "content_block_start", "index": ti, "content_block": {"type": "tool_use", "id": "toolu_mock", "name": name, "input": {}}})));
             let mid = args.len() / 2;
             for part in [&args[..mid], &args[mid..]] {
-                events.push(ev("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": part}})));
+                events.push(ev("content_block_delta", json!({"type": "content_block_delta", "index": ti, "delta": {"type": "input_json_delta", "partial_json": part}})));
             }
         }
         None => {
-            events.push(ev("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})));
+            events.push(ev("content_block_start", json!({"type": "content_block_start", "index": ti, "content_block": {"type": "text", "text": ""}})));
             events.push(ev("ping", json!({"type": "ping"})));
             for w in words(&s.text) {
-                events.push(ev("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}})));
+                events.push(ev("content_block_delta", json!({"type": "content_block_delta", "index": ti, "delta": {"type": "text_delta", "text": w}})));
             }
         }
     }
@@ -353,7 +382,7 @@ async fn anthropic(
     }
     events.push(ev(
         "content_block_stop",
-        json!({"type": "content_block_stop", "index": 0}),
+        json!({"type": "content_block_stop", "index": ti}),
     ));
     let mut delta_usage = json!({"output_tokens": s.output_tokens / 2});
     let half = ev(
