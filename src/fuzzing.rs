@@ -20,15 +20,17 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use crate::budgets::enforce;
+use crate::catalog::ProviderKind;
 use crate::catalog::{check_price_version, seed, NewModel};
 use crate::error::{ApiError, ErrorKind};
-use crate::gateway::stream::{
-    AnthropicPassthrough, AnthropicToOpenAi, OpenAiPassthrough, OpenAiToAnthropic, Translate,
-};
+use crate::gateway::hub::HubStream;
+use crate::gateway::stream::{AnthropicPassthrough, OpenAiPassthrough, Translate};
 use crate::gateway::usage::{self, Reported, MAX_TOKENS_PER_CALL};
-use crate::gateway::{tokens, translate as tr, upstream};
+use crate::gateway::{tokens, upstream};
 use crate::money;
 use crate::pricing::{Prices, Usage};
+use crate::protocol::canonical::Answer;
+use crate::protocol::{anthropic, chat, responses};
 
 /// The catalog id the translators rename every answer to.
 const MODEL: &str = "fuzz-model";
@@ -84,6 +86,19 @@ pub fn sse_relay(data: &[u8]) {
     let sizes = header.get(1..).unwrap_or(&[]);
     let events = parse_events(split_chunks(body, sizes));
     let wants_usage = flags & 1 != 0;
+    let chat_ctx = chat::caller::Context {
+        id: "gen_fuzz".into(),
+        model: MODEL.into(),
+        created: 1,
+    };
+    let to_chat = |kind| {
+        let encoder = chat::caller::ChatEncoder::new(chat_ctx.clone(), wants_usage);
+        HubStream::new(kind, None, Box::new(encoder))
+    };
+    let to_messages = |kind| {
+        let encoder = anthropic::caller::MessagesEncoder::new("msg_gen_fuzz", MODEL);
+        HubStream::new(kind, Some("fuzz_answer".into()), Box::new(encoder))
+    };
     let translators: [(Box<dyn Translate>, Client); 4] = [
         (
             Box::new(OpenAiPassthrough::new(MODEL, wants_usage)),
@@ -93,12 +108,9 @@ pub fn sse_relay(data: &[u8]) {
             Box::new(AnthropicPassthrough::new(MODEL)),
             Client::Anthropic,
         ),
+        (Box::new(to_chat(ProviderKind::Anthropic)), Client::OpenAi),
         (
-            Box::new(AnthropicToOpenAi::new("gen_fuzz", MODEL, 1, wants_usage)),
-            Client::OpenAi,
-        ),
-        (
-            Box::new(OpenAiToAnthropic::new("msg_gen_fuzz", MODEL)),
+            Box::new(to_messages(ProviderKind::Openai)),
             Client::Anthropic,
         ),
     ];
@@ -285,65 +297,102 @@ pub fn translate(data: &[u8]) {
         images: 0,
     };
 
-    if let Ok(a) = tr::openai_to_anthropic_request(&body, UPSTREAM_MODEL, Some(1000)) {
-        assert_eq!(a["model"], UPSTREAM_MODEL, "{a}");
-        assert!(a["max_tokens"].is_u64(), "{a}");
-        let turns = a["messages"].as_array().expect("messages is an array");
-        let mut last_role = None;
-        for t in turns {
-            let role = t["role"].as_str().expect("every turn has a role");
-            assert!(matches!(role, "user" | "assistant"), "{a}");
-            assert_ne!(Some(role), last_role, "turns do not alternate: {a}");
-            last_role = Some(role);
-            assert!(
-                t["content"].as_array().is_some_and(|c| !c.is_empty()),
-                "empty turn: {a}"
-            );
+    let decoded = [
+        chat::caller::decode_request(&body),
+        anthropic::caller::decode_request(&body),
+        responses::decode_request(&body),
+    ];
+    for req in decoded.into_iter().flatten() {
+        if let Ok(a) = anthropic::encode_request(&req, UPSTREAM_MODEL, Some(1000)) {
+            check_anthropic_request(&a);
+            // The translated request is itself a valid input to the reverse direction.
+            if let Ok(back) = anthropic::caller::decode_request(&a) {
+                check_chat_request(&chat::encode_request(&back, MODEL, false));
+            }
         }
-        // The translated request is itself a valid input to the reverse direction.
-        if let Ok(back) = tr::anthropic_to_openai_request(&a, MODEL) {
-            assert!(back["messages"].is_array());
-        }
-        let _ = tokens::count_request(&a);
-        let _ = enforce::input_bound(&a);
+        check_chat_request(&chat::encode_request(&req, UPSTREAM_MODEL, false));
     }
 
-    if let Ok(o) = tr::anthropic_to_openai_request(&body, UPSTREAM_MODEL) {
-        assert_eq!(o["model"], UPSTREAM_MODEL, "{o}");
-        for m in o["messages"].as_array().expect("messages is an array") {
-            assert!(m["role"].is_string(), "message without a role: {o}");
-        }
-        assert!(o
-            .get("tools")
-            .is_none_or(|t| t.as_array().is_some_and(|t| !t.is_empty())));
-        let _ = tokens::count_request(&o);
+    for answer in [
+        anthropic::decode_answer(&body, Some("fuzz_answer")),
+        chat::decode_answer(&body),
+    ] {
+        check_answers(&answer, &u);
     }
-
-    let r = tr::anthropic_to_openai_response(&body, "gen_fuzz", MODEL, 1, &u);
-    assert_eq!(r["id"], "gen_fuzz");
-    assert_eq!(r["model"], MODEL);
-    assert_eq!(r["choices"][0]["message"]["role"], "assistant", "{r}");
-    assert_eq!(usage::from_openai(&r["usage"]), Reported::Valid(u));
-
-    let r = tr::openai_to_anthropic_response(&body, "msg_fuzz", MODEL, &u);
-    assert_eq!(r["type"], "message");
-    assert_eq!(r["model"], MODEL);
-    assert!(r["content"].is_array(), "{r}");
-    // Anthropic's usage has no reasoning split: reasoning tokens are output tokens there.
-    let without_reasoning = Usage {
-        reasoning_tokens: 0,
-        ..u
-    };
-    assert_eq!(
-        usage::from_anthropic(&r["usage"]),
-        Reported::Valid(without_reasoning)
-    );
 
     let _ = tokens::count_request(&body);
     let _ = tokens::count_images(&body);
     let _ = enforce::input_bound(&body);
     let _ = enforce::server_tools(&body);
     assert!(enforce::choices(&body) >= 1);
+}
+
+/// An Anthropic request as the API requires it: the upstream model, `max_tokens`, non-empty
+/// `user`/`assistant` turns that alternate.
+fn check_anthropic_request(a: &Value) {
+    assert_eq!(a["model"], UPSTREAM_MODEL, "{a}");
+    assert!(a["max_tokens"].is_u64(), "{a}");
+    let turns = a["messages"].as_array().expect("messages is an array");
+    let mut last_role = None;
+    for t in turns {
+        let role = t["role"].as_str().expect("every turn has a role");
+        assert!(matches!(role, "user" | "assistant"), "{a}");
+        assert_ne!(Some(role), last_role, "turns do not alternate: {a}");
+        last_role = Some(role);
+        assert!(
+            t["content"].as_array().is_some_and(|c| !c.is_empty()),
+            "empty turn: {a}"
+        );
+    }
+    assert!(a
+        .get("tools")
+        .is_none_or(|t| t.as_array().is_some_and(|t| !t.is_empty())));
+    let _ = tokens::count_request(a);
+    let _ = enforce::input_bound(a);
+}
+
+/// A chat request: a role on every message, never an empty `tools`.
+fn check_chat_request(o: &Value) {
+    for m in o["messages"].as_array().expect("messages is an array") {
+        assert!(m["role"].is_string(), "message without a role: {o}");
+    }
+    assert!(o
+        .get("tools")
+        .is_none_or(|t| t.as_array().is_some_and(|t| !t.is_empty())));
+    let _ = tokens::count_request(o);
+}
+
+/// Every caller protocol's answer carries the gateway's id, model and usage.
+fn check_answers(answer: &Answer, u: &Usage) {
+    let ctx = chat::caller::Context {
+        id: "gen_fuzz".into(),
+        model: MODEL.into(),
+        created: 1,
+    };
+    let r = chat::caller::encode_answer(&ctx, answer, u);
+    assert_eq!(r["id"], "gen_fuzz");
+    assert_eq!(r["model"], MODEL);
+    assert_eq!(r["choices"][0]["message"]["role"], "assistant", "{r}");
+    assert_eq!(usage::from_openai(&r["usage"]), Reported::Valid(*u));
+
+    let r = anthropic::caller::encode_answer("msg_fuzz", MODEL, answer, u);
+    assert_eq!(r["type"], "message");
+    assert_eq!(r["model"], MODEL);
+    assert!(r["content"].is_array(), "{r}");
+    // Anthropic's usage has no reasoning split: reasoning tokens are output tokens there.
+    let without_reasoning = Usage {
+        reasoning_tokens: 0,
+        ..*u
+    };
+    assert_eq!(
+        usage::from_anthropic(&r["usage"]),
+        Reported::Valid(without_reasoning)
+    );
+
+    let ctx = responses::Context::new("gen_fuzz", MODEL, 1, &Value::Null);
+    let r = responses::encode_answer(&ctx, answer, u, Decimal::ONE);
+    assert_eq!(r["model"], MODEL);
+    assert!(r["output"].as_array().is_some_and(|o| !o.is_empty()), "{r}");
 }
 
 // ---------- upstream usage ----------

@@ -370,7 +370,7 @@ pub async fn estimate(
         .max_tokens
         .or(entry.model.max_output_tokens.map(u64::from))
         .or(entry.model.default_params.max_tokens.map(u64::from))
-        .unwrap_or(crate::gateway::translate::DEFAULT_MAX_TOKENS);
+        .unwrap_or(crate::protocol::anthropic::DEFAULT_MAX_TOKENS);
     Ok(Json(advice::estimate(
         &snapshot,
         entry,

@@ -323,7 +323,7 @@ pub fn output_bound(body: &Value, model: &Model) -> (u64, bool) {
         None => (
             model
                 .max_output_tokens
-                .map_or(crate::gateway::translate::DEFAULT_MAX_TOKENS, u64::from),
+                .map_or(crate::protocol::anthropic::DEFAULT_MAX_TOKENS, u64::from),
             true,
         ),
     }

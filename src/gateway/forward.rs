@@ -10,10 +10,6 @@ use tokio::time::Instant as TokioInstant;
 
 use super::settle::{commit, fail, record_for};
 use super::stream::cost_number;
-use super::translate::{
-    anthropic_to_openai_request, anthropic_to_openai_response, openai_to_anthropic_request,
-    openai_to_anthropic_response,
-};
 use super::upstream::{self, error_message};
 use super::usage::Reported;
 use super::{hub, relay, settle, usage, Format};
@@ -34,21 +30,15 @@ pub(super) fn upstream_body(call: &Call) -> Result<(Value, Option<String>), ApiE
     let upstream_model = call.model.upstream_model.as_str();
     let mut answer_tool = None;
     let mut body = match (call.format, call.provider.kind) {
-        (Format::Responses, _) => {
-            let (body, tool) = hub::responses_upstream(call)?;
-            answer_tool = tool;
-            body
-        }
         (Format::OpenAi, ProviderKind::Openai) | (Format::Anthropic, ProviderKind::Anthropic) => {
             let mut b = call.body.clone();
             b["model"] = upstream_model.into();
             b
         }
-        (Format::OpenAi, ProviderKind::Anthropic) => {
-            openai_to_anthropic_request(&call.body, upstream_model, call.model.max_output_tokens)?
-        }
-        (Format::Anthropic, ProviderKind::Openai) => {
-            anthropic_to_openai_request(&call.body, upstream_model)?
+        _ => {
+            let (body, tool) = hub::upstream_request(call)?;
+            answer_tool = tool;
+            body
         }
     };
     if call.stream && call.provider.kind == ProviderKind::Openai {
@@ -311,26 +301,15 @@ pub(super) fn client_body(
     cost: Decimal,
     trusted: bool,
 ) -> Value {
-    let created = call.started_at.timestamp();
     match (call.format, call.provider.kind) {
-        (Format::Responses, kind) => {
-            let answer = hub::decode_answer(kind, upstream, call.answer_tool.as_deref());
-            let ctx = hub::responses_context(call);
-            crate::protocol::responses::encode_answer(&ctx, &answer, u, cost)
-        }
-        (Format::OpenAi, kind) => {
-            let mut body = if kind == ProviderKind::Anthropic {
-                anthropic_to_openai_response(upstream, &call.id, &call.model.id, created, u)
-            } else {
-                let mut b = upstream.take();
-                b["model"] = call.model.id.clone().into();
-                if !trusted || !b.get("usage").is_some_and(Value::is_object) {
-                    b["usage"] = usage::to_openai(u);
-                }
-                b
-            };
-            body["usage"]["cost"] = cost_number(cost);
-            body
+        (Format::OpenAi, ProviderKind::Openai) => {
+            let mut b = upstream.take();
+            b["model"] = call.model.id.clone().into();
+            if !trusted || !b.get("usage").is_some_and(Value::is_object) {
+                b["usage"] = usage::to_openai(u);
+            }
+            b["usage"]["cost"] = cost_number(cost);
+            b
         }
         (Format::Anthropic, ProviderKind::Anthropic) => {
             let mut b = upstream.take();
@@ -340,8 +319,11 @@ pub(super) fn client_body(
             }
             b
         }
-        (Format::Anthropic, ProviderKind::Openai) => {
-            openai_to_anthropic_response(upstream, &format!("msg_{}", call.id), &call.model.id, u)
+        (Format::OpenAi, _) => {
+            let mut b = hub::client_answer(call, upstream, u, cost);
+            b["usage"]["cost"] = cost_number(cost);
+            b
         }
+        _ => hub::client_answer(call, upstream, u, cost),
     }
 }

@@ -9,16 +9,26 @@ use serde_json::Value;
 use super::call::Call;
 use super::stream::{note_error, Progress, Translate};
 use super::usage::{self, Reported};
+use super::Format;
 use crate::catalog::ProviderKind;
 use crate::error::ApiError;
 use crate::pricing::Usage;
-use crate::protocol::canonical::{Answer, Event};
+use crate::protocol::canonical::{Answer, Event, Request};
 use crate::protocol::{anthropic, chat, responses, Signal, StreamDecoder, StreamEncoder};
 
-/// The provider's request for a Responses call, and the name of the tool that carries a
+/// The caller's request in the canonical model.
+pub fn decode_request(format: Format, body: &Value) -> Result<Request, ApiError> {
+    match format {
+        Format::OpenAi => chat::caller::decode_request(body),
+        Format::Anthropic => anthropic::caller::decode_request(body),
+        Format::Responses => responses::decode_request(body),
+    }
+}
+
+/// The provider's request for a translated call, and the name of the tool that carries a
 /// structured answer (Anthropic-kind providers), which the way back unwraps.
-pub fn responses_upstream(call: &Call) -> Result<(Value, Option<String>), ApiError> {
-    let req = responses::decode_request(&call.body)?;
+pub fn upstream_request(call: &Call) -> Result<(Value, Option<String>), ApiError> {
+    let req = decode_request(call.format, &call.body)?;
     let model = call.model.upstream_model.as_str();
     match call.provider.kind {
         ProviderKind::Openai => {
@@ -40,13 +50,54 @@ pub fn decode_answer(kind: ProviderKind, upstream: &Value, answer_tool: Option<&
     }
 }
 
-pub fn responses_context(call: &Call) -> responses::Context {
+/// The caller's answer for a translated call. For chat callers `usage.cost` is added by the
+/// caller of this function, as on the pass-through path.
+pub fn client_answer(call: &Call, upstream: &Value, u: &Usage, cost: Decimal) -> Value {
+    let answer = decode_answer(call.provider.kind, upstream, call.answer_tool.as_deref());
+    match call.format {
+        Format::OpenAi => chat::caller::encode_answer(&chat_context(call), &answer, u),
+        Format::Anthropic => {
+            anthropic::caller::encode_answer(&message_id(call), &call.model.id, &answer, u)
+        }
+        Format::Responses => responses::encode_answer(&responses_context(call), &answer, u, cost),
+    }
+}
+
+fn chat_context(call: &Call) -> chat::caller::Context {
+    chat::caller::Context {
+        id: call.id.clone(),
+        model: call.model.id.clone(),
+        created: call.started_at.timestamp(),
+    }
+}
+
+fn message_id(call: &Call) -> String {
+    format!("msg_{}", call.id)
+}
+
+fn responses_context(call: &Call) -> responses::Context {
     responses::Context::new(
         &call.id,
         &call.model.id,
         call.started_at.timestamp(),
         &call.body,
     )
+}
+
+/// The stream translator of a translated call.
+pub fn stream_for(call: &Call) -> HubStream {
+    let encoder: Box<dyn StreamEncoder> = match call.format {
+        Format::OpenAi => Box::new(chat::caller::ChatEncoder::new(
+            chat_context(call),
+            call.client_wants_usage,
+        )),
+        Format::Anthropic => Box::new(anthropic::caller::MessagesEncoder::new(
+            &message_id(call),
+            &call.model.id,
+        )),
+        Format::Responses => Box::new(responses::ResponsesEncoder::new(responses_context(call))),
+    };
+    HubStream::new(call.provider.kind, call.answer_tool.clone(), encoder)
 }
 
 /// A stream translated through the canonical model.

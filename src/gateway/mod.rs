@@ -13,7 +13,6 @@ pub mod relay;
 pub mod settle;
 pub mod stream;
 pub mod tokens;
-pub mod translate;
 pub mod upstream;
 pub mod usage;
 

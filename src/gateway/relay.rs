@@ -12,47 +12,26 @@ use tokio::time::Instant as TokioInstant;
 
 use super::call::Call;
 use super::forward::{interrupted_error, timeout_error};
-use super::hub::{self, HubStream};
+use super::hub;
 use super::settle::{commit, estimate, measure, record_for, Measured};
-use super::stream::{
-    AnthropicPassthrough, AnthropicToOpenAi, OpenAiPassthrough, OpenAiToAnthropic, Translate,
-};
+use super::stream::{AnthropicPassthrough, OpenAiPassthrough, Translate};
 use super::usage::Reported;
 use super::{tokens, upstream, Format};
 use crate::catalog::ProviderKind;
 use crate::error::{ApiError, ErrorKind};
 use crate::metering::CallStatus;
-use crate::protocol::responses::ResponsesEncoder;
 use crate::state::AppState;
 
 fn translator(call: &Call) -> Box<dyn Translate> {
-    let created = call.started_at.timestamp();
     match (call.format, call.provider.kind) {
-        (Format::Responses, kind) => {
-            let encoder = ResponsesEncoder::new(hub::responses_context(call));
-            Box::new(HubStream::new(
-                kind,
-                call.answer_tool.clone(),
-                Box::new(encoder),
-            ))
-        }
         (Format::OpenAi, ProviderKind::Openai) => Box::new(OpenAiPassthrough::new(
             &call.model.id,
-            call.client_wants_usage,
-        )),
-        (Format::OpenAi, ProviderKind::Anthropic) => Box::new(AnthropicToOpenAi::new(
-            &call.id,
-            &call.model.id,
-            created,
             call.client_wants_usage,
         )),
         (Format::Anthropic, ProviderKind::Anthropic) => {
             Box::new(AnthropicPassthrough::new(&call.model.id))
         }
-        (Format::Anthropic, ProviderKind::Openai) => Box::new(OpenAiToAnthropic::new(
-            &format!("msg_{}", call.id),
-            &call.model.id,
-        )),
+        _ => Box::new(hub::stream_for(call)),
     }
 }
 

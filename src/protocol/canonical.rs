@@ -22,6 +22,7 @@ pub struct Request {
     /// Sampling parameters are model hyper-parameters, not money: floats are their wire type.
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
+    pub top_k: Option<u64>,
     pub stop: Vec<String>,
     pub seed: Option<i64>,
     /// The end user, for the provider's abuse monitoring.
@@ -30,6 +31,41 @@ pub struct Request {
     pub output: OutputFormat,
     pub reasoning: Option<Reasoning>,
     pub stream: bool,
+}
+
+impl Request {
+    /// Appends content as a turn, joining the last turn when it has the same role (a function
+    /// call after the text before it, tool results after each other): providers want turns
+    /// to alternate.
+    pub fn push(&mut self, role: Role, mut content: Vec<Part>) {
+        if content.is_empty() {
+            return;
+        }
+        match self.messages.last_mut() {
+            Some(last) if last.role == role => last.content.append(&mut content),
+            _ => self.messages.push(Message { role, content }),
+        }
+    }
+}
+
+/// The text parts among `parts`.
+pub fn texts(parts: &[Part]) -> impl Iterator<Item = &str> {
+    parts.iter().filter_map(|p| match p {
+        Part::Text(t) => Some(t.as_str()),
+        _ => None,
+    })
+}
+
+/// The tool calls among `parts`, as chat `tool_calls` entries.
+pub fn chat_tool_calls(parts: &[Part]) -> Vec<Value> {
+    parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::ToolCall(c) => Some(serde_json::json!({"id": c.id, "type": "function",
+                "function": {"name": c.name, "arguments": c.arguments}})),
+            _ => None,
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +133,17 @@ pub struct ToolCall {
     pub name: String,
     /// The arguments as JSON text, as the model wrote them.
     pub arguments: String,
+}
+
+impl ToolCall {
+    /// The arguments as a JSON object (Anthropic's `input`); `{}` when the model wrote
+    /// something else.
+    pub fn input(&self) -> Value {
+        serde_json::from_str(&self.arguments)
+            .ok()
+            .filter(Value::is_object)
+            .unwrap_or_else(|| serde_json::json!({}))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -169,13 +216,7 @@ pub struct Answer {
 impl Answer {
     /// All the answer's text.
     pub fn text(&self) -> String {
-        self.content
-            .iter()
-            .filter_map(|p| match p {
-                Part::Text(t) => Some(t.as_str()),
-                _ => None,
-            })
-            .collect()
+        texts(&self.content).collect()
     }
 }
 

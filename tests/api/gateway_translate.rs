@@ -222,18 +222,19 @@ async fn anthropic_text_stream_through_an_openai_provider() {
 }
 
 /// What cannot be carried to the other protocol is refused with a 400 naming the field (and
-/// recorded, its reservation released), never dropped: `n > 1`, structured output, logprobs and
-/// non-function tools to an Anthropic-kind model; server tools to an OpenAI-kind one. What can
-/// be carried is: `temperature` clamped into Anthropic's range, `parallel_tool_calls` both
-/// ways, and an empty tool list is never sent.
+/// recorded, its reservation released), never dropped: `n > 1`, logprobs, penalties,
+/// non-function tools and fields the gateway does not know to an Anthropic-kind model; server
+/// tools to an OpenAI-kind one. What can be carried is: `temperature` clamped into
+/// Anthropic's range, `parallel_tool_calls` both ways, and an empty tool list is never sent.
 #[tokio::test]
 async fn untranslatable_fields_are_refused_and_translatable_ones_carried() {
     let gw = gateway().await;
     let before = gw.mock.count();
     for (field, value) in [
         ("n", json!(2)),
-        ("response_format", json!({"type": "json_object"})),
         ("logprobs", json!(true)),
+        ("frequency_penalty", json!(0.5)),
+        ("prediction", json!({"type": "content", "content": "x"})),
         ("tools", json!([{"type": "web_search_preview"}])),
     ] {
         let mut body = chat("an-model");
@@ -267,7 +268,7 @@ async fn untranslatable_fields_are_refused_and_translatable_ones_carried() {
     body["parallel_tool_calls"] = json!(false);
     assert_eq!(gw.post("/v1/chat/completions", body).await.status(), 200);
     let sent = gw.mock.last().body;
-    assert_eq!(sent["temperature"], 1, "{sent}");
+    assert_eq!(sent["temperature"].as_f64(), Some(1.0), "{sent}");
     assert_eq!(
         sent["tool_choice"]["disable_parallel_tool_use"], true,
         "{sent}"
@@ -285,4 +286,133 @@ async fn untranslatable_fields_are_refused_and_translatable_ones_carried() {
     m["tool_choice"] = json!({"type": "auto", "disable_parallel_tool_use": true});
     assert_eq!(gw.post("/v1/messages", m).await.status(), 200);
     assert_eq!(gw.mock.last().body["parallel_tool_calls"], false);
+}
+
+/// Structured output reaches an Anthropic-kind model as a forced tool whose input is the
+/// answer, unwrapped into the message text, streamed or not.
+#[tokio::test]
+async fn structured_output_to_an_anthropic_provider() {
+    let gw = gateway().await;
+    gw.mock
+        .set(|s| s.tool_call = Some(("Weather".into(), r#"{"city":"Paris"}"#.into())));
+    let mut body = chat("an-model");
+    body["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "Weather", "strict": true,
+        "schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}});
+    let r: Value = gw
+        .post("/v1/chat/completions", body.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let message = &r["choices"][0]["message"];
+    assert_eq!(
+        serde_json::from_str::<Value>(message["content"].as_str().unwrap()).unwrap(),
+        json!({"city": "Paris"}),
+        "{r}"
+    );
+    assert!(message.get("tool_calls").is_none(), "{r}");
+    assert_eq!(r["choices"][0]["finish_reason"], "stop");
+    let sent = gw.mock.last().body;
+    assert_eq!(
+        sent["tool_choice"],
+        json!({"type": "tool", "name": "Weather"})
+    );
+    assert_eq!(
+        sent["tools"][0]["input_schema"]["required"],
+        json!(["city"])
+    );
+
+    body["stream"] = true.into();
+    let r = gw.post("/v1/chat/completions", body).await;
+    let events = sse_events(&r.text().await.unwrap());
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|(_, d)| serde_json::from_str(d).unwrap())
+        .collect();
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        json!({"city": "Paris"})
+    );
+    assert!(chunks
+        .iter()
+        .all(|c| c["choices"][0]["delta"].get("tool_calls").is_none()));
+    assert_eq!(
+        chunks.last().unwrap()["choices"][0]["finish_reason"],
+        "stop"
+    );
+}
+
+/// An Anthropic caller's thinking request reaches an OpenAI-kind model as a reasoning effort,
+/// and its reasoning comes back as thinking blocks; an OpenAI caller reads Anthropic thinking
+/// as `reasoning_content`.
+#[tokio::test]
+async fn thinking_and_reasoning_cross_formats() {
+    let gw = gateway().await;
+    gw.mock.set(|s| s.thinking = Some("Let me think.".into()));
+    let mut m = message("oa-model");
+    m["max_tokens"] = 8000.into();
+    m["thinking"] = json!({"type": "enabled", "budget_tokens": 2000});
+    let r: Value = gw
+        .post("/v1/messages", m.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(gw.mock.last().body["reasoning_effort"], "low");
+    assert_eq!(r["content"][0]["type"], "thinking", "{r}");
+    assert_eq!(r["content"][0]["thinking"], "Let me think.");
+    assert_eq!(r["content"][1]["text"], "Hello from the mock upstream");
+
+    m["stream"] = true.into();
+    let events = sse_events(&gw.post("/v1/messages", m).await.text().await.unwrap());
+    let thinking: String = events
+        .iter()
+        .filter(|(n, _)| n == "content_block_delta")
+        .map(|(_, d)| serde_json::from_str::<Value>(d).unwrap())
+        .filter_map(|d| d["delta"]["thinking"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(thinking, "Let me think.");
+
+    let body = chat("an-model");
+    let r: Value = gw
+        .post("/v1/chat/completions", body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        r["choices"][0]["message"]["reasoning_content"],
+        "Let me think."
+    );
+}
+
+/// Images inside an Anthropic tool result reach an OpenAI-kind model (after the tool message,
+/// as a user message); OpenAI image parts reach Anthropic tool results' neighbours intact.
+#[tokio::test]
+async fn images_in_tool_results_cross_formats() {
+    let gw = gateway().await;
+    let mut m = message("oa-model");
+    m["messages"] = json!([
+        {"role": "user", "content": "What does the chart show?"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "chart", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": [
+            {"type": "text", "text": "the chart"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}]}]}
+    ]);
+    assert_eq!(gw.post("/v1/messages", m).await.status(), 200);
+    let sent = gw.mock.last().body["messages"].clone();
+    assert_eq!(sent[0]["role"], "system");
+    assert_eq!(
+        sent[3],
+        json!({"role": "tool", "tool_call_id": "t1", "content": "the chart"})
+    );
+    assert_eq!(sent[4]["role"], "user");
+    assert_eq!(
+        sent[4]["content"][0]["image_url"]["url"],
+        "data:image/png;base64,iVBORw0KGgo="
+    );
 }

@@ -280,8 +280,8 @@ fn decode_item(item: &Value, i: usize, req: &mut Request) -> Result<(), ApiError
             let content = parts(m.content, i)?;
             match m.role.as_str() {
                 "system" | "developer" => req.system.push(text_of(&content)),
-                "user" => push(req, Role::User, content),
-                "assistant" => push(req, Role::Assistant, content),
+                "user" => req.push(Role::User, content),
+                "assistant" => req.push(Role::Assistant, content),
                 other => {
                     return Err(ApiError::invalid_field(
                         format!("input[{i}].role"),
@@ -298,7 +298,7 @@ fn decode_item(item: &Value, i: usize, req: &mut Request) -> Result<(), ApiError
                 name: c.name,
                 arguments: c.arguments,
             };
-            push(req, Role::Assistant, vec![Part::ToolCall(call)]);
+            req.push(Role::Assistant, vec![Part::ToolCall(call)]);
         }
         "function_call_output" => {
             let o: FunctionCallOutputItem =
@@ -308,15 +308,13 @@ fn decode_item(item: &Value, i: usize, req: &mut Request) -> Result<(), ApiError
                 content: parts(o.output, i)?,
                 is_error: false,
             };
-            push(req, Role::User, vec![Part::ToolResult(result)]);
+            req.push(Role::User, vec![Part::ToolResult(result)]);
         }
         "reasoning" => {
             let r: ReasoningItem =
                 serde_json::from_value(item.clone()).map_err(|e| item_error(i, e))?;
             let text: String = r.content.iter().chain(&r.summary).map(|s| s.text.as_str()).collect();
-            push(
-                req,
-                Role::Assistant,
+            req.push(Role::Assistant,
                 vec![Part::Thinking {
                     text,
                     signature: r.encrypted_content,
@@ -337,18 +335,6 @@ fn decode_item(item: &Value, i: usize, req: &mut Request) -> Result<(), ApiError
         }
     }
     Ok(())
-}
-
-/// Appends to the last message when it has the same role, so that a function call and the
-/// text before it form one assistant turn.
-fn push(req: &mut Request, role: Role, mut content: Vec<Part>) {
-    if content.is_empty() {
-        return;
-    }
-    match req.messages.last_mut() {
-        Some(last) if last.role == role => last.content.append(&mut content),
-        _ => req.messages.push(Message { role, content }),
-    }
 }
 
 fn text_of(parts: &[Part]) -> String {

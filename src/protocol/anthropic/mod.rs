@@ -14,6 +14,8 @@ use super::canonical::{
 use super::{untranslatable, Signal, StreamDecoder};
 use crate::error::ApiError;
 
+pub mod caller;
+
 /// Anthropic requires `max_tokens`; used when a request gives none and the model's maximum
 /// output is unknown.
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
@@ -31,6 +33,8 @@ pub struct MessagesRequest {
     pub temperature: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub stop_sequences: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -77,11 +81,7 @@ fn block(p: &Part) -> Option<Value> {
         Part::Image(m) => json!({"type": "image", "source": media_source(m)}),
         Part::Document(m) => json!({"type": "document", "source": media_source(m)}),
         Part::ToolCall(c) => {
-            let input: Value = serde_json::from_str(&c.arguments)
-                .ok()
-                .filter(Value::is_object)
-                .unwrap_or_else(|| json!({}));
-            json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input})
+            json!({"type": "tool_use", "id": c.id, "name": c.name, "input": c.input()})
         }
         Part::ToolResult(r) => {
             let content: Vec<Value> = r.content.iter().filter_map(block).collect();
@@ -224,6 +224,7 @@ pub fn encode_request(
         // OpenAI's range is 0–2, Anthropic's 0–1: higher values are clamped (docs/gateway.md).
         temperature: req.temperature.map(|t| t.min(1.0)),
         top_p: req.top_p,
+        top_k: req.top_k,
         stop_sequences: req.stop.clone(),
         tools: tools.clone(),
         tool_choice: choice.filter(|_| !tools.is_empty()),

@@ -5,9 +5,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::canonical::{
-    Answer, Event, Message, OutputFormat, Part, Request, Role, StopReason, ToolChoice,
+    chat_tool_calls, Answer, Event, Message, OutputFormat, Part, Request, Role, StopReason,
+    ToolChoice,
 };
 use super::{Signal, StreamDecoder};
+
+pub mod caller;
 
 // ---------- requests ----------
 
@@ -23,6 +26,9 @@ pub struct ChatRequest {
     pub temperature: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f64>,
+    /// Not OpenAI's, but taken by the OpenAI-compatible servers that sample with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub stop: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -52,17 +58,12 @@ fn part(p: &Part) -> Option<Value> {
     }
 }
 
-/// Message content: a string when it is all text, else parts.
+/// Message content: a string when it is one text, else parts.
 fn content(parts: &[&Part]) -> Value {
-    if parts.iter().all(|p| matches!(p, Part::Text(_))) {
-        let text: Vec<&str> = parts
-            .iter()
-            .filter_map(|p| match p {
-                Part::Text(t) => Some(t.as_str()),
-                _ => None,
-            })
-            .collect();
-        return text.join("").into();
+    match parts {
+        [] => return Value::from(""),
+        [Part::Text(t)] => return t.clone().into(),
+        _ => {}
     }
     Value::Array(parts.iter().filter_map(|p| part(p)).collect())
 }
@@ -76,9 +77,16 @@ fn user_messages(m: &Message, out: &mut Vec<Value>) {
                 // follow it as a user message (docs/gateway.md).
                 let (text, media): (Vec<&Part>, Vec<&Part>) =
                     r.content.iter().partition(|p| matches!(p, Part::Text(_)));
-                let mut body = content(&text);
+                let text: Vec<&str> = text
+                    .iter()
+                    .filter_map(|p| match p {
+                        Part::Text(t) => Some(t.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                let mut body = text.join("\n");
                 if r.is_error {
-                    body = format!("Error: {}", body.as_str().unwrap_or_default()).into();
+                    body = format!("Error: {body}");
                 }
                 out.push(json!({"role": "tool", "tool_call_id": r.call_id, "content": body}));
                 pending.extend(media);
@@ -100,15 +108,7 @@ fn assistant_message(m: &Message) -> Option<Value> {
             _ => None,
         })
         .collect();
-    let calls: Vec<Value> = m
-        .content
-        .iter()
-        .filter_map(|p| match p {
-            Part::ToolCall(c) => Some(json!({"id": c.id, "type": "function",
-                "function": {"name": c.name, "arguments": c.arguments}})),
-            _ => None,
-        })
-        .collect();
+    let calls = chat_tool_calls(&m.content);
     if text.is_empty() && calls.is_empty() {
         return None;
     }
@@ -183,6 +183,7 @@ pub fn encode_request(req: &Request, model: &str, reasoning_model: bool) -> Valu
         max_completion_tokens,
         temperature: req.temperature,
         top_p: req.top_p,
+        top_k: req.top_k,
         stop: req.stop.clone(),
         seed: req.seed,
         user: req.user.clone(),
