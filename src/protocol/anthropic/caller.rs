@@ -10,8 +10,8 @@ use crate::error::ApiError;
 use crate::gateway::usage;
 use crate::pricing::Usage;
 use crate::protocol::canonical::{
-    Answer, Event, Media, Message, Part, Reasoning, Request, Role, StopReason, Tool, ToolCall,
-    ToolChoice, ToolResult,
+    Answer, Event, Media, Message, OutputFormat, Part, Reasoning, Request, Role, StopReason, Tool,
+    ToolCall, ToolChoice, ToolResult,
 };
 use crate::protocol::{named_event, untranslatable, StreamEncoder};
 
@@ -31,6 +31,8 @@ struct MessagesIn {
     tool_choice: Option<Value>,
     metadata: Option<Map<String, Value>>,
     thinking: Option<Value>,
+    /// Anthropic's structured outputs (`{"type": "json_schema", "schema": …}`).
+    output_format: Option<Value>,
     #[serde(flatten)]
     extra: Map<String, Value>,
 }
@@ -49,7 +51,13 @@ enum Content {
 }
 
 /// Messages fields that change nothing another provider would answer: accepted, not forwarded.
-const IGNORED: &[&str] = &["model", "service_tier", "cache_control"];
+/// (`context_management` only trims old context on Anthropic's side to save tokens.)
+const IGNORED: &[&str] = &[
+    "model",
+    "service_tier",
+    "cache_control",
+    "context_management",
+];
 
 fn field_error(path: String, e: impl std::fmt::Display) -> ApiError {
     ApiError::invalid_field(path.clone(), format!("{path}: {e}"))
@@ -115,6 +123,9 @@ pub fn decode_request(body: &Value) -> Result<Request, ApiError> {
     }
     for (i, t) in m.tools.iter().enumerate() {
         req.tools.push(tool(t, i)?);
+    }
+    if let Some(f) = m.output_format.as_ref().filter(|f| !f.is_null()) {
+        req.output = output_format(f)?;
     }
     let choice = m.tool_choice.as_ref();
     req.tool_choice = choice.and_then(tool_choice);
@@ -223,6 +234,26 @@ fn blocks(content: Content, path: &str) -> Result<Vec<Part>, ApiError> {
         }
     }
     Ok(out)
+}
+
+fn output_format(f: &Value) -> Result<OutputFormat, ApiError> {
+    match f.get("type").and_then(Value::as_str) {
+        Some("json_schema") => Ok(OutputFormat::JsonSchema {
+            name: "response".into(),
+            description: None,
+            schema: f.get("schema").cloned().ok_or_else(|| {
+                ApiError::invalid_field(
+                    "output_format.schema",
+                    "a json_schema format needs a schema",
+                )
+            })?,
+            strict: Some(true),
+        }),
+        _ => Err(ApiError::invalid_field(
+            "output_format.type",
+            "output_format.type must be json_schema",
+        )),
+    }
 }
 
 fn tool(t: &Value, i: usize) -> Result<Tool, ApiError> {
