@@ -51,9 +51,11 @@ pub struct Call {
     pub permit: std::sync::Mutex<Option<Permit>>,
 }
 
-/// Attaches the call id to a response.
+/// Attaches the call id to a response: `x-request-id`, and `request-id`, where Anthropic's SDKs
+/// read it (`message._request_id`).
 fn with_id(mut response: Response, id: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(id) {
+        response.headers_mut().insert("request-id", v.clone());
         response.headers_mut().insert("x-request-id", v);
     }
     response

@@ -59,6 +59,8 @@ for (const { id: model, kind } of MODELS) {
     assert.equal(message.type, 'message');
     assert.equal(message.content[0].text, TEXT.join(''));
     assert.equal(message.stop_reason, 'end_turn');
+    // The SDK reads the call id from `request-id`.
+    assert.equal(message._request_id, response.headers.get('x-request-id'));
     const record = await assertUsage(message.usage, response.headers.get('x-request-id'), u, { streamed: false });
     assert.equal(response.headers.get('x-tollgate-cost'), record.cost_usd);
   });
