@@ -33,7 +33,8 @@ def call(base, method, path, body=None, token=ADMIN):
 @contextlib.contextmanager
 def running_server():
     """A fresh `tollgate serve` with its own database, the mock upstream behind two providers
-    (one of each kind), a model on each and a caller key; yields {"base", "key"}."""
+    (one of each kind), a model on each and a caller key; yields {"base", "key", "upstream"}
+    (the mock upstream server, whose `requests` are what it received)."""
     binary = os.environ["TOLLGATE_BIN"]
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     tmp = tempfile.mkdtemp()
@@ -67,7 +68,7 @@ def running_server():
         call(base, "POST", "/admin/models", {"id": "sdk-an", "name": "SDK AN", "provider": "sdk-anthropic", "price": price,
                                              "capabilities": ["chat", "streaming", "tools"]})
         key = call(base, "POST", "/admin/keys", {"name": "sdk"})["key"]
-        yield {"base": base, "key": key}
+        yield {"base": base, "key": key, "upstream": upstream}
     finally:
         upstream.shutdown()
         proc.terminate()
@@ -99,3 +100,15 @@ def generation(server):
         with urllib.request.urlopen(req, timeout=10) as r:
             return json.loads(r.read())["data"]
     return get
+
+
+@pytest.fixture
+def upstream_request(server):
+    """The last request ({"path", "body"}) the mock upstream received whose body contains `marker`."""
+    def find(marker):
+        upstream = server["upstream"]
+        with upstream.lock:
+            seen = [r for r in upstream.requests if marker in json.dumps(r["body"])]
+        assert seen, f"the upstream received no request containing {marker!r}"
+        return seen[-1]
+    return find
