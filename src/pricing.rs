@@ -90,6 +90,9 @@ pub struct PriceVersion {
     pub id: i64,
     pub model_id: String,
     pub effective_from: DateTime<Utc>,
+    /// Who set it: `seed`, `litellm`, `openrouter` (an import), or `null` for an
+    /// administrator, whose prices an import never overwrites.
+    pub source: Option<String>,
     #[serde(flatten)]
     pub prices: Prices,
 }
@@ -108,6 +111,9 @@ struct PriceVersionSchema {
     id: i64,
     model_id: String,
     effective_from: DateTime<Utc>,
+    /// Who set it: `seed`, `litellm`, `openrouter` (an import), or `null` for an
+    /// administrator, whose prices an import never overwrites.
+    source: Option<String>,
     #[schema(value_type = String, example = "2.00")]
     input_per_mtok: Decimal,
     #[schema(value_type = String, example = "6.00")]
@@ -386,6 +392,7 @@ mod tests {
             id: 1,
             model_id: "m".into(),
             effective_from: Utc::now(),
+            source: None,
             prices: prices("1", "2"),
         };
         let serialized = serde_json::to_value(&version).unwrap();
@@ -567,6 +574,7 @@ mod tests {
             id,
             model_id: "m".into(),
             effective_from: t0 + chrono::Duration::seconds(secs),
+            source: None,
             prices: prices("1", "1"),
         };
         let history = vec![v(1, 0), v(2, 100), v(3, 200)];

@@ -215,6 +215,7 @@ fn provider(id: &str) -> Provider {
         connect_timeout_ms: Some(1500),
         first_byte_timeout_ms: None,
         total_timeout_ms: Some(u64::MAX),
+        listing_only: true,
     }
 }
 
@@ -238,6 +239,8 @@ fn model(id: &str, provider: &str) -> Model {
             presence_penalty: Some(dec("-0.5")),
         },
         open_weights: true,
+        mode: "embedding".into(),
+        deprecated_from: Some(chrono::NaiveDate::from_ymd_opt(2027, 3, 1).unwrap()),
         added_on: NaiveDate::from_ymd_opt(2026, 1, 2).unwrap(),
         status: ModelStatus::Active,
     }

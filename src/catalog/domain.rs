@@ -44,6 +44,9 @@ pub struct Provider {
     pub connect_timeout_ms: Option<u64>,
     pub first_byte_timeout_ms: Option<u64>,
     pub total_timeout_ms: Option<u64>,
+    /// Speaks neither protocol the gateway forwards (an imported provider such as Bedrock):
+    /// its models are listed and priced, calls are refused until it is configured.
+    pub listing_only: bool,
 }
 
 /// Whether a model can be called.
@@ -117,11 +120,21 @@ pub struct Model {
     pub open_weights: bool,
     pub added_on: NaiveDate,
     pub status: ModelStatus,
+    /// What the model does (`chat`, `embedding`, `image_generation`, …, as LiteLLM names
+    /// them): only `chat` models are served by the gateway; the others are listed and priced.
+    pub mode: String,
+    /// Deprecated from this day on (an imported `deprecation_date`).
+    pub deprecated_from: Option<NaiveDate>,
 }
 
 impl Model {
     pub fn has_capability(&self, cap: &str) -> bool {
         self.capabilities.iter().any(|c| c == cap)
+    }
+
+    /// Active, and not past its deprecation date.
+    pub fn is_active_on(&self, day: NaiveDate) -> bool {
+        self.status == ModelStatus::Active && self.deprecated_from.is_none_or(|d| day < d)
     }
 }
 
@@ -140,12 +153,17 @@ pub const CAPABILITIES: &[(&str, &str)] = &[
     ("web_search", "Built-in web search"),
 ];
 
-/// True for ids made of letters, digits, `.`, `_` and `-` (safe in URLs and file names).
+/// True for ids made of letters, digits and `. _ - : / @ +` (the forms price lists use, e.g.
+/// `gemini/gemini-2.5-pro`, `claude-sonnet-4-5-20250929-v1:0`), without empty, `.` or `..`
+/// path segments (they appear in URLs, percent-encoded, and in page file names).
 pub fn is_valid_id(id: &str) -> bool {
     !id.is_empty()
-        && id.len() <= 128
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':'))
-        && !id.starts_with('.')
+        && id.len() <= 200
+        && id.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '/' | '@' | '+')
+        })
+        && !id.starts_with(['.', '/'])
+        && !id.ends_with('/')
+        && !id.contains("//")
+        && !id.split('/').any(|seg| seg == "." || seg == "..")
 }

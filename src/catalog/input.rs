@@ -30,6 +30,9 @@ pub struct NewProvider {
     pub connect_timeout_ms: Option<u64>,
     pub first_byte_timeout_ms: Option<u64>,
     pub total_timeout_ms: Option<u64>,
+    /// Listed and priced only: calls to its models are refused until it is configured.
+    #[serde(default)]
+    pub listing_only: bool,
 }
 
 /// `PATCH /admin/providers/{id}`: only the fields given change.
@@ -51,6 +54,8 @@ pub struct ProviderPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<u64>)]
     pub total_timeout_ms: Option<Option<u64>>,
+    /// `false` once the provider is configured to be called.
+    pub listing_only: Option<bool>,
 }
 
 /// `POST /admin/models` (and each model of a seed file).
@@ -90,6 +95,12 @@ pub struct NewModel {
     /// Related model ids, in display order.
     #[serde(default)]
     pub related: Vec<String>,
+    /// `chat` (the default) is served; other modes are listed and priced only.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// Deprecated from this day on.
+    #[serde(default)]
+    pub deprecated_from: Option<NaiveDate>,
 }
 
 /// `PATCH /admin/models/{id}`: only the fields given change.
@@ -230,6 +241,7 @@ impl NewProvider {
             connect_timeout_ms: self.connect_timeout_ms,
             first_byte_timeout_ms: self.first_byte_timeout_ms,
             total_timeout_ms: self.total_timeout_ms,
+            listing_only: self.listing_only,
         })
     }
 }
@@ -256,6 +268,7 @@ impl ProviderPatch {
             .first_byte_timeout_ms
             .unwrap_or(p.first_byte_timeout_ms);
         p.total_timeout_ms = self.total_timeout_ms.unwrap_or(p.total_timeout_ms);
+        p.listing_only = self.listing_only.unwrap_or(p.listing_only);
         Ok(p)
     }
 }
@@ -298,6 +311,8 @@ impl NewModel {
             open_weights: self.open_weights,
             added_on: self.added_on.unwrap_or_else(|| Utc::now().date_naive()),
             status: ModelStatus::Active,
+            mode: self.mode.unwrap_or_else(|| "chat".into()),
+            deprecated_from: self.deprecated_from,
             id: self.id,
             name: self.name,
             provider: self.provider,

@@ -227,7 +227,7 @@ pub fn llms_txt(snapshot: &Snapshot, now: DateTime<Utc>, base: &str) -> String {
     for e in snapshot
         .entries
         .iter()
-        .filter(|e| e.model.status == super::ModelStatus::Active)
+        .filter(|e| e.model.is_active_on(now.date_naive()))
     {
         let provider = snapshot
             .provider(&e.model.provider)
@@ -245,7 +245,7 @@ pub fn llms_txt(snapshot: &Snapshot, now: DateTime<Utc>, base: &str) -> String {
     let deprecated: Vec<_> = snapshot
         .entries
         .iter()
-        .filter(|e| e.model.status != super::ModelStatus::Active)
+        .filter(|e| !e.model.is_active_on(now.date_naive()))
         .collect();
     if !deprecated.is_empty() {
         let _ = writeln!(s, "\n## Optional\n");

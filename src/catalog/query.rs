@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{Entry, ModelStatus, Snapshot};
+use super::{Entry, Snapshot};
 use crate::error::ApiError;
 
 /// Sort keys of the model list.
@@ -103,7 +103,7 @@ impl ModelQuery {
         let mut out: Vec<&Entry> = snapshot
             .entries
             .iter()
-            .filter(|e| self.status_matches(e.model.status))
+            .filter(|e| self.status_matches(e.model.is_active_on(now.date_naive())))
             .filter(|e| {
                 self.provider
                     .as_ref()
@@ -122,11 +122,12 @@ impl ModelQuery {
         out
     }
 
-    fn status_matches(&self, status: ModelStatus) -> bool {
+    /// `active`: not deprecated, nor past its deprecation date.
+    fn status_matches(&self, active: bool) -> bool {
         match self.status.unwrap_or_default() {
             StatusFilter::All => true,
-            StatusFilter::Active => status == ModelStatus::Active,
-            StatusFilter::Deprecated => status == ModelStatus::Deprecated,
+            StatusFilter::Active => active,
+            StatusFilter::Deprecated => !active,
         }
     }
 

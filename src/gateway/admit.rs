@@ -10,7 +10,7 @@ use super::{tokens, Format};
 use crate::budgets::enforce::{self, Line, NewAlert, Settlement};
 use crate::budgets::ratelimit::Permit;
 use crate::budgets::Team;
-use crate::catalog::{Model, ModelStatus, Provider};
+use crate::catalog::{Model, Provider};
 use crate::error::ApiError;
 use crate::keys::{forbidden_model, ApiKey};
 use crate::metering::{CallStart, CallStatus, UsageRecord};
@@ -140,7 +140,7 @@ pub(super) fn resolve(
     let snapshot = state.catalog.snapshot();
     let entry = snapshot
         .get(model_id)
-        .filter(|e| e.model.status == ModelStatus::Active)
+        .filter(|e| e.model.is_active_on(now.date_naive()))
         .ok_or_else(|| {
             ApiError::not_found(
                 "model_not_found",
@@ -160,6 +160,24 @@ pub(super) fn resolve(
             tracing::error!(model = model_id, "model's provider is missing");
             ApiError::internal()
         })?;
+    if entry.model.mode != "chat" {
+        return Err(ApiError::bad_request(
+            "model_not_servable",
+            format!(
+                "model '{model_id}' is a {} model: it is listed and priced, but the gateway serves chat models only",
+                entry.model.mode
+            ),
+        ));
+    }
+    if provider.listing_only {
+        return Err(ApiError::bad_request(
+            "provider_not_configured",
+            format!(
+                "model '{model_id}' is listed for its prices only: its provider '{}' is not configured to be called on this gateway; ask its administrator",
+                provider.id
+            ),
+        ));
+    }
     Ok((entry.model.clone(), provider, price))
 }
 

@@ -22,6 +22,7 @@ struct ProviderRow {
     connect_timeout_ms: Option<i64>,
     first_byte_timeout_ms: Option<i64>,
     total_timeout_ms: Option<i64>,
+    listing_only: bool,
 }
 
 #[derive(FromRow)]
@@ -40,6 +41,8 @@ struct ModelRow {
     open_weights: bool,
     added_on: String,
     status: String,
+    mode: String,
+    deprecated_from: Option<String>,
 }
 
 #[derive(FromRow)]
@@ -55,6 +58,7 @@ struct PriceRow {
     per_request: String,
     per_image: String,
     tiers: String,
+    source: Option<String>,
 }
 
 #[derive(FromRow)]
@@ -64,7 +68,8 @@ struct RelatedRow {
 }
 
 const PRICE_COLUMNS: &str = "id, model_id, effective_from, input_per_mtok, output_per_mtok, \
-     cached_input_per_mtok, cache_write_per_mtok, reasoning_per_mtok, per_request, per_image, tiers";
+     cached_input_per_mtok, cache_write_per_mtok, reasoning_per_mtok, per_request, per_image, tiers, \
+     source";
 
 /// Binds a model's columns in table order (`id` through `status`), shared by insert and update,
 /// on a query of either backend.
@@ -85,6 +90,8 @@ macro_rules! bind_model {
             .bind(m.open_weights)
             .bind(m.added_on.to_string())
             .bind(m.status.as_str())
+            .bind(&m.mode)
+            .bind(m.deprecated_from.map(|d| d.to_string()))
     }};
 }
 
@@ -95,7 +102,7 @@ impl Store {
     pub async fn load_catalog(&self) -> Result<Snapshot, StoreError> {
         let providers = on_pool!(self, |pool| sqlx::query_as::<_, ProviderRow>(
             "SELECT id, kind, name, base_url, api_key_env, connect_timeout_ms, first_byte_timeout_ms, \
-             total_timeout_ms FROM providers ORDER BY id",
+             total_timeout_ms, listing_only FROM providers ORDER BY id",
         )
         .fetch_all(pool)
         .await)?
@@ -106,7 +113,7 @@ impl Store {
             sqlx::query_as::<_, ModelRow>(
             "SELECT id, name, creator, provider_id, upstream_model, description, context_length, \
              max_output_tokens, input_modalities, capabilities, default_params, open_weights, \
-             added_on, status FROM models ORDER BY id",
+             added_on, status, mode, deprecated_from FROM models ORDER BY id",
         )
         .fetch_all(pool)
         .await
@@ -172,7 +179,7 @@ impl Store {
         let done = on_pool!(self, |pool| sqlx::query(
             "UPDATE providers SET kind = $2, name = $3, base_url = $4, api_key_env = $5, \
              updated_at = $6, connect_timeout_ms = $7, first_byte_timeout_ms = $8, \
-             total_timeout_ms = $9 WHERE id = $1",
+             total_timeout_ms = $9, listing_only = $10 WHERE id = $1",
         )
         .bind(&p.id)
         .bind(p.kind.as_str())
@@ -183,6 +190,7 @@ impl Store {
         .bind(p.connect_timeout_ms.map(ms))
         .bind(p.first_byte_timeout_ms.map(ms))
         .bind(p.total_timeout_ms.map(ms))
+        .bind(p.listing_only)
         .execute(pool)
         .await
         .map(|done| done.rows_affected()))?;
@@ -205,7 +213,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         insert_model(&mut tx, model).await?;
-        insert_prices(&mut tx, &model.id, prices).await?;
+        insert_prices(&mut tx, &model.id, prices, None).await?;
         set_related(&mut tx, &model.id, related).await?;
         tx.commit().await?;
         Ok(())
@@ -226,7 +234,8 @@ impl Store {
                 "UPDATE models SET name = $2, creator = $3, provider_id = $4, upstream_model = $5, \
                  description = $6, context_length = $7, max_output_tokens = $8, \
                  input_modalities = $9, capabilities = $10, default_params = $11, \
-                 open_weights = $12, added_on = $13, status = $14, updated_at = $15 WHERE id = $1",
+                 open_weights = $12, added_on = $13, status = $14, mode = $15, \
+                 deprecated_from = $16, updated_at = $17 WHERE id = $1",
             ),
             m
         )
@@ -249,7 +258,7 @@ impl Store {
         effective_from: DateTime<Utc>,
     ) -> Result<PriceVersion, StoreError> {
         let mut tx = self.begin_write().await?;
-        let version = insert_price(&mut tx, model_id, prices, effective_from).await?;
+        let version = insert_price(&mut tx, model_id, prices, effective_from, None).await?;
         tx.commit().await?;
         Ok(version)
     }
@@ -272,7 +281,7 @@ impl Store {
             insert_model(&mut tx, &m.model).await?;
         }
         for m in &seed.models {
-            insert_prices(&mut tx, &m.model.id, &m.prices).await?;
+            insert_prices(&mut tx, &m.model.id, &m.prices, Some("seed")).await?;
             set_related(&mut tx, &m.model.id, &m.related).await?;
         }
         tx.commit().await?;
@@ -306,8 +315,8 @@ async fn insert_provider(tx: &mut Tx, p: &Provider) -> Result<(), StoreError> {
     let done = on_tx!(tx, |conn| {
         sqlx::query(
         "INSERT INTO providers (id, kind, name, base_url, api_key_env, created_at, updated_at, \
-         connect_timeout_ms, first_byte_timeout_ms, total_timeout_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+         connect_timeout_ms, first_byte_timeout_ms, total_timeout_ms, listing_only) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
     )
     .bind(&p.id)
     .bind(p.kind.as_str())
@@ -318,6 +327,7 @@ async fn insert_provider(tx: &mut Tx, p: &Provider) -> Result<(), StoreError> {
     .bind(p.connect_timeout_ms.map(ms))
     .bind(p.first_byte_timeout_ms.map(ms))
     .bind(p.total_timeout_ms.map(ms))
+    .bind(p.listing_only)
     .execute(conn)
     .await
     .map(|done| done.rows_affected())
@@ -344,8 +354,9 @@ async fn insert_model(tx: &mut Tx, m: &Model) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO models (id, name, creator, provider_id, upstream_model, description, \
              context_length, max_output_tokens, input_modalities, capabilities, default_params, \
-             open_weights, added_on, status, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) \
+             open_weights, added_on, status, mode, deprecated_from, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+             $17, $17) \
              ON CONFLICT (id) DO NOTHING",
         ),
         m
@@ -363,19 +374,25 @@ async fn insert_model(tx: &mut Tx, m: &Model) -> Result<(), StoreError> {
     Ok(())
 }
 
-async fn insert_prices(tx: &mut Tx, model_id: &str, prices: &[Prices]) -> Result<(), StoreError> {
+async fn insert_prices(
+    tx: &mut Tx,
+    model_id: &str,
+    prices: &[Prices],
+    source: Option<&str>,
+) -> Result<(), StoreError> {
     let now = Utc::now();
     for p in prices {
-        insert_price(tx, model_id, p, p.effective_from.unwrap_or(now)).await?;
+        insert_price(tx, model_id, p, p.effective_from.unwrap_or(now), source).await?;
     }
     Ok(())
 }
 
-async fn insert_price(
+pub(super) async fn insert_price(
     tx: &mut Tx,
     model_id: &str,
     p: &Prices,
     effective_from: DateTime<Utc>,
+    source: Option<&str>,
 ) -> Result<PriceVersion, StoreError> {
     // Locked: the check below that the new version is the latest must hold until it is written.
     if !model_exists(tx, model_id, true).await? {
@@ -405,8 +422,8 @@ async fn insert_price(
     let (id,): (i64,) = on_tx!(tx, |conn| sqlx::query_as(
         "INSERT INTO model_prices (model_id, effective_from, input_per_mtok, output_per_mtok, \
          cached_input_per_mtok, cache_write_per_mtok, reasoning_per_mtok, per_request, \
-         per_image, tiers, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-         RETURNING id",
+         per_image, tiers, created_at, source) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
     )
     .bind(model_id)
     .bind(from)
@@ -419,6 +436,7 @@ async fn insert_price(
     .bind(p.per_image.to_string())
     .bind(to_json(&p.tiers))
     .bind(created_at)
+    .bind(source)
     .fetch_one(conn)
     .await)?;
     let mut prices = p.clone();
@@ -427,6 +445,7 @@ async fn insert_price(
         id,
         model_id: model_id.to_string(),
         effective_from: from_millis(from)?,
+        source: source.map(str::to_string),
         prices,
     })
 }
@@ -498,6 +517,7 @@ impl ProviderRow {
                 .first_byte_timeout_ms
                 .and_then(|v| u64::try_from(v).ok()),
             total_timeout_ms: self.total_timeout_ms.and_then(|v| u64::try_from(v).ok()),
+            listing_only: self.listing_only,
         })
     }
 }
@@ -509,7 +529,17 @@ impl ModelRow {
         let added_on = NaiveDate::from_str(&self.added_on)
             .map_err(|e| StoreError::Corrupt(format!("added_on '{}': {e}", self.added_on)))?;
         let count = |v: Option<i64>| v.and_then(|n| u32::try_from(n).ok());
+        let deprecated_from = self
+            .deprecated_from
+            .as_deref()
+            .map(|d| {
+                NaiveDate::from_str(d)
+                    .map_err(|e| StoreError::Corrupt(format!("deprecated_from '{d}': {e}")))
+            })
+            .transpose()?;
         Ok(Model {
+            mode: self.mode,
+            deprecated_from,
             input_modalities: parse_json("input_modalities", &self.input_modalities)?,
             capabilities: parse_json("capabilities", &self.capabilities)?,
             default_params: parse_json("default_params", &self.default_params)?,
@@ -537,6 +567,7 @@ impl PriceRow {
         Ok(PriceVersion {
             id: self.id,
             effective_from: from_millis(self.effective_from)?,
+            source: self.source.clone(),
             prices: Prices {
                 input_per_mtok: dec(&self.input_per_mtok)?,
                 output_per_mtok: dec(&self.output_per_mtok)?,

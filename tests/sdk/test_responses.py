@@ -227,8 +227,6 @@ def test_structured_output_streamed(oai, model):
     assert final.output_parsed == PARIS
 
 
-@pytest.mark.xfail(strict=True, raises=pydantic.ValidationError, reason="gateway bug: usage.input_tokens_details has no cache_write_tokens, "
-                   "which the SDK's ResponseUsage requires (src/protocol/responses/response.rs, fn usage)")
 @pytest.mark.parametrize("model", MODELS)
 def test_usage_is_the_sdk_usage_type(oai, model):
     resp = oai.responses.create(model=model, input="Say hello")

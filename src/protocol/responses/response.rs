@@ -84,7 +84,7 @@ impl Context {
 pub fn usage(u: &Usage, cost: Decimal) -> Value {
     json!({
         "input_tokens": u.input_tokens,
-        "input_tokens_details": {"cached_tokens": u.cached_input_tokens},
+        "input_tokens_details": {"cached_tokens": u.cached_input_tokens, "cache_write_tokens": u.cache_write_tokens},
         "output_tokens": u.output_tokens,
         "output_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
         "total_tokens": u.input_tokens.saturating_add(u.output_tokens),
