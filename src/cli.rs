@@ -31,6 +31,9 @@ pub enum Command {
     /// Database maintenance.
     #[command(subcommand)]
     Db(DbCommand),
+    /// The model catalog.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
     /// Developer tools.
     #[command(subcommand)]
     Dev(DevCommand),
@@ -130,6 +133,13 @@ pub struct CopyArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Import a price list (LiteLLM's price map or OpenRouter's model list): new models and
+    /// providers, changed prices as new versions; `--dry-run` prints the diff only.
+    Import(crate::catalog::import::cli::ImportArgs),
+}
+
+#[derive(Debug, Subcommand)]
 pub enum DevCommand {
     /// Fill a database with realistic synthetic calls (for benchmarks).
     GenerateUsage(crate::reports::generate::GenerateArgs),
@@ -147,6 +157,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Spend(args) => print_spend(args).await,
         Command::Usage(UsageCommand::Export(args)) => export_usage(args).await,
         Command::Db(DbCommand::Copy(args)) => copy_database(args).await,
+        Command::Catalog(CatalogCommand::Import(args)) => {
+            crate::catalog::import::cli::run(args).await
+        }
         Command::Dev(DevCommand::GenerateUsage(args)) => {
             init_tracing("info");
             crate::reports::generate::run(args).await

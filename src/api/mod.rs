@@ -3,6 +3,7 @@
 mod admin_catalog;
 mod admin_keys;
 mod budgets;
+mod catalog_import;
 pub mod extract;
 mod health;
 pub mod models;
@@ -154,6 +155,7 @@ fn routes() -> OpenApiRouter<AppState> {
             admin_catalog::deprecate_model
         ))
         .routes(routes!(admin_catalog::add_price))
+        .routes(routes!(catalog_import::import_catalog))
         .routes(routes!(admin_catalog::set_related))
         .routes(routes!(admin_keys::create_key, admin_keys::list_keys))
         .routes(routes!(

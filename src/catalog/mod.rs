@@ -4,6 +4,7 @@
 //! [`Snapshot`] that is rebuilt from the store after each admin change and swapped in whole.
 
 mod domain;
+pub mod import;
 mod input;
 pub mod markdown;
 pub mod query;

@@ -271,6 +271,45 @@ impl Store {
         Ok(())
     }
 
+    /// Applies a catalog import in one transaction: all of it or nothing. Prices become new
+    /// versions effective at `effective_from`, marked with the `source` they came from.
+    pub async fn apply_import(
+        &self,
+        work: &crate::catalog::import::plan::Work,
+        source: &str,
+        effective_from: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for p in &work.providers {
+            insert_provider(&mut tx, p).await?;
+        }
+        for m in &work.models {
+            insert_model(&mut tx, m).await?;
+        }
+        let now = to_millis(Utc::now());
+        for m in &work.updated {
+            on_tx!(&mut tx, |conn| bind_model!(
+                sqlx::query(
+                    "UPDATE models SET name = $2, creator = $3, provider_id = $4, \
+                     upstream_model = $5, description = $6, context_length = $7, \
+                     max_output_tokens = $8, input_modalities = $9, capabilities = $10, \
+                     default_params = $11, open_weights = $12, added_on = $13, status = $14, \
+                     mode = $15, deprecated_from = $16, updated_at = $17 WHERE id = $1",
+                ),
+                m
+            )
+            .bind(now)
+            .execute(conn)
+            .await
+            .map(|done| done.rows_affected()))?;
+        }
+        for (model_id, prices) in &work.prices {
+            insert_price(&mut tx, model_id, prices, effective_from, Some(source)).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Loads a whole catalog (the seeds) in one transaction: all of it or nothing.
     pub async fn load_seed(&self, seed: &crate::catalog::seed::Seed) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;

@@ -4,6 +4,7 @@
 mod admin;
 mod budgets;
 mod catalog;
+mod catalog_import;
 mod crash;
 mod db_copy;
 mod errors;

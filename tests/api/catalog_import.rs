@@ -1,0 +1,225 @@
+//! `POST /admin/catalog/import`: LiteLLM's price map and OpenRouter's model list into the
+//! catalog — dry runs, re-imports, new price versions that leave past calls at their price,
+//! pinned admin prices, listing-only providers, ids with `/` and `:`.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::gateway_support::{chat, gateway, request_id, Gw};
+use crate::helpers::ADMIN;
+
+const LITELLM: &str = include_str!("../fixtures/litellm_sample.json");
+const OPENROUTER: &str = include_str!("../fixtures/openrouter_sample.json");
+
+async fn import(gw: &Gw, format: &str, body: &str, query: &str) -> (u16, Value) {
+    let r = gw
+        .app
+        .client
+        .post(
+            gw.app
+                .url(&format!("/admin/catalog/import?format={format}{query}")),
+        )
+        .bearer_auth(ADMIN)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+async fn model(gw: &Gw, id: &str) -> (u16, Value) {
+    let path = format!("/v1/models/{}", id.replace('/', "%2F"));
+    gw.app.admin(Method::GET, &path, None).await
+}
+
+#[tokio::test]
+async fn a_dry_run_reports_and_changes_nothing_then_the_import_applies_once() {
+    let gw = gateway().await;
+    let (s, dry) = import(&gw, "litellm", LITELLM, "&dry_run=true").await;
+    assert_eq!(s, 200, "{dry}");
+    assert_eq!(dry["applied"], false);
+    let added: Vec<&str> = dry["models_added"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(added.len(), 6, "{added:?}");
+    assert!(added.contains(&"bedrock/anthropic.claude-imported-v1:0"));
+    let skipped: Vec<&str> = dry["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(skipped, ["broken-price", "no-provider"]);
+    assert_eq!(
+        dry["unknown_fields"],
+        json!({"output_vector_size": 1, "tpm": 1})
+    );
+    assert_eq!(
+        dry["unapplied_fields"]["cache_creation_input_token_cost_above_1hr"],
+        1
+    );
+    assert_eq!(
+        model(&gw, "mock-openai/gpt-imported").await.0,
+        404,
+        "a dry run changes nothing"
+    );
+
+    let (s, done) = import(&gw, "litellm", LITELLM, "").await;
+    assert_eq!((s, &done["applied"]), (200, &json!(true)), "{done}");
+    let providers: Vec<&str> = done["providers_added"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        providers,
+        ["bedrock_converse", "dashscope"],
+        "existing providers are reused"
+    );
+    let (s, m) = model(&gw, "claude-imported-4-5@20250929").await;
+    assert_eq!(s, 200, "{m}");
+
+    // The same file again changes nothing.
+    let (_, again) = import(&gw, "litellm", LITELLM, "").await;
+    assert_eq!(again["applied"], false);
+    assert_eq!(again["unchanged"], 6);
+    assert_eq!(again["prices_changed"], json!([]));
+}
+
+#[tokio::test]
+async fn imported_prices_are_exact_and_a_change_is_a_new_version() {
+    let gw = gateway().await;
+    import(&gw, "litellm", LITELLM, "").await;
+    // A call at the imported price: 1000 in, 500 out at 2.5 / 10 per 1M → 0.0075.
+    let mut body = chat("mock-openai/gpt-imported");
+    let r = gw.post("/v1/chat/completions", body.clone()).await;
+    assert_eq!(r.status(), 200);
+    let before = request_id(&r);
+    assert_eq!(
+        gw.mock.last().body["model"],
+        "gpt-imported",
+        "the provider prefix is not the upstream name"
+    );
+    assert_eq!(gw.generation(&before).await["cost_usd"], "0.007500");
+
+    // The source lowers the price: a new version; the earlier call keeps its price.
+    let changed = LITELLM.replace(
+        "\"input_cost_per_token\": 2.5e-06",
+        "\"input_cost_per_token\": 2e-06",
+    );
+    let (_, plan) = import(&gw, "litellm", &changed, "").await;
+    assert_eq!(
+        plan["prices_changed"][0]["model"], "mock-openai/gpt-imported",
+        "{plan}"
+    );
+    assert_eq!(plan["prices_changed"][0]["old"]["input_per_mtok"], "2.5");
+    assert_eq!(plan["prices_changed"][0]["new"]["input_per_mtok"], "2");
+    body["model"] = "mock-openai/gpt-imported".into();
+    let after = request_id(&gw.post("/v1/chat/completions", body).await);
+    assert_eq!(gw.generation(&after).await["cost_usd"], "0.007000");
+    assert_eq!(
+        gw.generation(&before).await["cost_usd"],
+        "0.007500",
+        "the past keeps its price"
+    );
+
+    // Tiers and cache writes arrive exactly.
+    let (_, m) = model(&gw, "claude-imported-4-5@20250929").await;
+    let text = m.to_string();
+    assert!(text.contains("3.75"), "{m}");
+}
+
+#[tokio::test]
+async fn an_admin_price_is_pinned_and_reported_as_drift() {
+    let gw = gateway().await;
+    import(&gw, "litellm", LITELLM, "").await;
+    let (s, v) = gw
+        .app
+        .admin(
+            Method::POST,
+            "/admin/models/mock-openai%2Fgpt-imported/prices",
+            Some(json!({"input_per_mtok": "1.00", "output_per_mtok": "4.00"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (_, plan) = import(&gw, "litellm", LITELLM, "").await;
+    assert_eq!(plan["prices_changed"], json!([]));
+    assert_eq!(
+        plan["pinned"][0]["model"], "mock-openai/gpt-imported",
+        "{plan}"
+    );
+    assert_eq!(plan["pinned"][0]["old"]["input_per_mtok"], "1.00");
+    assert_eq!(plan["pinned"][0]["new"]["input_per_mtok"], "2.5");
+    let r = gw
+        .post("/v1/chat/completions", chat("mock-openai/gpt-imported"))
+        .await;
+    assert_eq!(
+        gw.generation(&request_id(&r)).await["cost_usd"],
+        "0.003000",
+        "1000 × 1 + 500 × 4 per 1M"
+    );
+}
+
+#[tokio::test]
+async fn listing_only_and_non_chat_models_are_refused_clearly() {
+    let gw = gateway().await;
+    import(&gw, "litellm", LITELLM, "").await;
+    for (id, code) in [
+        (
+            "bedrock/anthropic.claude-imported-v1:0",
+            "provider_not_configured",
+        ),
+        ("text-embedding-imported", "model_not_servable"),
+    ] {
+        let r = gw.post("/v1/chat/completions", chat(id)).await;
+        assert_eq!(r.status(), 400, "{id}");
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"]["code"], code, "{e}");
+    }
+    // Listed and priced all the same.
+    let (s, m) = model(&gw, "bedrock/anthropic.claude-imported-v1:0").await;
+    assert_eq!(s, 200, "{m}");
+}
+
+#[tokio::test]
+async fn an_openrouter_list_imports_with_its_ids() {
+    let gw = gateway().await;
+    let (s, plan) = import(&gw, "openrouter", OPENROUTER, "").await;
+    assert_eq!(s, 200, "{plan}");
+    assert_eq!(plan["models_added"].as_array().unwrap().len(), 4);
+    assert_eq!(plan["unpriced"], json!(["openrouter/auto-imported"]));
+    assert_eq!(
+        plan["providers_added"],
+        json!([]),
+        "the seed's openrouter provider serves them"
+    );
+    let (s, m) = model(&gw, "meta-llama/llama-imported:free").await;
+    assert_eq!(s, 200, "{m}");
+    let (_, d) = model(&gw, "deepseek/deepseek-imported").await;
+    assert!(d.to_string().contains("0.3"), "25% off 0.4 per 1M: {d}");
+}
+
+#[tokio::test]
+async fn bad_imports_are_clear_errors() {
+    let gw = gateway().await;
+    assert_eq!(import(&gw, "yaml", LITELLM, "").await.0, 400);
+    let (s, e) = import(&gw, "litellm", "[1, 2]", "").await;
+    assert_eq!(s, 400, "{e}");
+    assert_eq!(import(&gw, "openrouter", LITELLM, "").await.0, 400);
+    import(&gw, "litellm", LITELLM, "").await;
+    let changed = LITELLM.replace("2.5e-06", "2e-06");
+    let (s, e) = import(
+        &gw,
+        "litellm",
+        &changed,
+        "&effective_from=2020-01-01T00:00:00Z",
+    )
+    .await;
+    assert_eq!(s, 422, "history is never rewritten: {e}");
+}
