@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server.
-    Serve(Settings),
+    Serve(Box<Settings>),
     /// Print a spend report (the same code and limits as GET /admin/spend).
     Spend(SpendArgs),
     /// The audit trail.
@@ -150,7 +150,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(settings) => {
             init_tracing(&settings.log);
-            let app = crate::startup::Application::build(settings).await?;
+            let app = crate::startup::Application::build(*settings).await?;
             app.run_until_stopped(crate::startup::shutdown_signal())
                 .await
         }

@@ -103,6 +103,23 @@ pub struct Settings {
     #[arg(long, env = "TOLLGATE_INSTANCE_LEASE_SECS", default_value_t = 10)]
     pub instance_lease_secs: u64,
 
+    /// Re-import this price list on a schedule (off when unset): LiteLLM's
+    /// model_prices_and_context_window.json or OpenRouter's /api/v1/models.
+    #[arg(long, env = "TOLLGATE_CATALOG_SYNC_URL")]
+    pub catalog_sync_url: Option<String>,
+
+    /// The sync URL's format: litellm or openrouter.
+    #[arg(long, env = "TOLLGATE_CATALOG_SYNC_FORMAT", default_value = "litellm")]
+    pub catalog_sync_format: String,
+
+    /// Seconds between catalog syncs (the first runs at start).
+    #[arg(
+        long,
+        env = "TOLLGATE_CATALOG_SYNC_INTERVAL_SECS",
+        default_value_t = 86_400
+    )]
+    pub catalog_sync_interval_secs: u64,
+
     /// Log filter (tracing-subscriber EnvFilter syntax), e.g. `info` or `tollgate=debug`.
     #[arg(long, env = "TOLLGATE_LOG", default_value = "info")]
     pub log: String,
@@ -170,6 +187,9 @@ impl Settings {
             webhook_secret: String::new(),
             alert_poll_ms: 1000,
             instance_lease_secs: 10,
+            catalog_sync_url: None,
+            catalog_sync_format: "litellm".into(),
+            catalog_sync_interval_secs: 86_400,
             log: "info".into(),
             header_read_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
@@ -217,6 +237,30 @@ fn open_file_limit() -> Option<u64> {
 }
 
 impl Settings {
+    /// The scheduled catalog sync, when `TOLLGATE_CATALOG_SYNC_URL` is set.
+    pub fn catalog_sync(
+        &self,
+    ) -> anyhow::Result<Option<crate::catalog::import::sync::SyncSettings>> {
+        let Some(url) = self.catalog_sync_url.clone().filter(|u| !u.is_empty()) else {
+            return Ok(None);
+        };
+        let format =
+            crate::catalog::import::Format::parse(&self.catalog_sync_format).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "TOLLGATE_CATALOG_SYNC_FORMAT: expected litellm or openrouter, not {}",
+                    self.catalog_sync_format
+                )
+            })?;
+        if self.catalog_sync_interval_secs == 0 {
+            anyhow::bail!("TOLLGATE_CATALOG_SYNC_INTERVAL_SECS must be at least 1");
+        }
+        Ok(Some(crate::catalog::import::sync::SyncSettings {
+            url,
+            format,
+            interval: std::time::Duration::from_secs(self.catalog_sync_interval_secs),
+        }))
+    }
+
     /// The budget settings these flags describe.
     pub fn budget_settings(&self) -> anyhow::Result<crate::budgets::BudgetSettings> {
         use std::str::FromStr;

@@ -150,6 +150,9 @@ impl Application {
             Duration::from_secs(self.settings.instance_lease_secs),
             stop_alerts.clone(),
         );
+        let sync = self.settings.catalog_sync()?.map(|s| {
+            crate::catalog::import::sync::spawn(self.state.clone(), s, stop_alerts.clone())
+        });
         let alerts = tokio::spawn(crate::budgets::alerts::deliver(
             self.state.store.clone(),
             self.state.budgets.webhook_secret.clone(),
@@ -185,6 +188,9 @@ impl Application {
         self.state.meter.shutdown().await;
         stop_alerts.cancel();
         let _ = alerts.await;
+        if let Some(sync) = sync {
+            let _ = sync.await;
+        }
         if let Some(replica) = replica {
             let _ = replica.await;
         }

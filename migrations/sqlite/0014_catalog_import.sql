@@ -10,3 +10,14 @@ ALTER TABLE providers ADD COLUMN listing_only INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE models ADD COLUMN mode TEXT NOT NULL DEFAULT 'chat';
 ALTER TABLE models ADD COLUMN deprecated_from TEXT;
 ALTER TABLE model_prices ADD COLUMN source TEXT;
+-- The source prices of pinned models that differ from the administrator's, as the last import
+-- of each source found them (GET /admin/catalog/drift). Replaced by every import of a source:
+-- a report, not a ledger.
+CREATE TABLE catalog_drift (
+    model_id       TEXT NOT NULL,
+    source         TEXT NOT NULL,
+    source_prices  TEXT NOT NULL, -- JSON prices
+    pinned_prices  TEXT NOT NULL, -- JSON prices
+    seen_at        INTEGER NOT NULL,
+    PRIMARY KEY (model_id, source)
+);

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{Admin, ApiQuery};
-use crate::catalog::import::{self, Format, Plan};
+use crate::catalog::import::run::{self, ImportError};
+use crate::catalog::import::{Format, Plan};
 use crate::error::{ApiError, ErrorKind};
 use crate::state::AppState;
 
@@ -74,20 +75,56 @@ pub async fn import_catalog(
     let format = Format::parse(&params.format)
         .ok_or_else(|| ApiError::invalid_field("format", "format must be litellm or openrouter"))?;
     let text = read_body(req).await?;
-    let source =
-        tokio::task::spawn_blocking(move || import::parse(format, &text, &BTreeMap::new()))
-            .await
-            .map_err(|_| ApiError::internal())?
-            .map_err(|e| ApiError::bad_request("invalid_price_list", e.0))?;
     let effective_from = params.effective_from.unwrap_or_else(|| state.clock.now());
-    let plan = import::plan(format, source, &state.catalog.snapshot(), effective_from);
-    let applied = !params.dry_run && !plan.is_empty();
-    if applied {
-        state
-            .store
-            .apply_import(&plan.work, format.as_str(), effective_from)
-            .await?;
+    let outcome = run::import(
+        &state.store,
+        format,
+        text,
+        BTreeMap::new(),
+        effective_from,
+        params.dry_run,
+        state.budgets.webhook_url.clone(),
+    )
+    .await
+    .map_err(|e| match e {
+        ImportError::Parse(e) => ApiError::bad_request("invalid_price_list", e.0),
+        ImportError::Store(e) => ApiError::from(e),
+    })?;
+    if outcome.applied {
         state.catalog.reload(&state.store).await?;
     }
+    let (applied, plan) = (outcome.applied, outcome.plan);
     Ok(Json(ImportResult { applied, plan }))
+}
+
+/// A pinned model's source price beside the administrator's.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Drift {
+    pub model: String,
+    /// The price list (`litellm`, `openrouter`).
+    pub source: String,
+    #[schema(value_type = Object)]
+    pub source_prices: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub pinned_prices: serde_json::Value,
+    /// When the import that found it ran.
+    pub seen_at: DateTime<Utc>,
+}
+
+/// Prices an administrator pinned that the last import of a source would have changed.
+#[utoipa::path(get, path = "/admin/catalog/drift", tag = "admin", security(("admin" = [])),
+    responses((status = 200, body = Vec<Drift>), (status = 401, description = "Missing or wrong admin token")))]
+pub async fn drift(_: Admin, State(state): State<AppState>) -> Result<Json<Vec<Drift>>, ApiError> {
+    let rows = state.store.list_drift().await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| Drift {
+                model: r.model_id,
+                source: r.source,
+                source_prices: serde_json::from_str(&r.source_prices).unwrap_or_default(),
+                pinned_prices: serde_json::from_str(&r.pinned_prices).unwrap_or_default(),
+                seen_at: DateTime::from_timestamp_millis(r.seen_at).unwrap_or_default(),
+            })
+            .collect(),
+    ))
 }

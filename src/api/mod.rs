@@ -156,6 +156,7 @@ fn routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(admin_catalog::add_price))
         .routes(routes!(catalog_import::import_catalog))
+        .routes(routes!(catalog_import::drift))
         .routes(routes!(admin_catalog::set_related))
         .routes(routes!(admin_keys::create_key, admin_keys::list_keys))
         .routes(routes!(

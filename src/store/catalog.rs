@@ -61,6 +61,16 @@ struct PriceRow {
     source: Option<String>,
 }
 
+/// One recorded drift: a pinned model's source price beside the administrator's.
+#[derive(Debug, FromRow)]
+pub struct DriftRow {
+    pub model_id: String,
+    pub source: String,
+    pub source_prices: String,
+    pub pinned_prices: String,
+    pub seen_at: i64,
+}
+
 #[derive(FromRow)]
 struct RelatedRow {
     model_id: String,
@@ -308,6 +318,51 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Replaces the drift an import of `source` found: pinned models whose source price differs.
+    pub async fn record_drift(
+        &self,
+        source: &str,
+        drift: &[crate::catalog::import::plan::PriceChange],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        on_tx!(&mut tx, |conn| sqlx::query(
+            "DELETE FROM catalog_drift WHERE source = $1"
+        )
+        .bind(source)
+        .execute(conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+        for d in drift {
+            on_tx!(&mut tx, |conn| {
+                sqlx::query(
+                "INSERT INTO catalog_drift (model_id, source, source_prices, pinned_prices, seen_at) \
+                 VALUES ($1, $2, $3, $4, $5)"
+            )
+            .bind(&d.model)
+            .bind(source)
+            .bind(to_json(&d.new))
+            .bind(to_json(&d.old))
+            .bind(to_millis(at))
+            .execute(conn)
+            .await
+            .map(|done| done.rows_affected())
+            })?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every recorded drift, by model.
+    pub async fn list_drift(&self) -> Result<Vec<DriftRow>, StoreError> {
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, DriftRow>(
+            "SELECT model_id, source, source_prices, pinned_prices, seen_at FROM catalog_drift \
+             ORDER BY model_id, source"
+        )
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// Loads a whole catalog (the seeds) in one transaction: all of it or nothing.

@@ -363,6 +363,19 @@ const TABLES: &[Table] = &[
         identity: Some("seq"),
         sums: &[],
     },
+    Table {
+        name: "catalog_drift",
+        columns: &[
+            ("model_id", T),
+            ("source", T),
+            ("source_prices", T),
+            ("pinned_prices", T),
+            ("seen_at", I),
+        ],
+        order_by: "model_id, source",
+        identity: None,
+        sums: &[],
+    },
 ];
 
 /// Tables of a running gateway, never copied: a source with rows in them is refused.

@@ -223,3 +223,99 @@ async fn bad_imports_are_clear_errors() {
     .await;
     assert_eq!(s, 422, "history is never rewritten: {e}");
 }
+
+/// A price list served over HTTP, changeable while the test runs.
+async fn serve_list(text: std::sync::Arc<std::sync::Mutex<String>>) -> String {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/prices.json",
+        get(move || {
+            let text = text.clone();
+            async move { text.lock().unwrap().clone() }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/prices.json", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+/// The sync re-imports its URL on schedule; an admin price survives it and its drift shows in
+/// GET /admin/catalog/drift and as an alert.
+#[tokio::test]
+async fn the_scheduled_sync_keeps_pinned_prices_and_reports_drift() {
+    let list = std::sync::Arc::new(std::sync::Mutex::new(LITELLM.to_string()));
+    let url = serve_list(list.clone()).await;
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut settings = crate::helpers::settings_in(&dir);
+    settings.catalog_sync_url = Some(url);
+    settings.catalog_sync_interval_secs = 1;
+    let gw =
+        crate::gateway_support::gateway_with(crate::helpers::spawn_with(dir, settings).await).await;
+    let appeared = async {
+        while model(&gw, "mock-openai/gpt-imported").await.0 != 200 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), appeared)
+        .await
+        .expect("the first sync imports the list");
+    let (s, _) = gw
+        .app
+        .admin(
+            Method::POST,
+            "/admin/models/mock-openai%2Fgpt-imported/prices",
+            Some(json!({"input_per_mtok": "1.00", "output_per_mtok": "4.00"})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    // The source changes its price; the next syncs keep the admin's and record the drift.
+    *list.lock().unwrap() = LITELLM.replace(
+        "\"input_cost_per_token\": 2.5e-06",
+        "\"input_cost_per_token\": 2.2e-06",
+    );
+    let drifted = async {
+        loop {
+            let (_, d) = gw
+                .app
+                .admin(Method::GET, "/admin/catalog/drift", None)
+                .await;
+            if d.as_array().is_some_and(|a| !a.is_empty()) {
+                return d;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+    let d = tokio::time::timeout(std::time::Duration::from_secs(10), drifted)
+        .await
+        .expect("a sync records the drift");
+    assert_eq!(d[0]["model"], "mock-openai/gpt-imported");
+    assert_eq!(d[0]["source"], "litellm");
+    assert_eq!(d[0]["source_prices"]["input_per_mtok"], "2.2");
+    assert_eq!(d[0]["pinned_prices"]["input_per_mtok"], "1.00");
+    let r = gw
+        .post("/v1/chat/completions", chat("mock-openai/gpt-imported"))
+        .await;
+    assert_eq!(
+        gw.generation(&request_id(&r)).await["cost_usd"],
+        "0.003000",
+        "the pinned price holds"
+    );
+    // Another sync runs (every second) and finds the same drift.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (_, alerts) = gw.app.admin(Method::GET, "/admin/alerts", None).await;
+    let kinds: Vec<&str> = alerts["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["type"].as_str())
+        .collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == "catalog.price_drift")
+            .count(),
+        1,
+        "one alert per drift, not one per sync: {alerts}"
+    );
+}

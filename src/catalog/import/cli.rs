@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use clap::Args;
 
-use super::{parse, plan, report, Format};
+use super::{report, run, Format};
 use crate::store::Store;
 
 #[derive(Debug, Args)]
@@ -98,29 +98,28 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
     bar.set_message("reading the price list");
     let text = read_source(&args).await?;
     bar.inc(1);
-    bar.set_message(format!("parsing {} bytes", text.len()));
-    let source = tokio::task::spawn_blocking(move || parse(format, &text, &map)).await??;
-    bar.inc(1);
     bar.set_message(format!(
-        "comparing {} models with the catalog",
-        source.models.len()
+        "parsing {} bytes and comparing with the catalog",
+        text.len()
     ));
     let store = Store::connect(&args.db.database_url)
         .await
         .context("opening the database")?;
-    let snapshot = store.load_catalog().await?;
+    bar.inc(1);
     let effective_from = args.effective_from.unwrap_or_else(Utc::now);
-    let plan = plan(format, source, &snapshot, effective_from);
-    bar.inc(1);
-    let apply = !args.dry_run && !plan.is_empty();
-    if apply {
-        bar.set_message("writing (one transaction)");
-        store
-            .apply_import(&plan.work, format.as_str(), effective_from)
-            .await
-            .context("applying the import (nothing was changed)")?;
-    }
-    bar.inc(1);
+    let outcome = run::import(
+        &store,
+        format,
+        text,
+        map,
+        effective_from,
+        args.dry_run,
+        None,
+    )
+    .await
+    .context("importing (nothing was changed)")?;
+    bar.inc(2);
+    let (plan, apply) = (outcome.plan, outcome.applied);
     bar.finish_and_clear();
     store.close().await;
     match args.output.as_str() {

@@ -14,6 +14,8 @@ pub mod openrouter;
 pub mod plan;
 pub mod providers;
 pub mod report;
+pub mod run;
+pub mod sync;
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
