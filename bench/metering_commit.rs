@@ -30,6 +30,7 @@ async fn main() {
             key_id: Some(format!("key_{}", i % 50)),
             team_id: Some(format!("team-{}", i % 10)),
             model_id: "bench-model".into(),
+            requested_model: None,
             provider_id: Some("bench".into()),
             upstream_model: None,
             endpoint: Endpoint::OpenaiChat,

@@ -903,6 +903,7 @@ fn usage_record(id: &str, started_ms: i64) -> UsageRecord {
         key_id: Some("k1".into()),
         team_id: Some("team-a".into()),
         model_id: "m1".into(),
+        requested_model: None,
         provider_id: Some("p1".into()),
         upstream_model: Some("upstream-x".into()),
         endpoint: Endpoint::OpenaiChat,

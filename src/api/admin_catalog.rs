@@ -1,4 +1,4 @@
-//! Admin API for the catalog: providers, models, prices and related lists.
+//! Admin API for the catalog: providers, models, prices, related lists and aliases.
 //! Every write goes to the store first, then the in-memory catalog is rebuilt from it.
 
 use axum::extract::{Path, State};
@@ -10,8 +10,8 @@ use super::extract::{Admin, ApiJson};
 use super::models::model_not_found;
 use super::views::{details, openai_model, OpenAiModelDetail, RelatedModel};
 use crate::catalog::{
-    check_price_version, ModelPatch, ModelStatus, NewModel, NewProvider, Provider, ProviderPatch,
-    RelatedList,
+    alias_problem, check_alias, check_aliases, check_price_version, AliasList, ModelAlias,
+    ModelPatch, ModelStatus, NewModel, NewProvider, Provider, ProviderPatch, RelatedList,
 };
 use crate::error::ApiError;
 use crate::pricing::{PriceVersion, Prices};
@@ -96,10 +96,7 @@ pub async fn create_model(
 ) -> Result<Created<OpenAiModelDetail>, ApiError> {
     let parts = body.into_parts()?;
     let id = parts.model.id.clone();
-    state
-        .store
-        .insert_model(&parts.model, &parts.prices, &parts.related)
-        .await?;
+    state.store.insert_model_parts(&parts).await?;
     reload(&state).await?;
     Ok((StatusCode::CREATED, Json(detail_of(&state, &id)?)))
 }
@@ -195,4 +192,133 @@ pub async fn set_related(
         })?;
     reload(&state).await?;
     Ok(Json(detail_of(&state, &id)?.details.related))
+}
+
+fn alias_not_found(alias: &str) -> ApiError {
+    ApiError::not_found("alias_not_found", format!("alias '{alias}' does not exist"))
+}
+
+/// A model's aliases as the catalog holds them now, or 404.
+fn aliases_of(state: &AppState, id: &str) -> Result<AliasList, ApiError> {
+    let snapshot = state.catalog.snapshot();
+    let entry = snapshot.get(id).ok_or_else(|| model_not_found(id))?;
+    Ok(AliasList {
+        aliases: entry.aliases.clone(),
+    })
+}
+
+/// List every alias with the model it stands for, by alias.
+#[utoipa::path(get, path = "/admin/aliases", tag = "admin", security(("admin" = [])),
+    responses((status = 200, body = Vec<ModelAlias>), (status = 401, description = "Missing or wrong admin token")))]
+pub async fn list_aliases(_: Admin, State(state): State<AppState>) -> Json<Vec<ModelAlias>> {
+    let snapshot = state.catalog.snapshot();
+    let mut all: Vec<ModelAlias> = snapshot
+        .entries
+        .iter()
+        .flat_map(|e| {
+            e.aliases.iter().map(|a| ModelAlias {
+                alias: a.clone(),
+                model: e.model.id.clone(),
+            })
+        })
+        .collect();
+    all.sort_by(|a, b| a.alias.cmp(&b.alias));
+    Json(all)
+}
+
+/// Give a model one more alias: an exact name, or a pattern ending with `*` that maps every
+/// name it starts (the longest matching pattern wins). 200 when the model had it already.
+#[utoipa::path(post, path = "/admin/aliases", tag = "admin", security(("admin" = [])), request_body = ModelAlias,
+    responses((status = 201, body = ModelAlias), (status = 200, body = ModelAlias, description = "The model had this alias already"),
+        (status = 400, description = "Invalid alias"), (status = 401, description = "Missing or wrong admin token"), (status = 404, description = "No such model"),
+        (status = 409, description = "The alias belongs to another model, or is a model id"), (status = 422, description = "The model has the most aliases it may have")))]
+pub async fn create_alias(
+    _: Admin,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ModelAlias>,
+) -> Result<(StatusCode, Json<ModelAlias>), ApiError> {
+    check_alias("alias", &body.alias)?;
+    // The catalog in memory answers for unknown models (as for the other model writes), so a
+    // name the database could not even take (a NUL on PostgreSQL) never reaches it.
+    if state.catalog.snapshot().get(&body.model).is_none() {
+        return Err(model_not_found(&body.model));
+    }
+    let created = state
+        .store
+        .add_alias(&body.alias, &body.model)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound(_) => model_not_found(&body.model),
+            other => other.into(),
+        })?;
+    reload(&state).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(body)))
+}
+
+/// Remove an alias (a pattern by its full text, `*` included; URL-encode `/` as `%2F`).
+#[utoipa::path(delete, path = "/admin/aliases/{alias}", tag = "admin", security(("admin" = [])),
+    params(("alias" = String, Path, description = "The alias")),
+    responses((status = 200, body = ModelAlias), (status = 401, description = "Missing or wrong admin token"), (status = 404, description = "No such alias")))]
+pub async fn delete_alias(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(alias): Path<String>,
+) -> Result<Json<ModelAlias>, ApiError> {
+    if alias_problem(&alias).is_some() {
+        return Err(alias_not_found(&alias));
+    }
+    let model = state
+        .store
+        .remove_alias(&alias)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound(_) => alias_not_found(&alias),
+            other => other.into(),
+        })?;
+    reload(&state).await?;
+    Ok(Json(ModelAlias { alias, model }))
+}
+
+/// A model's aliases, sorted.
+#[utoipa::path(get, path = "/admin/models/{id}/aliases", tag = "admin", security(("admin" = [])),
+    params(("id" = String, Path, description = "Model id")),
+    responses((status = 200, body = AliasList), (status = 401, description = "Missing or wrong admin token"), (status = 404, description = "No such model")))]
+pub async fn get_aliases(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<AliasList>, ApiError> {
+    Ok(Json(aliases_of(&state, &id)?))
+}
+
+/// Replace a model's aliases with the set given (`[]` removes them all). All or nothing: an
+/// alias of another model, or one that is a model id, is a 409 and nothing changes.
+#[utoipa::path(put, path = "/admin/models/{id}/aliases", tag = "admin", security(("admin" = [])), request_body = AliasList,
+    params(("id" = String, Path, description = "Model id")),
+    responses((status = 200, body = AliasList), (status = 400, description = "Invalid, repeated or too many aliases"), (status = 401, description = "Missing or wrong admin token"),
+        (status = 404, description = "No such model"), (status = 409, description = "An alias belongs to another model, or is a model id")))]
+pub async fn set_aliases(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<AliasList>,
+) -> Result<Json<AliasList>, ApiError> {
+    let aliases = check_aliases("aliases", body.aliases)?;
+    // An unknown model is a 404 from the catalog in memory (see `create_alias`).
+    aliases_of(&state, &id)?;
+    state
+        .store
+        .set_aliases(&id, &aliases)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound(_) => model_not_found(&id),
+            other => other.into(),
+        })?;
+    reload(&state).await?;
+    Ok(Json(aliases_of(&state, &id)?))
 }

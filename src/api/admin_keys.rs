@@ -70,9 +70,18 @@ fn check_models(state: &AppState, models: &Option<Vec<String>>) -> Result<(), Ap
     let snapshot = state.catalog.snapshot();
     for (i, m) in models.iter().flatten().enumerate() {
         if snapshot.get(m).is_none() {
+            // Allow-lists name catalog ids: they are checked against the model an alias
+            // resolves to, so that moving an alias never widens what a key may call.
+            let message = match snapshot.resolve(m) {
+                Some(e) => format!(
+                    "'{m}' is an alias of model '{}'; allowed_models lists catalog ids",
+                    e.model.id
+                ),
+                None => format!("model '{m}' does not exist"),
+            };
             return Err(ApiError::invalid_field(
                 format!("allowed_models[{i}]"),
-                format!("model '{m}' does not exist"),
+                message,
             ));
         }
     }

@@ -158,6 +158,15 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(catalog_import::import_catalog))
         .routes(routes!(catalog_import::drift))
         .routes(routes!(admin_catalog::set_related))
+        .routes(routes!(
+            admin_catalog::get_aliases,
+            admin_catalog::set_aliases
+        ))
+        .routes(routes!(
+            admin_catalog::list_aliases,
+            admin_catalog::create_alias
+        ))
+        .routes(routes!(admin_catalog::delete_alias))
         .routes(routes!(admin_keys::create_key, admin_keys::list_keys))
         .routes(routes!(
             admin_keys::get_key,

@@ -73,10 +73,12 @@ pub async fn list_models_modelslab(
     list_models(state, headers, query).await
 }
 
-/// One model with its current price, price history and related models.
+/// One model with its current price, price history and related models. An alias (or a name a
+/// pattern alias matches) finds its model too, as a call would; the answer's `id` is the
+/// catalog id.
 #[utoipa::path(
     get, path = "/v1/models/{id}", tag = "catalog",
-    params(("id" = String, Path, description = "Model id"), ("anthropic-version" = Option<String>, Header, description = "Selects the Anthropic shape")),
+    params(("id" = String, Path, description = "Model id, or an alias"), ("anthropic-version" = Option<String>, Header, description = "Selects the Anthropic shape")),
     responses(
         (status = 200, description = "OpenAI shape; AnthropicModelDetail with anthropic-version", body = ModelDetail),
         (status = 404, description = "No such model"),
@@ -88,7 +90,7 @@ pub async fn get_model(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let snapshot = state.catalog.snapshot();
-    let entry = snapshot.get(&id).ok_or_else(|| model_not_found(&id))?;
+    let entry = snapshot.resolve(&id).ok_or_else(|| model_not_found(&id))?;
     let now = Utc::now();
     if wants_anthropic(&headers) {
         let body = AnthropicModelDetail {
@@ -108,7 +110,7 @@ pub async fn get_model(
 /// The same model on ModelsLab's path.
 #[utoipa::path(
     get, path = "/api/v7/llm/v1/models/{id}", tag = "catalog",
-    params(("id" = String, Path, description = "Model id"), ("anthropic-version" = Option<String>, Header, description = "Selects the Anthropic shape")),
+    params(("id" = String, Path, description = "Model id, or an alias"), ("anthropic-version" = Option<String>, Header, description = "Selects the Anthropic shape")),
     responses((status = 200, description = "As GET /v1/models/{id}", body = ModelDetail), (status = 404, description = "No such model"))
 )]
 pub async fn get_model_modelslab(

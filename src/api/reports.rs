@@ -350,8 +350,9 @@ pub async fn estimate(
     advice::check_tokens("output_tokens", body.output_tokens)?;
     advice::check_tokens("max_tokens", body.max_tokens)?;
     let snapshot = state.catalog.snapshot();
+    // The name a call would send: an alias prices its model.
     let entry = snapshot
-        .get(&body.model)
+        .resolve(&body.model)
         .ok_or_else(|| model_not_found(&body.model))?;
     let input = match (body.input_tokens, &body.messages) {
         (Some(n), _) => n,
@@ -392,7 +393,7 @@ pub struct ProfileParams {
 
 /// A model's related models with their estimated cost for a token profile (default 1000 in,
 /// 1000 out) and what each supports of the original.
-#[utoipa::path(get, path = "/v1/models/{id}/related", tag = "catalog", params(("id" = String, Path, description = "Model id"), ProfileParams),
+#[utoipa::path(get, path = "/v1/models/{id}/related", tag = "catalog", params(("id" = String, Path, description = "Model id, or an alias"), ProfileParams),
     responses((status = 200, description = "Related models, cheapest first"), (status = 404, description = "Unknown model")))]
 pub async fn related(
     State(state): State<AppState>,
@@ -402,7 +403,7 @@ pub async fn related(
     advice::check_tokens("input_tokens", p.input_tokens)?;
     advice::check_tokens("output_tokens", p.output_tokens)?;
     let snapshot = state.catalog.snapshot();
-    let entry = snapshot.get(&id).ok_or_else(|| model_not_found(&id))?;
+    let entry = snapshot.resolve(&id).ok_or_else(|| model_not_found(&id))?;
     Ok(Json(advice::related_for_profile(
         &snapshot,
         entry,

@@ -11,6 +11,9 @@ use crate::pricing::PriceVersion;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OpenAiModel {
     pub id: String,
+    /// Other names that call this model: exact names, and patterns ending with `*` that match
+    /// every name they start (the longest matching pattern wins). Sorted.
+    pub aliases: Vec<String>,
     /// Always `model`.
     pub object: &'static str,
     /// Unix seconds of the date the model was added.
@@ -123,6 +126,7 @@ pub fn openai_model(snapshot: &Snapshot, e: &Entry, now: DateTime<Utc>) -> OpenA
     let m = &e.model;
     OpenAiModel {
         id: m.id.clone(),
+        aliases: e.aliases.clone(),
         object: "model",
         created: added_at(e).timestamp(),
         owned_by: m.creator.clone(),

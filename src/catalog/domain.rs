@@ -167,3 +167,48 @@ pub fn is_valid_id(id: &str) -> bool {
         && !id.contains("//")
         && !id.split('/').any(|seg| seg == "." || seg == "..")
 }
+
+/// The longest alias (and the longest name a pattern alias resolves: a longer name is not
+/// looked up through patterns, so a usage record never keeps an unbounded caller string).
+pub const MAX_ALIAS_LEN: usize = 200;
+
+/// The most aliases one model may have (a bound on one admin request's work).
+pub const MAX_ALIASES_PER_MODEL: usize = 256;
+
+/// Why a string is not an alias, or `None` when it is one.
+///
+/// An alias is 1–[`MAX_ALIAS_LEN`] printable ASCII characters without spaces (`/`, `:`, `@`,
+/// `.` are allowed, so providers' and routers' names such as `anthropic/claude-opus-4.6` fit).
+/// A `*` may only be the last character, after at least one other: `claude-sonnet-*` is a
+/// pattern matching every name that starts with `claude-sonnet-`; a bare `*` (every name) is
+/// refused, so that a typo is a 404 rather than a silent call to some model.
+pub fn alias_problem(alias: &str) -> Option<String> {
+    if alias.is_empty() {
+        return Some("an alias must not be empty".into());
+    }
+    if alias.len() > MAX_ALIAS_LEN {
+        return Some(format!(
+            "an alias is at most {MAX_ALIAS_LEN} characters long"
+        ));
+    }
+    if let Some(c) = alias.chars().find(|c| !c.is_ascii_graphic()) {
+        return Some(format!(
+            "an alias is printable ASCII without spaces; found {c:?}"
+        ));
+    }
+    match alias.find('*') {
+        Some(i) if i + 1 != alias.len() => {
+            Some("'*' may only be the last character of an alias (a pattern)".into())
+        }
+        Some(0) => Some(
+            "a pattern needs a prefix before its '*' (a bare '*' would match every name)".into(),
+        ),
+        _ => None,
+    }
+}
+
+/// The prefix of a pattern alias (`claude-sonnet-` of `claude-sonnet-*`), `None` for an exact
+/// alias.
+pub fn pattern_prefix(alias: &str) -> Option<&str> {
+    alias.strip_suffix('*')
+}

@@ -6,8 +6,8 @@ use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
 use super::{
-    is_valid_id, DefaultParams, Model, ModelStatus, Provider, ProviderKind, CAPABILITIES,
-    MODALITIES,
+    alias_problem, is_valid_id, DefaultParams, Model, ModelStatus, Provider, ProviderKind,
+    CAPABILITIES, MAX_ALIASES_PER_MODEL, MODALITIES,
 };
 use crate::error::FieldError;
 use crate::pricing::Prices;
@@ -101,6 +101,11 @@ pub struct NewModel {
     /// Deprecated from this day on.
     #[serde(default)]
     pub deprecated_from: Option<NaiveDate>,
+    /// Other names callers may use for the model: exact names, or patterns ending with `*`
+    /// (`claude-sonnet-*`). Unique across the catalog.
+    #[serde(default)]
+    #[schema(example = json!(["acme-chat-latest", "acme-chat-2026-*"]))]
+    pub aliases: Vec<String>,
 }
 
 /// `PATCH /admin/models/{id}`: only the fields given change.
@@ -133,12 +138,34 @@ pub struct RelatedList {
     pub related: Vec<String>,
 }
 
-/// A validated new model with its price versions and related list.
+/// `PUT /admin/models/{id}/aliases` (and its answer, and `GET`'s): a model's whole alias set.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AliasList {
+    /// Exact names, or patterns ending with `*`; sorted in answers.
+    #[schema(example = json!(["claude-sonnet-4-5-20250929", "claude-sonnet-*"]))]
+    pub aliases: Vec<String>,
+}
+
+/// `POST /admin/aliases` (and an alias as the admin API shows it).
+#[derive(Debug, Clone, Deserialize, serde::Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelAlias {
+    /// An exact name, or a pattern ending with `*`.
+    #[schema(example = "claude-sonnet-*")]
+    pub alias: String,
+    /// The catalog id of the model it stands for.
+    #[schema(example = "anthropic-claude-opus-4.6")]
+    pub model: String,
+}
+
+/// A validated new model with its price versions, related list and aliases.
 #[derive(Debug, Clone)]
 pub struct ModelParts {
     pub model: Model,
     pub prices: Vec<Prices>,
     pub related: Vec<String>,
+    pub aliases: Vec<String>,
 }
 
 /// Distinguishes "absent" (`None`) from "null" (`Some(None)`) in a PATCH body.
@@ -317,10 +344,12 @@ impl NewModel {
             name: self.name,
             provider: self.provider,
         };
+        let aliases = check_aliases("aliases", self.aliases)?;
         Ok(ModelParts {
             model,
             prices,
             related: self.related,
+            aliases,
         })
     }
 }
@@ -353,6 +382,37 @@ impl ModelPatch {
         m.added_on = self.added_on.unwrap_or(m.added_on);
         m.status = self.status.unwrap_or(m.status);
         Ok(m)
+    }
+}
+
+/// Checks an alias set's syntax (each alias, its size, no alias twice) and returns it sorted.
+/// What depends on the rest of the catalog — that no alias is another model's or equals a model
+/// id — is checked by the store, in the transaction that writes the set.
+pub fn check_aliases(field: &str, mut aliases: Vec<String>) -> Result<Vec<String>, FieldError> {
+    if aliases.len() > MAX_ALIASES_PER_MODEL {
+        return Err(field_error(
+            field,
+            format!("a model has at most {MAX_ALIASES_PER_MODEL} aliases"),
+        ));
+    }
+    for (i, alias) in aliases.iter().enumerate() {
+        check_alias(&format!("{field}[{i}]"), alias)?;
+        if aliases[..i].contains(alias) {
+            return Err(field_error(
+                &format!("{field}[{i}]"),
+                format!("'{alias}' is listed twice"),
+            ));
+        }
+    }
+    aliases.sort();
+    Ok(aliases)
+}
+
+/// Checks one alias's syntax (see [`super::alias_problem`]).
+pub fn check_alias(field: &str, alias: &str) -> Result<(), FieldError> {
+    match alias_problem(alias) {
+        Some(problem) => Err(field_error(field, problem)),
+        None => Ok(()),
     }
 }
 

@@ -53,6 +53,10 @@ pub fn model_page(snapshot: &Snapshot, e: &Entry, now: DateTime<Utc>, base: &str
     let mut s = String::new();
     let _ = writeln!(s, "# {}\n", m.name);
     let _ = writeln!(s, "**Model ID:** `{}`  ", m.id);
+    if !e.aliases.is_empty() {
+        let names: Vec<String> = e.aliases.iter().map(|a| format!("`{a}`")).collect();
+        let _ = writeln!(s, "**Also called:** {}  ", names.join(", "));
+    }
     let _ = writeln!(
         s,
         "**Creator:** {}  ",

@@ -2,6 +2,11 @@
 //!
 //! The gateway reads the catalog on every call, so it is held in memory as an immutable
 //! [`Snapshot`] that is rebuilt from the store after each admin change and swapped in whole.
+//!
+//! A caller names a model by its id or by one of its aliases: an exact alias
+//! (`claude-sonnet-4-5-20250929`) or a pattern with a trailing `*` (`claude-sonnet-*`) that maps
+//! a whole family of names, so that clients with their own default model names (coding agents)
+//! work unchanged. [`Snapshot::resolve`] turns a name into a model.
 
 mod domain;
 pub mod import;
@@ -29,6 +34,8 @@ pub struct Entry {
     pub prices: Vec<PriceVersion>,
     /// Related model ids, in their display order.
     pub related: Vec<String>,
+    /// Other names callers may use for the model (patterns end with `*`), sorted.
+    pub aliases: Vec<String>,
 }
 
 impl Entry {
@@ -44,6 +51,12 @@ pub struct Snapshot {
     pub providers: Vec<Provider>,
     pub entries: Vec<Entry>,
     index: HashMap<String, usize>,
+    /// Exact aliases → entry.
+    aliases: HashMap<String, usize>,
+    /// Pattern prefixes (the alias without its `*`) → entry.
+    patterns: HashMap<String, usize>,
+    /// The longest pattern prefix, in bytes: no longer prefix of a name needs looking up.
+    longest_prefix: usize,
 }
 
 impl Snapshot {
@@ -53,15 +66,66 @@ impl Snapshot {
             .enumerate()
             .map(|(i, e)| (e.model.id.clone(), i))
             .collect();
+        let mut aliases = HashMap::new();
+        let mut patterns = HashMap::new();
+        for (i, e) in entries.iter().enumerate() {
+            for alias in &e.aliases {
+                match pattern_prefix(alias) {
+                    Some(prefix) => patterns.insert(prefix.to_string(), i),
+                    None => aliases.insert(alias.clone(), i),
+                };
+            }
+        }
+        let longest_prefix = patterns.keys().map(String::len).max().unwrap_or(0);
         Snapshot {
             providers,
             entries,
             index,
+            aliases,
+            patterns,
+            longest_prefix,
         }
     }
 
+    /// The model with this id (ids only; see [`Snapshot::resolve`] for the names callers send).
     pub fn get(&self, id: &str) -> Option<&Entry> {
         self.index.get(id).map(|&i| &self.entries[i])
+    }
+
+    /// The model a caller's name stands for: the model with that id, else the model with that
+    /// exact alias, else the model of the longest pattern whose prefix starts the name. Names
+    /// that could not be an alias (too long, spaces, control or non-ASCII characters) are not
+    /// matched against patterns, so whatever a pattern admits can be recorded as it was sent.
+    /// The model's status is not looked at: a deprecated model is found, and refused by the
+    /// caller of this.
+    pub fn resolve(&self, name: &str) -> Option<&Entry> {
+        if let Some(e) = self.get(name) {
+            return Some(e);
+        }
+        if let Some(&i) = self.aliases.get(name) {
+            return Some(&self.entries[i]);
+        }
+        if self.patterns.is_empty()
+            || name.len() > MAX_ALIAS_LEN
+            || !name.chars().all(|c| c.is_ascii_graphic())
+        {
+            return None;
+        }
+        // Longest first: at most MAX_ALIAS_LEN look-ups, whatever the number of patterns.
+        // (The name is ASCII, so every byte offset is a character boundary.)
+        (1..=name.len().min(self.longest_prefix))
+            .rev()
+            .find_map(|n| self.patterns.get(&name[..n]))
+            .map(|&i| &self.entries[i])
+    }
+
+    /// The model an alias belongs to, as stored (a pattern by its full text, `*` included).
+    pub fn alias_owner(&self, alias: &str) -> Option<&Entry> {
+        let i = match pattern_prefix(alias) {
+            Some(prefix) => self.patterns.get(prefix),
+            None => self.aliases.get(alias),
+        };
+        i.map(|&i| &self.entries[i])
     }
 
     pub fn provider(&self, id: &str) -> Option<&Provider> {
@@ -86,5 +150,153 @@ impl Catalog {
         let snapshot = Arc::new(store.load_catalog().await?);
         *self.current.write().expect("catalog lock poisoned") = snapshot;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str, aliases: &[&str]) -> Entry {
+        let mut parts = NewModel {
+            id: id.into(),
+            name: id.into(),
+            creator: None,
+            provider: "p".into(),
+            upstream_model: None,
+            description: String::new(),
+            context_length: None,
+            max_output_tokens: None,
+            input_modalities: None,
+            capabilities: None,
+            default_params: None,
+            open_weights: false,
+            added_on: None,
+            price: None,
+            prices: vec![],
+            related: vec![],
+            aliases: aliases.iter().map(|a| a.to_string()).collect(),
+            mode: None,
+            deprecated_from: None,
+        }
+        .into_parts()
+        .unwrap();
+        Entry {
+            model: parts.model,
+            prices: vec![],
+            related: vec![],
+            aliases: std::mem::take(&mut parts.aliases),
+        }
+    }
+
+    fn resolved<'a>(s: &'a Snapshot, name: &str) -> Option<&'a str> {
+        s.resolve(name).map(|e| e.model.id.as_str())
+    }
+
+    #[test]
+    fn ids_then_exact_aliases_then_the_longest_pattern() {
+        let s = Snapshot::new(
+            vec![],
+            vec![
+                entry("opus", &["claude-*", "claude-opus-4-6"]),
+                entry("sonnet", &["claude-sonnet-*", "claude-sonnet-4-5-20250929"]),
+                entry("sonnet-45", &["claude-sonnet-4-5*"]),
+                entry("claude-sonnet-4-5-exact", &[]),
+            ],
+        );
+        assert_eq!(resolved(&s, "opus"), Some("opus"), "an id is itself");
+        assert_eq!(resolved(&s, "claude-opus-4-6"), Some("opus"));
+        assert_eq!(
+            resolved(&s, "claude-sonnet-4-5-20250929"),
+            Some("sonnet"),
+            "an exact alias beats a longer pattern"
+        );
+        assert_eq!(
+            resolved(&s, "claude-sonnet-4-5-exact"),
+            Some("claude-sonnet-4-5-exact"),
+            "an id beats every pattern"
+        );
+        assert_eq!(
+            resolved(&s, "claude-sonnet-4-5-20991231"),
+            Some("sonnet-45")
+        );
+        assert_eq!(resolved(&s, "claude-sonnet-4-5"), Some("sonnet-45"));
+        assert_eq!(resolved(&s, "claude-sonnet-5"), Some("sonnet"));
+        assert_eq!(resolved(&s, "claude-haiku-4-5"), Some("opus"));
+        assert_eq!(
+            resolved(&s, "claude-"),
+            Some("opus"),
+            "the rest may be empty"
+        );
+        assert_eq!(resolved(&s, "claude"), None);
+        assert_eq!(resolved(&s, "gpt-4o"), None);
+        assert_eq!(
+            resolved(&s, "Claude-opus-4-6"),
+            None,
+            "names are case-sensitive"
+        );
+        assert_eq!(resolved(&s, "claude-sonnet-*"), Some("sonnet"));
+    }
+
+    #[test]
+    fn patterns_admit_only_names_that_could_be_aliases() {
+        let s = Snapshot::new(vec![], vec![entry("opus", &["claude-*"])]);
+        assert_eq!(resolved(&s, "claude-x y"), None, "a space");
+        assert_eq!(resolved(&s, "claude-\n"), None, "a control character");
+        assert_eq!(resolved(&s, "claude-é"), None, "not ASCII");
+        let long = format!("claude-{}", "x".repeat(MAX_ALIAS_LEN));
+        assert_eq!(resolved(&s, &long), None, "too long to record");
+        let longest = format!("claude-{}", "x".repeat(MAX_ALIAS_LEN - 7));
+        assert_eq!(resolved(&s, &longest), Some("opus"));
+    }
+
+    #[test]
+    fn alias_owner_finds_exact_aliases_and_patterns_by_their_text() {
+        let s = Snapshot::new(vec![], vec![entry("opus", &["claude-*", "opus-latest"])]);
+        assert_eq!(s.alias_owner("claude-*").unwrap().model.id, "opus");
+        assert_eq!(s.alias_owner("opus-latest").unwrap().model.id, "opus");
+        assert!(
+            s.alias_owner("claude-opus").is_none(),
+            "a match is not an alias"
+        );
+        assert!(s.alias_owner("opus").is_none(), "an id is not an alias");
+    }
+
+    #[test]
+    fn alias_syntax() {
+        for ok in [
+            "claude-sonnet-4-5-20250929",
+            "claude-sonnet-*",
+            "anthropic/claude-opus-4.6",
+            "sonnet",
+            "a*",
+            "model@2025:x_y",
+        ] {
+            assert_eq!(alias_problem(ok), None, "{ok}");
+        }
+        for bad in [
+            "",
+            "*",
+            "claude-*-x",
+            "claude-**",
+            "two words",
+            "tab\there",
+            "new\nline",
+            "ünïcode",
+            &"x".repeat(MAX_ALIAS_LEN + 1),
+        ] {
+            assert!(alias_problem(bad).is_some(), "{bad:?}");
+        }
+        let e = check_aliases("aliases", vec!["b".into(), "a".into(), "b".into()]).unwrap_err();
+        assert_eq!(e.field, "aliases[2]");
+        assert_eq!(
+            check_aliases("aliases", vec!["b".into(), "a*".into()]).unwrap(),
+            vec!["a*", "b"],
+            "sorted"
+        );
+        let many = (0..=MAX_ALIASES_PER_MODEL)
+            .map(|i| format!("m{i}"))
+            .collect();
+        assert!(check_aliases("aliases", many).is_err());
     }
 }

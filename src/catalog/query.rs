@@ -241,6 +241,7 @@ fn unknown_last(a: Option<Decimal>, b: Option<Decimal>, desc: bool) -> Ordering 
 fn text_matches(e: &Entry, needle: &str) -> bool {
     let m = &e.model;
     [&m.id, &m.name, &m.creator, &m.provider, &m.description]
-        .iter()
+        .into_iter()
+        .chain(&e.aliases)
         .any(|field| field.to_lowercase().contains(needle))
 }

@@ -130,28 +130,43 @@ fn check_bounds(format: Format, body: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The model, provider and price for a call, or why it is refused.
+/// The model, provider and price for a call, or why it is refused. `name` is what the caller
+/// sent: a model id or an alias (see [`crate::catalog::Snapshot::resolve`]); everything after
+/// resolution — status, the key's allow-list, the price — is about the catalog model, so an
+/// alias never lets a key reach a model its allow-list does not name.
 pub(super) fn resolve(
     state: &AppState,
     key: &ApiKey,
-    model_id: &str,
+    name: &str,
     now: DateTime<Utc>,
 ) -> Result<(Model, Provider, PriceVersion), ApiError> {
     let snapshot = state.catalog.snapshot();
-    let entry = snapshot
-        .get(model_id)
-        .filter(|e| e.model.is_active_on(now.date_naive()))
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "model_not_found",
-                format!("model '{model_id}' does not exist or is deprecated"),
-            )
-        })?;
+    let entry = snapshot.resolve(name).ok_or_else(|| {
+        ApiError::not_found(
+            "model_not_found",
+            format!("model '{name}' does not exist or is deprecated"),
+        )
+    })?;
+    let model_id = entry.model.id.as_str();
+    // How the messages below name the model: the catalog id, and the caller's name if other.
+    let named = if model_id == name {
+        format!("'{model_id}'")
+    } else {
+        format!("'{model_id}' (asked for as '{name}')")
+    };
+    if !entry.model.is_active_on(now.date_naive()) {
+        return Err(ApiError::not_found(
+            "model_not_found",
+            format!("model {named} does not exist or is deprecated"),
+        ));
+    }
     if !key.allows(model_id) {
-        return Err(forbidden_model(model_id));
+        let mut e = forbidden_model(model_id);
+        e.message = format!("this API key may not call model {named}");
+        return Err(e);
     }
     let price = entry.price_at(now).cloned().ok_or_else(|| {
-        ApiError::bad_request("model_not_priced", format!("model '{model_id}' has no price yet; an administrator must set one before it can be called"))
+        ApiError::bad_request("model_not_priced", format!("model {named} has no price yet; an administrator must set one before it can be called"))
     })?;
     let provider = snapshot
         .provider(&entry.model.provider)
@@ -164,7 +179,7 @@ pub(super) fn resolve(
         return Err(ApiError::bad_request(
             "model_not_servable",
             format!(
-                "model '{model_id}' is a {} model: it is listed and priced, but the gateway serves chat models only",
+                "model {named} is a {} model: it is listed and priced, but the gateway serves chat models only",
                 entry.model.mode
             ),
         ));
@@ -173,7 +188,7 @@ pub(super) fn resolve(
         return Err(ApiError::bad_request(
             "provider_not_configured",
             format!(
-                "model '{model_id}' is listed for its prices only: its provider '{}' is not configured to be called on this gateway; ask its administrator",
+                "model {named} is listed for its prices only: its provider '{}' is not configured to be called on this gateway; ask its administrator",
                 provider.id
             ),
         ));
@@ -289,19 +304,28 @@ pub(super) struct Refusal<'a> {
 }
 
 impl Refusal<'_> {
+    /// Records the refusal of a call that asked for `name` (as sent). A name that resolves is
+    /// recorded as its catalog id with the name beside it (`requested_model`), as a call that
+    /// went through would be; any other name is recorded as sent, cut to 200 characters.
     pub(super) async fn record(
         &self,
         state: &AppState,
-        model_id: &str,
+        name: &str,
         e: &ApiError,
         alerts: Vec<NewAlert>,
     ) {
+        let bounded = || name.chars().take(200).collect::<String>();
+        let (model_id, requested_model) = match state.catalog.snapshot().resolve(name) {
+            Some(entry) if entry.model.id != name => (entry.model.id.clone(), Some(bounded())),
+            _ => (bounded(), None),
+        };
         let start = CallStart {
             id: self.id.to_string(),
             started_at: self.now,
             key_id: Some(self.key.id.clone()),
             team_id: self.key.team.clone(),
-            model_id: model_id.chars().take(200).collect(),
+            model_id,
+            requested_model,
             provider_id: None,
             upstream_model: None,
             endpoint: self.format.endpoint(),

@@ -32,6 +32,8 @@ pub struct Call {
     pub started: Instant,
     pub key: ApiKey,
     pub model: Model,
+    /// The name the caller sent when it is not `model.id` (an alias), for the record.
+    pub requested_model: Option<String>,
     pub provider: Provider,
     pub price: PriceVersion,
     pub stream: bool,
@@ -149,6 +151,7 @@ pub async fn handle(
             .pointer("/stream_options/include_usage")
             .and_then(Value::as_bool)
             .unwrap_or(false);
+        let requested_model = (model.id != model_id).then(|| model_id.clone());
         let call = Call {
             id: id.clone(),
             format,
@@ -156,6 +159,7 @@ pub async fn handle(
             started,
             key,
             model,
+            requested_model,
             provider,
             price,
             stream,
@@ -187,6 +191,7 @@ impl Call {
             key_id: Some(self.key.id.clone()),
             team_id: self.key.team.clone(),
             model_id: self.model.id.clone(),
+            requested_model: self.requested_model.clone(),
             provider_id: Some(self.provider.id.clone()),
             upstream_model: Some(self.model.upstream_model.clone()),
             endpoint: self.format.endpoint(),

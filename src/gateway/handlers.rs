@@ -209,7 +209,7 @@ async fn count(
         .ok_or_else(|| {
             ApiError::invalid_field(model_field, format!("missing field `{model_field}`"))
         })?;
-    if state.catalog.snapshot().get(model).is_none() {
+    if state.catalog.snapshot().resolve(model).is_none() {
         return Err(crate::api::models::model_not_found(model));
     }
     if !body.get("messages").is_some_and(Value::is_array) {

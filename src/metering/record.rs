@@ -123,6 +123,9 @@ pub struct CallStart {
     pub key_id: Option<String>,
     pub team_id: Option<String>,
     pub model_id: String,
+    /// The name the caller sent, when it is not `model_id` (an alias, or a name a pattern
+    /// alias matched).
+    pub requested_model: Option<String>,
     pub provider_id: Option<String>,
     pub upstream_model: Option<String>,
     pub endpoint: Endpoint,
@@ -139,6 +142,10 @@ pub struct UsageRecord {
     pub key_id: Option<String>,
     pub team_id: Option<String>,
     pub model_id: String,
+    /// The name the caller sent, when it is not `model_id` (an alias, or a name a pattern
+    /// alias matched): kept beside the catalog id, since aliases move and the record must
+    /// still say what was asked for.
+    pub requested_model: Option<String>,
     pub provider_id: Option<String>,
     pub upstream_model: Option<String>,
     pub endpoint: Endpoint,
@@ -165,7 +172,10 @@ pub struct GenerationView {
     pub id: String,
     pub created_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
+    /// The catalog id of the model called.
     pub model: String,
+    /// The name the caller sent when it differs from `model` (an alias); `null` otherwise.
+    pub requested_model: Option<String>,
     pub provider: Option<String>,
     pub upstream_model: Option<String>,
     pub key_id: Option<String>,
@@ -208,6 +218,7 @@ impl UsageRecord {
             key_id: start.key_id.clone(),
             team_id: start.team_id.clone(),
             model_id: start.model_id.clone(),
+            requested_model: start.requested_model.clone(),
             provider_id: start.provider_id.clone(),
             upstream_model: start.upstream_model.clone(),
             endpoint: start.endpoint,
@@ -232,6 +243,7 @@ impl UsageRecord {
             created_at: self.started_at,
             finished_at: self.finished_at,
             model: self.model_id.clone(),
+            requested_model: self.requested_model.clone(),
             provider: self.provider_id.clone(),
             upstream_model: self.upstream_model.clone(),
             key_id: self.key_id.clone(),

@@ -110,6 +110,8 @@ pub const CSV_COLUMNS: &[&str] = &[
     "latency_ms",
     "time_to_first_token_ms",
     "error",
+    // Last, so that readers of the earlier columns by position are not disturbed.
+    "requested_model",
 ];
 
 pub fn csv_header() -> String {

@@ -109,6 +109,7 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
                 key_id: Some(key.id.clone()),
                 team_id: key.team.clone(),
                 model_id: entry.model.id.clone(),
+                requested_model: None,
                 provider_id: Some(entry.model.provider.clone()),
                 upstream_model: Some(entry.model.upstream_model.clone()),
                 endpoint: if rng.gen_bool(0.7) {

@@ -54,7 +54,7 @@ impl<'a> Script<'a> {
             self.rows += chunk.len();
             self.qb.push(
                 "INSERT INTO call_starts (id, started_at, key_id, team_id, model_id, provider_id, upstream_model, endpoint, \
-                 streamed, price_version_id, input_tokens_estimate) ",
+                 streamed, price_version_id, input_tokens_estimate, requested_model) ",
             );
             self.qb.push_values(chunk, |mut b, s| {
                 b.push_bind(&s.id)
@@ -67,7 +67,8 @@ impl<'a> Script<'a> {
                     .push_bind(s.endpoint.as_str())
                     .push_bind(s.streamed)
                     .push_bind(s.price_version_id)
-                    .push_bind(0i64);
+                    .push_bind(0i64)
+                    .push_bind(&s.requested_model);
             });
             self.qb.push(" ON CONFLICT (id) DO NOTHING; ");
         }
@@ -95,7 +96,7 @@ impl<'a> Script<'a> {
                 "INSERT INTO usage_records (id, started_at, finished_at, key_id, team_id, model_id, provider_id, upstream_model, \
                  endpoint, streamed, status, http_status, upstream_status, input_tokens, cached_input_tokens, cache_write_tokens, \
                  output_tokens, reasoning_tokens, images, usage_source, price_version_id, cost_picos, latency_ms, ttft_ms, error, \
-                 usage_note) ",
+                 usage_note, requested_model) ",
             );
             self.qb
                 .push_values(chunk.iter().zip(costs), |mut b, (r, cost)| {
@@ -124,7 +125,8 @@ impl<'a> Script<'a> {
                         .push_bind(int(r.latency_ms))
                         .push_bind(r.ttft_ms.map(int))
                         .push_bind(&r.error)
-                        .push_bind(&r.usage_note);
+                        .push_bind(&r.usage_note)
+                        .push_bind(&r.requested_model);
                 });
             self.qb.push(if returning {
                 " ON CONFLICT (id) DO NOTHING RETURNING id; "

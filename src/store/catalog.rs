@@ -1,4 +1,4 @@
-//! Catalog statements: providers, models, price versions, related models.
+//! Catalog statements: providers, models, price versions, related models, aliases.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -9,7 +9,9 @@ use sqlx::FromRow;
 
 use super::tx::{on_tx, Tx};
 use super::{from_millis, on_pool, parse_json, to_json, to_millis, Store, StoreError};
-use crate::catalog::{Entry, Model, ModelStatus, Provider, ProviderKind, Snapshot};
+use crate::catalog::{
+    Entry, Model, ModelParts, ModelStatus, Provider, ProviderKind, Snapshot, MAX_ALIASES_PER_MODEL,
+};
 use crate::pricing::{PriceVersion, Prices};
 
 #[derive(FromRow)]
@@ -75,6 +77,12 @@ pub struct DriftRow {
 struct RelatedRow {
     model_id: String,
     related_id: String,
+}
+
+#[derive(FromRow)]
+struct AliasRow {
+    alias: String,
+    model_id: String,
 }
 
 const PRICE_COLUMNS: &str = "id, model_id, effective_from, input_per_mtok, output_per_mtok, \
@@ -153,6 +161,15 @@ impl Store {
                 .or_default()
                 .push(row.related_id);
         }
+        let mut aliases: HashMap<String, Vec<String>> = HashMap::new();
+        let rows = on_pool!(self, |pool| sqlx::query_as::<_, AliasRow>(
+            "SELECT alias, model_id FROM model_aliases ORDER BY model_id, alias",
+        )
+        .fetch_all(pool)
+        .await)?;
+        for row in rows {
+            aliases.entry(row.model_id).or_default().push(row.alias);
+        }
         let entries = models
             .into_iter()
             .map(|row| {
@@ -160,6 +177,7 @@ impl Store {
                 Ok(Entry {
                     prices: prices.remove(&model.id).unwrap_or_default(),
                     related: related.remove(&model.id).unwrap_or_default(),
+                    aliases: aliases.remove(&model.id).unwrap_or_default(),
                     model,
                 })
             })
@@ -221,12 +239,79 @@ impl Store {
         prices: &[Prices],
         related: &[String],
     ) -> Result<(), StoreError> {
+        self.insert_model_parts(&ModelParts {
+            model: model.clone(),
+            prices: prices.to_vec(),
+            related: related.to_vec(),
+            aliases: vec![],
+        })
+        .await
+    }
+
+    /// Adds a model with its price versions, related list and aliases, atomically.
+    pub async fn insert_model_parts(&self, parts: &ModelParts) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        insert_model(&mut tx, model).await?;
-        insert_prices(&mut tx, &model.id, prices, None).await?;
-        set_related(&mut tx, &model.id, related).await?;
+        insert_model(&mut tx, &parts.model).await?;
+        insert_prices(&mut tx, &parts.model.id, &parts.prices, None).await?;
+        set_related(&mut tx, &parts.model.id, &parts.related).await?;
+        set_aliases(&mut tx, &parts.model.id, &parts.aliases).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Replaces a model's aliases with `aliases` (syntax already checked, see
+    /// [`crate::catalog::check_aliases`]): an alias of another model, or one that is a model
+    /// id, is a conflict and nothing changes. Aliases the model keeps keep their `created_at`.
+    pub async fn set_aliases(&self, model_id: &str, aliases: &[String]) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        set_aliases(&mut tx, model_id, aliases).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Gives `alias` (syntax already checked) to a model; true when it is new. The same alias
+    /// on the same model is a no-op (false); on another model, or equal to a model id, a
+    /// conflict.
+    pub async fn add_alias(&self, alias: &str, model_id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        lock_names(&mut tx).await?;
+        if !model_exists(&mut tx, model_id, false).await? {
+            return Err(StoreError::NotFound(format!(
+                "model '{model_id}' not found"
+            )));
+        }
+        let created = insert_alias(&mut tx, alias, model_id).await?;
+        let (n,): (i64,) = on_tx!(&mut tx, |conn| sqlx::query_as(
+            "SELECT COUNT(*) FROM model_aliases WHERE model_id = $1"
+        )
+        .bind(model_id)
+        .fetch_one(conn)
+        .await)?;
+        if usize::try_from(n).unwrap_or(usize::MAX) > MAX_ALIASES_PER_MODEL {
+            return Err(StoreError::unprocessable(
+                "alias",
+                format!("model '{model_id}' has {MAX_ALIASES_PER_MODEL} aliases, the most a model may have"),
+            ));
+        }
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// Removes an alias; returns the model it belonged to.
+    pub async fn remove_alias(&self, alias: &str) -> Result<String, StoreError> {
+        let mut tx = self.begin_write().await?;
+        // So that an alias write that found this alias taken reads its owner before it goes.
+        lock_names(&mut tx).await?;
+        let removed: Option<(String,)> = on_tx!(&mut tx, |conn| sqlx::query_as(
+            "DELETE FROM model_aliases WHERE alias = $1 RETURNING model_id"
+        )
+        .bind(alias)
+        .fetch_optional(conn)
+        .await)?;
+        tx.commit().await?;
+        removed
+            .map(|(model,)| model)
+            .ok_or_else(|| StoreError::NotFound(format!("alias '{alias}' not found")))
     }
 
     /// Replaces a model's descriptive fields (prices and related models have their own calls).
@@ -374,9 +459,11 @@ impl Store {
         for m in &seed.models {
             insert_model(&mut tx, &m.model).await?;
         }
+        // After every model: an alias is checked against every model id of the seed.
         for m in &seed.models {
             insert_prices(&mut tx, &m.model.id, &m.prices, Some("seed")).await?;
             set_related(&mut tx, &m.model.id, &m.related).await?;
+            set_aliases(&mut tx, &m.model.id, &m.aliases).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -436,6 +523,20 @@ async fn insert_provider(tx: &mut Tx, p: &Provider) -> Result<(), StoreError> {
 }
 
 async fn insert_model(tx: &mut Tx, m: &Model) -> Result<(), StoreError> {
+    // A model id and an alias share one namespace (a caller's name means one model).
+    lock_names(tx).await?;
+    let alias: Option<(String,)> = on_tx!(tx, |conn| sqlx::query_as(
+        "SELECT model_id FROM model_aliases WHERE alias = $1"
+    )
+    .bind(&m.id)
+    .fetch_optional(conn)
+    .await)?;
+    if let Some((owner,)) = alias {
+        return Err(StoreError::Conflict(format!(
+            "'{}' is an alias of model '{owner}'; a model id cannot equal an alias",
+            m.id
+        )));
+    }
     let provider: Option<(String,)> = on_tx!(tx, |conn| sqlx::query_as(PROVIDER_EXISTS)
         .bind(&m.provider)
         .fetch_optional(conn)
@@ -588,6 +689,91 @@ async fn set_related(tx: &mut Tx, model_id: &str, related: &[String]) -> Result<
         .execute(conn)
         .await
         .map(drop))?;
+    }
+    Ok(())
+}
+
+/// Serialises the writes that must see every model id and every alias at once (a new model's
+/// id against the aliases, a new alias against the model ids): on PostgreSQL a
+/// transaction-level advisory lock, held until commit, since READ COMMITTED would let two such
+/// writes each miss the other's uncommitted row; on SQLite nothing (`BEGIN IMMEDIATE` already
+/// serialises every write).
+async fn lock_names(tx: &mut Tx) -> Result<(), StoreError> {
+    /// An arbitrary key, the same in every replica: ASCII "tgnames".
+    const NAMES_LOCK: i64 = 0x0074_676e_616d_6573;
+    if let Tx::Postgres(t) = tx {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(NAMES_LOCK)
+            .execute(&mut **t)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Inserts one alias of `model_id` (which exists), refusing a model id and another model's
+/// alias; true when the alias is new, false when the model had it already.
+async fn insert_alias(tx: &mut Tx, alias: &str, model_id: &str) -> Result<bool, StoreError> {
+    if model_exists(tx, alias, false).await? {
+        return Err(StoreError::Conflict(format!(
+            "alias '{alias}' is the id of a model; an alias cannot equal a model id"
+        )));
+    }
+    let now = to_millis(Utc::now());
+    let done = on_tx!(tx, |conn| sqlx::query(
+        "INSERT INTO model_aliases (alias, model_id, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (alias) DO NOTHING",
+    )
+    .bind(alias)
+    .bind(model_id)
+    .bind(now)
+    .execute(conn)
+    .await
+    .map(|done| done.rows_affected()))?;
+    if done == 1 {
+        return Ok(true);
+    }
+    let (owner,): (String,) = on_tx!(tx, |conn| sqlx::query_as(
+        "SELECT model_id FROM model_aliases WHERE alias = $1"
+    )
+    .bind(alias)
+    .fetch_one(conn)
+    .await)?;
+    if owner == model_id {
+        Ok(false)
+    } else {
+        Err(StoreError::Conflict(format!(
+            "alias '{alias}' already belongs to model '{owner}'"
+        )))
+    }
+}
+
+async fn set_aliases(tx: &mut Tx, model_id: &str, aliases: &[String]) -> Result<(), StoreError> {
+    lock_names(tx).await?;
+    // Locked: two replacements of one model's set must not interleave.
+    if !model_exists(tx, model_id, true).await? {
+        return Err(StoreError::NotFound(format!(
+            "model '{model_id}' not found"
+        )));
+    }
+    let current: Vec<(String,)> = on_tx!(tx, |conn| sqlx::query_as(
+        "SELECT alias FROM model_aliases WHERE model_id = $1"
+    )
+    .bind(model_id)
+    .fetch_all(conn)
+    .await)?;
+    for (old,) in current {
+        if !aliases.contains(&old) {
+            on_tx!(tx, |conn| sqlx::query(
+                "DELETE FROM model_aliases WHERE alias = $1"
+            )
+            .bind(&old)
+            .execute(conn)
+            .await
+            .map(drop))?;
+        }
+    }
+    for alias in aliases {
+        insert_alias(tx, alias, model_id).await?;
     }
     Ok(())
 }

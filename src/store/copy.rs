@@ -110,7 +110,7 @@ const ROLLUP_SUMS: &[&str] = &[
 const ROLLUP_KEY: &str = "bucket, key_id, team_id, model_id, provider_id";
 
 /// Every table that is copied, in an order that satisfies the foreign keys (providers before
-/// models before prices and related models; records before adjustments), with the rollups
+/// models before prices, aliases and related models; records before adjustments), with the rollups
 /// after the records (see the module documentation).
 const TABLES: &[Table] = &[
     Table {
@@ -177,6 +177,13 @@ const TABLES: &[Table] = &[
         ],
         order_by: "id",
         identity: Some("id"),
+        sums: &[],
+    },
+    Table {
+        name: "model_aliases",
+        columns: &[("alias", T), ("model_id", T), ("created_at", I)],
+        order_by: "alias",
+        identity: None,
         sums: &[],
     },
     Table {
@@ -255,6 +262,7 @@ const TABLES: &[Table] = &[
             ("ttft_ms", I),
             ("error", T),
             ("usage_note", T),
+            ("requested_model", T),
         ],
         order_by: "seq",
         identity: Some("seq"),
@@ -811,6 +819,7 @@ mod tests {
             include_str!("../../migrations/postgres/0004_budgets.sql"),
             include_str!("../../migrations/postgres/0011_replicas.sql"),
             include_str!("../../migrations/postgres/0012_shared_rate_limits.sql"),
+            include_str!("../../migrations/postgres/0013_model_aliases.sql"),
         ]
         .join("\n");
         let created: BTreeSet<&str> = migrations

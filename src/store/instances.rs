@@ -78,7 +78,8 @@ impl Store {
             .replace("instance_id", "s.instance_id");
         let starts: Vec<super::usage::StartRow> = sqlx::query_as(&format!(
             "SELECT s.id, s.started_at, s.key_id, s.team_id, s.model_id, s.provider_id, s.upstream_model, s.endpoint, \
-             s.streamed, s.price_version_id FROM call_starts s LEFT JOIN usage_records u ON u.id = s.id \
+             s.streamed, s.price_version_id, s.requested_model FROM call_starts s \
+             LEFT JOIN usage_records u ON u.id = s.id \
              WHERE u.id IS NULL AND {starts_where} ORDER BY s.id FOR UPDATE OF s SKIP LOCKED"
         ))
         .bind(&dead)

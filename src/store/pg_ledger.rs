@@ -23,11 +23,12 @@ pub(super) async fn insert_starts(
     }
     sqlx::query(
         "INSERT INTO call_starts (id, started_at, key_id, team_id, model_id, provider_id, upstream_model, \
-         endpoint, streamed, price_version_id, input_tokens_estimate, instance_id) \
+         endpoint, streamed, price_version_id, input_tokens_estimate, instance_id, requested_model) \
          SELECT id, started_at, key_id, team_id, model_id, provider_id, upstream_model, endpoint, streamed, \
-         price_version_id, 0, $11 FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
-         $6::text[], $7::text[], $8::text[], $9::boolean[], $10::bigint[]) \
-         AS s(id, started_at, key_id, team_id, model_id, provider_id, upstream_model, endpoint, streamed, price_version_id) \
+         price_version_id, 0, $11, requested_model FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
+         $6::text[], $7::text[], $8::text[], $9::boolean[], $10::bigint[], $12::text[]) \
+         AS s(id, started_at, key_id, team_id, model_id, provider_id, upstream_model, endpoint, streamed, price_version_id, \
+         requested_model) \
          ON CONFLICT (id) DO NOTHING",
     )
     .bind(starts.iter().map(|s| s.id.clone()).collect::<Vec<_>>())
@@ -41,6 +42,7 @@ pub(super) async fn insert_starts(
     .bind(starts.iter().map(|s| s.streamed).collect::<Vec<_>>())
     .bind(starts.iter().map(|s| s.price_version_id).collect::<Vec<_>>())
     .bind(instance)
+    .bind(starts.iter().map(|s| s.requested_model.clone()).collect::<Vec<_>>())
     .execute(tx)
     .await?;
     Ok(())
@@ -71,11 +73,12 @@ pub(super) async fn insert_records(
         "INSERT INTO usage_records (id, started_at, finished_at, key_id, team_id, model_id, provider_id, \
          upstream_model, endpoint, streamed, status, http_status, upstream_status, input_tokens, \
          cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, images, usage_source, \
-         price_version_id, cost_picos, latency_ms, ttft_ms, error, usage_note) \
+         price_version_id, cost_picos, latency_ms, ttft_ms, error, usage_note, requested_model) \
          SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], \
          $7::text[], $8::text[], $9::text[], $10::boolean[], $11::text[], $12::bigint[], $13::bigint[], \
          $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[], \
-         $20::text[], $21::bigint[], $22::bigint[], $23::bigint[], $24::bigint[], $25::text[], $26::text[]) \
+         $20::text[], $21::bigint[], $22::bigint[], $23::bigint[], $24::bigint[], $25::text[], $26::text[], \
+         $27::text[]) \
          ON CONFLICT (id) DO NOTHING RETURNING id",
     )
     .bind(records.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
@@ -104,6 +107,7 @@ pub(super) async fn insert_records(
     .bind(records.iter().map(|r| r.ttft_ms.map(int)).collect::<Vec<_>>())
     .bind(text(|r| r.error.clone()))
     .bind(text(|r| r.usage_note.clone()))
+    .bind(text(|r| r.requested_model.clone()))
     .fetch_all(tx)
     .await?;
     Ok(ids.into_iter().map(|(id,)| id).collect())

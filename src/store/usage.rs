@@ -12,7 +12,7 @@ use crate::pricing::Usage;
 pub(super) const RECORD_COLUMNS: &str = "id, started_at, finished_at, key_id, team_id, model_id, provider_id, \
     upstream_model, endpoint, streamed, status, http_status, upstream_status, input_tokens, \
     cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, images, usage_source, \
-    price_version_id, cost_picos, latency_ms, ttft_ms, error, usage_note";
+    price_version_id, cost_picos, latency_ms, ttft_ms, error, usage_note, requested_model";
 
 #[derive(FromRow)]
 struct RecordRow {
@@ -42,6 +42,7 @@ struct RecordRow {
     ttft_ms: Option<i64>,
     error: Option<String>,
     usage_note: Option<String>,
+    requested_model: Option<String>,
 }
 
 #[derive(FromRow)]
@@ -56,6 +57,7 @@ pub(super) struct StartRow {
     endpoint: String,
     streamed: bool,
     price_version_id: Option<i64>,
+    requested_model: Option<String>,
 }
 
 fn int(n: u64) -> i64 {
@@ -164,7 +166,8 @@ impl Store {
     /// record with status `interrupted` and no charge (the upstream reported nothing).
     pub async fn close_out_interrupted(&self) -> Result<usize, StoreError> {
         let sql = "SELECT s.id, s.started_at, s.key_id, s.team_id, s.model_id, s.provider_id, \
-             s.upstream_model, s.endpoint, s.streamed, s.price_version_id FROM call_starts s \
+             s.upstream_model, s.endpoint, s.streamed, s.price_version_id, s.requested_model \
+             FROM call_starts s \
              LEFT JOIN usage_records u ON u.id = s.id WHERE u.id IS NULL";
         let starts = on_pool!(self, |pool| sqlx::query_as::<_, StartRow>(sql)
             .fetch_all(pool)
@@ -260,9 +263,10 @@ async fn insert_record(
         "INSERT INTO usage_records (id, started_at, finished_at, key_id, team_id, model_id, \
          provider_id, upstream_model, endpoint, streamed, status, http_status, upstream_status, \
          input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, \
-         images, usage_source, price_version_id, cost_picos, latency_ms, ttft_ms, error, usage_note) \
+         images, usage_source, price_version_id, cost_picos, latency_ms, ttft_ms, error, usage_note, \
+         requested_model) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-         $19, $20, $21, $22, $23, $24, $25, $26) ON CONFLICT (id) DO NOTHING",
+         $19, $20, $21, $22, $23, $24, $25, $26, $27) ON CONFLICT (id) DO NOTHING",
     )
     .bind(&r.id)
     .bind(to_millis(r.started_at))
@@ -290,6 +294,7 @@ async fn insert_record(
     .bind(r.ttft_ms.map(int))
     .bind(&r.error)
     .bind(&r.usage_note)
+    .bind(&r.requested_model)
     .execute(&mut **tx)
     .await?;
     sqlx::query("DELETE FROM call_starts WHERE id = $1")
@@ -307,6 +312,7 @@ impl StartRow {
             key_id: self.key_id.clone(),
             team_id: self.team_id.clone(),
             model_id: self.model_id.clone(),
+            requested_model: self.requested_model.clone(),
             provider_id: self.provider_id.clone(),
             upstream_model: self.upstream_model.clone(),
             endpoint: Endpoint::parse(&self.endpoint).unwrap_or(Endpoint::OpenaiChat),
@@ -351,6 +357,7 @@ impl RecordRow {
             price_version_id: self.price_version_id,
             error: self.error,
             usage_note: self.usage_note,
+            requested_model: self.requested_model,
         })
     }
 }

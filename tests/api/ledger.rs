@@ -57,6 +57,7 @@ async fn a_failed_batch_writes_nothing_and_the_writer_carries_on() {
         key_id: None,
         team_id: None,
         model_id: "m".into(),
+        requested_model: None,
         provider_id: None,
         upstream_model: None,
         endpoint: Endpoint::OpenaiChat,

@@ -36,6 +36,7 @@ pub fn record(
         key_id: Some(key.into()),
         team_id: Some(team.into()),
         model_id: model.into(),
+        requested_model: None,
         provider_id: Some(provider.into()),
         upstream_model: Some(model.into()),
         endpoint: Endpoint::OpenaiChat,
