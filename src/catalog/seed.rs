@@ -116,6 +116,56 @@ mod tests {
     }
 
     #[test]
+    fn builtin_aliases_are_unique_and_map_current_vendor_names() {
+        let mut seed = Seed::default();
+        seed.add("builtin", BUILTIN).unwrap();
+        let ids: Vec<&str> = seed.models.iter().map(|m| m.model.id.as_str()).collect();
+        let mut seen = std::collections::HashSet::new();
+        for m in &seed.models {
+            for a in &m.aliases {
+                assert!(seen.insert(a.clone()), "alias {a} given twice");
+                assert!(!ids.contains(&a.as_str()), "alias {a} is a model id");
+            }
+        }
+        let entries = seed
+            .models
+            .iter()
+            .map(|m| super::super::Entry {
+                model: m.model.clone(),
+                prices: vec![],
+                related: vec![],
+                aliases: m.aliases.clone(),
+            })
+            .collect();
+        let snapshot = super::super::Snapshot::new(vec![], entries);
+        for (name, model) in [
+            ("claude-opus-4-8", "anthropic-claude-opus-4.6"),
+            ("claude-opus-4-6", "anthropic-claude-opus-4.6"),
+            ("claude-sonnet-5", "anthropic-claude-opus-4.6"),
+            ("claude-sonnet-4-5-20250929", "anthropic-claude-opus-4.6"),
+            ("claude-haiku-4-5-20251001", "anthropic-claude-opus-4.6"),
+            ("claude-3-5-sonnet-latest", "anthropic-claude-opus-4.6"),
+            ("sonnet", "anthropic-claude-opus-4.6"),
+            ("anthropic/claude-sonnet-4.5", "anthropic-claude-opus-4.6"),
+            ("gpt-4o", "openai-gpt-4-turbo"),
+            ("gpt-4o-mini", "openai-gpt-4-turbo"),
+            ("gpt-4.1-mini", "openai-gpt-4-turbo"),
+            ("gpt-5", "openai-gpt-4-turbo"),
+            ("gpt-5.1-codex", "openai-gpt-4-turbo"),
+            ("o3", "openai-gpt-4-turbo"),
+            ("o4-mini", "openai-gpt-4-turbo"),
+            ("gpt-4-turbo-2024-04-09", "openai-gpt-4-turbo"),
+            ("openai/gpt-4o", "openai-gpt-4-turbo"),
+        ] {
+            let found = snapshot.resolve(name).map(|e| e.model.id.as_str());
+            assert_eq!(found, Some(model), "{name}");
+        }
+        for unknown in ["gemini-2.5-pro", "llama-3", "claude", "gpt"] {
+            assert!(snapshot.resolve(unknown).is_none(), "{unknown}");
+        }
+    }
+
+    #[test]
     fn bad_seed_names_file_and_model() {
         let mut seed = Seed::default();
         let text = "[[models]]\nid = \"x\"\nname = \"X\"\nprovider = \"p\"\ncapabilities = [\"teleport\"]\n";
@@ -124,5 +174,8 @@ mod tests {
             e.contains("mine.toml") && e.contains("model x") && e.contains("teleport"),
             "{e}"
         );
+        let text = "[[models]]\nid = \"x\"\nname = \"X\"\nprovider = \"p\"\naliases = [\"a*b\"]\n";
+        let e = seed.add("mine.toml", text).unwrap_err().to_string();
+        assert!(e.contains("model x") && e.contains("last character"), "{e}");
     }
 }
