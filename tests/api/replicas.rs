@@ -588,6 +588,64 @@ async fn a_key_revoked_through_one_replica_is_refused_by_another_within_a_second
     }
 }
 
+/// An alias added through replica A resolves on replica B within 1 s, and one removed through A
+/// stops resolving on B as soon (model aliases are catalog changes like any other).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alias_changed_through_one_replica_reaches_another_within_a_second() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(db) =
+        fresh_database("an_alias_changed_through_one_replica_reaches_another_within_a_second")
+    else {
+        return;
+    };
+    let mock = Mock::start().await;
+    let a = Replica::start("A", &db, &[]).await;
+    catalog(&a, &mock).await;
+    let (_, secret) = new_key(&a, json!({"name": "agent"})).await;
+    let b = Replica::start("B", &db, &[]).await;
+    let body = chat_body("agent-model-2026", false);
+    assert_eq!(b.chat(&secret, &body).await.status(), 404);
+
+    /// How long B takes to answer `body` with `want` (polling every 50 ms, up to 3 s).
+    async fn until(b: &Replica, secret: &str, body: &Value, want: u16) -> Option<Duration> {
+        let since = Instant::now();
+        while since.elapsed() < Duration::from_secs(3) {
+            if b.chat(secret, body).await.status().as_u16() == want {
+                return Some(since.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+
+    let (s, v) = a
+        .admin(
+            Method::POST,
+            "/admin/aliases",
+            Some(json!({"alias": "agent-model-*", "model": "oa-model"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let added = until(&b, &secret, &body, 200).await;
+    println!("replica B resolved the alias added through A after {added:?}");
+    assert!(
+        added.is_some_and(|t| t <= Duration::from_millis(1500)),
+        "B resolved the alias after {added:?} (bound: 1 s)"
+    );
+    assert_eq!(mock.last().body["model"], "upstream-oa-model");
+
+    let (s, v) = a
+        .admin(Method::DELETE, "/admin/aliases/agent-model-*", None)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let removed = until(&b, &secret, &body, 404).await;
+    println!("replica B dropped the alias removed through A after {removed:?}");
+    assert!(
+        removed.is_some_and(|t| t <= Duration::from_millis(1500)),
+        "B still resolved the removed alias after {removed:?} (bound: 1 s)"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // 3. SIGKILL one replica under load.
 // ---------------------------------------------------------------------------------------------
