@@ -108,6 +108,21 @@ async fn aliases_and_patterns_call_their_model_on_both_endpoints_and_are_recorde
     );
     assert_eq!(g["requested_model"], "oa-anything");
 
+    // A pattern through the Responses API, Anthropic-kind provider.
+    let r = gw
+        .post(
+            "/v1/responses",
+            json!({"model": "an-via-responses", "input": "Say hello", "max_output_tokens": 100}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let id = request_id(&r);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["model"], "an-model");
+    assert_eq!(gw.mock.last().body["model"], "upstream-an");
+    let g = gw.generation(&id).await;
+    assert_eq!(g["requested_model"], "an-via-responses");
+
     // The catalog id itself: nothing to record beside it.
     let r = gw.post("/v1/chat/completions", chat("oa-model")).await;
     let g = gw.generation(&request_id(&r)).await;
@@ -145,6 +160,7 @@ async fn aliases_and_patterns_call_their_model_on_both_endpoints_and_are_recorde
         requested,
         vec![
             Value::Null,
+            json!("an-via-responses"),
             json!("oa-anything"),
             json!("an-2026-preview"),
             json!("oa-latest")
