@@ -379,6 +379,7 @@ impl Store {
             insert_provider(&mut tx, p).await?;
         }
         for m in &work.models {
+            release_alias(&mut tx, &m.id).await?;
             insert_model(&mut tx, m).await?;
         }
         let now = to_millis(Utc::now());
@@ -706,6 +707,28 @@ async fn lock_names(tx: &mut Tx) -> Result<(), StoreError> {
             .bind(NAMES_LOCK)
             .execute(&mut **t)
             .await?;
+    }
+    Ok(())
+}
+
+/// Removes the exact alias equal to `id`, for an imported model of that id: an import takes
+/// the name (a price list's id is what callers of that model send), where an admin's new model
+/// is refused (409). The id resolves before any alias anyway, so the alias would only be dead,
+/// and listed under the wrong model.
+async fn release_alias(tx: &mut Tx, id: &str) -> Result<(), StoreError> {
+    lock_names(tx).await?;
+    let removed: Option<(String,)> = on_tx!(tx, |conn| sqlx::query_as(
+        "DELETE FROM model_aliases WHERE alias = $1 RETURNING model_id"
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await)?;
+    if let Some((owner,)) = removed {
+        tracing::info!(
+            alias = id,
+            model = owner,
+            "an imported model takes the name of an alias; the alias is removed"
+        );
     }
     Ok(())
 }

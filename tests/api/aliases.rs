@@ -575,3 +575,36 @@ async fn alias_changes_bump_the_catalog_version_on_postgres() {
         .await;
     assert!(version(store.change_versions().await.unwrap()) > added);
 }
+
+/// A catalog import whose model id is an existing alias takes the name (the alias goes), rather
+/// than failing the whole import as an admin's new model of that id would (409).
+#[tokio::test]
+async fn an_imported_model_takes_the_name_of_an_alias() {
+    let gw = gateway().await;
+    let (s, v) = set_aliases(&gw, "an-model", json!(["mock-openai/gpt-imported", "an-*"])).await;
+    assert_eq!(s, 200, "{v}");
+    let r = gw
+        .app
+        .client
+        .post(gw.app.url("/admin/catalog/import?format=litellm"))
+        .bearer_auth(crate::helpers::ADMIN)
+        .header("content-type", "application/json")
+        .body(include_str!("../fixtures/litellm_sample.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, v) = gw
+        .app
+        .admin(Method::GET, "/admin/models/an-model/aliases", None)
+        .await;
+    assert_eq!(v, json!({"aliases": ["an-*"]}));
+    let (s, m) = gw
+        .app
+        .get_json("/v1/models/mock-openai%2Fgpt-imported")
+        .await;
+    assert_eq!(
+        (s, m["id"].clone()),
+        (200, json!("mock-openai/gpt-imported"))
+    );
+}
