@@ -820,6 +820,7 @@ mod tests {
             include_str!("../../migrations/postgres/0011_replicas.sql"),
             include_str!("../../migrations/postgres/0012_shared_rate_limits.sql"),
             include_str!("../../migrations/postgres/0013_model_aliases.sql"),
+            include_str!("../../migrations/postgres/0014_catalog_import.sql"),
         ]
         .join("\n");
         let created: BTreeSet<&str> = migrations
