@@ -98,7 +98,7 @@ mod tests {
         let mut seed = Seed::default();
         seed.add("builtin", BUILTIN).unwrap();
         assert_eq!(seed.providers.len(), 4);
-        assert_eq!(seed.models.len(), 19);
+        assert_eq!(seed.models.len(), 23);
         let pixtral = seed
             .models
             .iter()
@@ -141,14 +141,17 @@ mod tests {
         for (name, model) in [
             ("claude-opus-4-8", "anthropic-claude-opus-4.6"),
             ("claude-opus-4-6", "anthropic-claude-opus-4.6"),
-            ("claude-sonnet-5", "anthropic-claude-opus-4.6"),
-            ("claude-sonnet-4-5-20250929", "anthropic-claude-opus-4.6"),
-            ("claude-haiku-4-5-20251001", "anthropic-claude-opus-4.6"),
+            ("claude-sonnet-5", "anthropic-claude-sonnet-4.5"),
+            ("claude-sonnet-4-5-20250929", "anthropic-claude-sonnet-4.5"),
+            ("claude-haiku-4-5-20251001", "anthropic-claude-haiku-4.5"),
             ("claude-3-5-sonnet-latest", "anthropic-claude-opus-4.6"),
-            ("sonnet", "anthropic-claude-opus-4.6"),
+            ("gpt-4o-mini-2024-07-18", "openai-gpt-4o-mini"),
+            ("gpt-4o-2024-11-20", "openai-gpt-4o"),
+            ("haiku", "anthropic-claude-haiku-4.5"),
+            ("sonnet", "anthropic-claude-sonnet-4.5"),
             ("anthropic/claude-sonnet-4.5", "anthropic-claude-opus-4.6"),
-            ("gpt-4o", "openai-gpt-4-turbo"),
-            ("gpt-4o-mini", "openai-gpt-4-turbo"),
+            ("gpt-4o", "openai-gpt-4o"),
+            ("gpt-4o-mini", "openai-gpt-4o-mini"),
             ("gpt-4.1-mini", "openai-gpt-4-turbo"),
             ("gpt-5", "openai-gpt-4-turbo"),
             ("gpt-5.1-codex", "openai-gpt-4-turbo"),

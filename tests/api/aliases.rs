@@ -355,7 +355,7 @@ async fn the_admin_api_refuses_clashes_bad_aliases_and_unknown_models() {
     assert!(seeded
         .as_array()
         .unwrap()
-        .contains(&json!({"alias": "claude-sonnet-*", "model": "anthropic-claude-opus-4.6"})));
+        .contains(&json!({"alias": "claude-opus-*", "model": "anthropic-claude-opus-4.6"})));
     let r = gw
         .post("/v1/chat/completions", chat("vendor/oa-model"))
         .await;
@@ -490,7 +490,7 @@ async fn the_catalog_lists_aliases_and_finds_models_by_them() {
     assert!(opus["aliases"]
         .as_array()
         .unwrap()
-        .contains(&json!("claude-sonnet-*")));
+        .contains(&json!("claude-opus-*")));
 
     // One model by an alias, in both shapes: the catalog model.
     let (s, m) = gw.app.get_json("/v1/models/oa-latest").await;
@@ -498,7 +498,7 @@ async fn the_catalog_lists_aliases_and_finds_models_by_them() {
     let (s, m) = gw.app.get_anthropic("/v1/models/claude-sonnet-5").await;
     assert_eq!(
         (s, m["id"].clone()),
-        (200, json!("anthropic-claude-opus-4.6"))
+        (200, json!("anthropic-claude-sonnet-4.5"))
     );
     let (s, _) = gw.app.get_json("/v1/models/no-such-name").await;
     assert_eq!(s, 404);
@@ -533,26 +533,32 @@ async fn seeded_aliases_take_the_names_coding_agents_send() {
         )
         .await;
     assert_eq!(s, 200, "{v}");
-    for name in [
-        "claude-opus-4-8",
-        "claude-sonnet-5",
-        "claude-sonnet-4-5-20250929",
-        "claude-haiku-4-5-20251001",
+    for (name, model) in [
+        ("claude-opus-4-8", "anthropic-claude-opus-4.6"),
+        ("claude-sonnet-5", "anthropic-claude-sonnet-4.5"),
+        ("claude-sonnet-4-5-20250929", "anthropic-claude-sonnet-4.5"),
+        ("claude-haiku-4-5-20251001", "anthropic-claude-haiku-4.5"),
     ] {
         let r = anthropic_call(&gw, "/v1/messages", message(name)).await;
         assert_eq!(r.status(), 200, "{name}");
         let id = request_id(&r);
-        assert_eq!(gw.mock.last().body["model"], "anthropic/claude-opus-4.6");
+        let upstream = model.replacen("anthropic-", "anthropic/", 1);
+        assert_eq!(gw.mock.last().body["model"], upstream.as_str());
         let g = gw.generation(&id).await;
-        assert_eq!(g["model"], "anthropic-claude-opus-4.6");
+        assert_eq!(g["model"], model);
         assert_eq!(g["requested_model"], name);
         let r = anthropic_call(&gw, "/v1/messages/count_tokens", message(name)).await;
         assert_eq!(r.status(), 200, "count_tokens {name}");
     }
-    for name in ["gpt-4o-mini", "gpt-5", "o3"] {
+    for (name, upstream) in [
+        ("gpt-4o-mini", "openai/gpt-4o-mini"),
+        ("gpt-4o", "openai/gpt-4o"),
+        ("gpt-5", "openai/gpt-4-turbo"),
+        ("o3", "openai/gpt-4-turbo"),
+    ] {
         let r = gw.post("/v1/chat/completions", chat(name)).await;
         assert_eq!(r.status(), 200, "{name}");
-        assert_eq!(gw.mock.last().body["model"], "openai/gpt-4-turbo");
+        assert_eq!(gw.mock.last().body["model"], upstream);
     }
 }
 

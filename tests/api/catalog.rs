@@ -66,7 +66,7 @@ async fn lists_the_seeded_catalog_with_its_prices() {
     let (status, list) = app.get_json("/v1/models").await;
     assert_eq!(status, 200);
     assert_eq!(list["object"], "list");
-    assert_eq!(list["data"].as_array().unwrap().len(), 19);
+    assert_eq!(list["data"].as_array().unwrap().len(), 23);
     for (id, price, cached) in SEEDED {
         let m = find(&list, id);
         assert_eq!(m["object"], "model");
@@ -142,7 +142,7 @@ async fn anthropic_shape_pages_through_the_list() {
         }
         after = page["last_id"].as_str().unwrap().to_string();
     }
-    assert_eq!(seen.len(), 19);
+    assert_eq!(seen.len(), 23);
     let (_, all) = app.get_json("/v1/models").await;
     assert_eq!(seen, ids(&all), "anthropic paging walks the same order");
     let (_, before) = app
@@ -184,6 +184,7 @@ async fn filters_narrow_the_list() {
             "baidu-cobuddy-free",
             "nvidia-nemotron-nano-9b-v2",
             "nvidia-nemotron-nano-9b-v2-free",
+            "openai-gpt-4o-mini",
             "qwen-qwen3.5-35b-a3b"
         ]
     );

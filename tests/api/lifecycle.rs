@@ -13,7 +13,7 @@ async fn health_and_openapi_cover_every_endpoint() {
     let (status, h) = app.get_json("/healthz").await;
     assert_eq!(status, 200);
     assert_eq!(h["status"], "ok");
-    assert_eq!(h["models"], 19);
+    assert_eq!(h["models"], 23);
     let (status, spec) = app.get_json("/openapi.json").await;
     assert_eq!(status, 200);
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
@@ -87,7 +87,7 @@ async fn a_restart_keeps_the_catalog_and_does_not_reseed() {
     let settings = settings_in(&dir);
     let again = spawn_with(dir, settings).await;
     let (_, all) = again.get_json("/v1/models?status=all").await;
-    assert_eq!(all["data"].as_array().unwrap().len(), 20);
+    assert_eq!(all["data"].as_array().unwrap().len(), 24);
     let (_, gpt) = again.get_json("/v1/models/openai-gpt-4-turbo").await;
     assert_eq!(
         gpt["status"], "deprecated",
@@ -101,7 +101,7 @@ async fn missing_seeds_directory_falls_back_to_built_in_seeds() {
     let mut settings = settings_in(&dir);
     settings.seeds_dir = dir.path().join("no-such-dir");
     let app = Application::build(settings).await.unwrap();
-    assert_eq!(app.state().catalog.snapshot().entries.len(), 19);
+    assert_eq!(app.state().catalog.snapshot().entries.len(), 23);
 }
 
 fn free_port() -> u16 {
@@ -153,7 +153,7 @@ async fn binary_serves_and_shuts_down_cleanly_on_sigterm() {
         .json()
         .await
         .unwrap();
-    assert_eq!(list["data"].as_array().unwrap().len(), 19);
+    assert_eq!(list["data"].as_array().unwrap().len(), 23);
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -7,7 +7,7 @@ import openai
 def test_openai_models_list(base_url, api_key):
     client = openai.OpenAI(base_url=f"{base_url}/v1", api_key=api_key)
     models = list(client.models.list())
-    assert len(models) == 21  # the 19 seeded models and the suite's two
+    assert len(models) == 25  # the 23 seeded models and the suite's two
     ids = {m.id for m in models}
     assert "mistralai-pixtral-large-2411" in ids
     pixtral = client.models.retrieve("mistralai-pixtral-large-2411")
