@@ -253,6 +253,7 @@ async fn the_scheduled_sync_keeps_pinned_prices_and_reports_drift() {
     settings.catalog_sync_interval_secs = 1;
     let gw =
         crate::gateway_support::gateway_with(crate::helpers::spawn_with(dir, settings).await).await;
+    *list.lock().unwrap() = LITELLM.to_string();
     let appeared = async {
         while model(&gw, "mock-openai/gpt-imported").await.0 != 200 {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;

@@ -76,7 +76,9 @@ pub async fn once(state: &AppState, s: &SyncSettings) {
                 }
             }
         }
-        Err(e) => tracing::warn!(error = %e, "catalog sync failed; the catalog is unchanged"),
+        Err(e) => {
+            tracing::warn!(error = %e, "catalog sync failed; the catalog is unchanged")
+        }
     }
 }
 
