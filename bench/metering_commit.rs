@@ -21,7 +21,7 @@ async fn main() {
     let store = Store::connect(&format!("sqlite://{}/commit.db", dir.path().display()))
         .await
         .unwrap();
-    let meter = Meter::spawn(store.clone());
+    let meter = Meter::spawn(store.clone(), Default::default());
     let mut times = Vec::with_capacity(n);
     for i in 0..n {
         let start = CallStart {

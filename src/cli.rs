@@ -149,7 +149,7 @@ pub enum DevCommand {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(settings) => {
-            init_tracing(&settings.log);
+            init_tracing(&settings.log, &settings.log_format);
             let app = crate::startup::Application::build(*settings).await?;
             app.run_until_stopped(crate::startup::shutdown_signal())
                 .await
@@ -161,7 +161,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::catalog::import::cli::run(args).await
         }
         Command::Dev(DevCommand::GenerateUsage(args)) => {
-            init_tracing("info");
+            init_tracing("info", "text");
             crate::reports::generate::run(args).await
         }
         Command::Openapi => {
@@ -302,11 +302,24 @@ fn redact(url: &str) -> String {
     }
 }
 
-fn init_tracing(filter: &str) {
+/// Logs to standard error: text, or with `TOLLGATE_LOG_FORMAT=json` one JSON object per line
+/// carrying the enclosing spans' fields (a call's `id`, `key` and `model`), so every line of a
+/// call can be found by its `x-request-id`.
+fn init_tracing(filter: &str, format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if format == "json" {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .flatten_event(true)
+            .try_init()
+    } else {
+        builder.try_init()
+    };
 }

@@ -103,6 +103,15 @@ pub struct Settings {
     #[arg(long, env = "TOLLGATE_INSTANCE_LEASE_SECS", default_value_t = 10)]
     pub instance_lease_secs: u64,
 
+    /// When set, `GET /metrics` requires this bearer token (Prometheus: `authorization`).
+    #[arg(long, env = "TOLLGATE_METRICS_TOKEN")]
+    pub metrics_token: Option<String>,
+
+    /// Log format: `text` (human-readable) or `json` (one object per line, with the call's
+    /// span fields: call id, key, model).
+    #[arg(long, env = "TOLLGATE_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+
     /// Re-import this price list on a schedule (off when unset): LiteLLM's
     /// model_prices_and_context_window.json or OpenRouter's /api/v1/models.
     #[arg(long, env = "TOLLGATE_CATALOG_SYNC_URL")]
@@ -188,6 +197,8 @@ impl Settings {
             alert_poll_ms: 1000,
             instance_lease_secs: 10,
             catalog_sync_url: None,
+            metrics_token: None,
+            log_format: "text".into(),
             catalog_sync_format: "litellm".into(),
             catalog_sync_interval_secs: 86_400,
             log: "info".into(),

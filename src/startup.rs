@@ -63,7 +63,8 @@ impl Application {
             first_byte: Duration::from_millis(settings.upstream_first_byte_timeout_ms),
             total: Duration::from_millis(settings.upstream_total_timeout_ms),
         }));
-        let meter = Meter::spawn(store.clone());
+        let metrics = Arc::new(crate::telemetry::Metrics::new());
+        let meter = Meter::spawn(store.clone(), metrics.clone());
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
@@ -86,6 +87,7 @@ impl Application {
             .to_string();
         let config = Arc::new(RuntimeConfig {
             admin_token,
+            metrics_token: settings.metrics_token.clone().filter(|t| !t.is_empty()),
             public_url,
         });
         // Replicas on PostgreSQL count rate limits in the database, so they hold across all
@@ -109,6 +111,7 @@ impl Application {
             tasks: TaskTracker::new(),
             stopping: tokio_util::sync::CancellationToken::new(),
             config,
+            metrics,
         };
         Ok(Application {
             listener,

@@ -36,6 +36,8 @@ pub struct AppState {
     /// write.
     pub stopping: tokio_util::sync::CancellationToken,
     pub config: Arc<RuntimeConfig>,
+    /// What `GET /metrics` serves.
+    pub metrics: Arc<crate::telemetry::Metrics>,
 }
 
 /// Settings handlers need at run time.
@@ -43,6 +45,8 @@ pub struct AppState {
 pub struct RuntimeConfig {
     /// Bearer token of the admin API.
     pub admin_token: String,
+    /// When set, `GET /metrics` requires it as a bearer token.
+    pub metrics_token: Option<String>,
     /// Base URL that pages and examples show for this gateway (no trailing slash).
     pub public_url: String,
 }

@@ -71,7 +71,7 @@ async fn the_writer_commits_records_and_rollups_on_postgres() {
     let Some((store, admin, name)) = fresh().await else {
         return;
     };
-    let meter = Meter::spawn(store.clone());
+    let meter = Meter::spawn(store.clone(), Default::default());
     let writes = (0..50u32).map(|i| {
         meter.record(record(
             &format!("gen_{i}"),
@@ -248,7 +248,7 @@ async fn a_lost_reservation_is_not_given_back() {
         },
         amount_picos: 100_000_000_000 + i64::from(call == "gen_lost"),
     };
-    let meter = Meter::spawn(store.clone());
+    let meter = Meter::spawn(store.clone(), Default::default());
     for call in ["gen_kept", "gen_lost"] {
         assert!(meter.reserve(call, &[line(call)]).await.unwrap().is_ok());
     }

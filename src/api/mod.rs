@@ -157,6 +157,9 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin_catalog::add_price))
         .routes(routes!(catalog_import::import_catalog))
         .routes(routes!(catalog_import::drift))
+        .routes(routes!(health::livez))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
         .routes(routes!(admin_catalog::set_related))
         .routes(routes!(
             admin_catalog::get_aliases,
@@ -237,7 +240,35 @@ fn protect<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
     router
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(dialect))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(middleware::from_fn(assign_call_id))
+}
+
+/// The id of one request: a gateway call's id (its usage record's, `x-request-id`), given to
+/// every request before it is traced, so every log line of it carries the id.
+#[derive(Debug, Clone)]
+pub struct CallId(pub String);
+
+/// Gives the request its id and the answer its `x-request-id`.
+async fn assign_call_id(mut req: Request, next: Next) -> Response {
+    let id = crate::gateway::new_call_id();
+    req.extensions_mut().insert(CallId(id.clone()));
+    let mut response = next.run(req).await;
+    if !response.headers().contains_key("x-request-id") {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
+            response.headers_mut().insert("x-request-id", v);
+        }
+    }
+    response
+}
+
+/// The span of one request: its id, method and path.
+fn request_span(req: &Request) -> tracing::Span {
+    let id = req
+        .extensions()
+        .get::<CallId>()
+        .map_or("", |c| c.0.as_str());
+    tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
 }
 
 /// The answer to a request whose handler panicked: a logged 500 `internal_error`, re-rendered

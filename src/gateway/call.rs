@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{new_call_id, Format};
+use super::Format;
 use crate::budgets::enforce::Settlement;
 use crate::budgets::ratelimit::{self, Permit};
 use crate::catalog::{Model, Provider};
@@ -70,8 +70,8 @@ pub async fn handle(
     modelslab: bool,
     headers: HeaderMap,
     mut body: Value,
+    id: String,
 ) -> Response {
-    let id = new_call_id();
     let started = Instant::now();
     let now = state.clock.now();
     let mut limits = None;

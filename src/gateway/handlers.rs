@@ -100,8 +100,12 @@ async fn call(
     format: Format,
     modelslab: bool,
 ) -> Response {
+    let id = req
+        .extensions()
+        .get::<crate::api::CallId>()
+        .map_or_else(super::new_call_id, |c| c.0.clone());
     match admit(&state, limits, req, modelslab).await {
-        Ok((headers, body)) => handle(state, format, modelslab, headers, body).await,
+        Ok((headers, body)) => handle(state, format, modelslab, headers, body, id).await,
         Err(e) => e.into_response(),
     }
 }

@@ -112,6 +112,22 @@ enum End {
     Failed(CallStatus, ApiError),
 }
 
+/// Counts a stream in `tollgate_open_streams` while it is relayed.
+struct OpenStream(std::sync::Arc<crate::telemetry::Metrics>);
+
+impl OpenStream {
+    fn new(metrics: &std::sync::Arc<crate::telemetry::Metrics>) -> Self {
+        metrics.open_streams.inc();
+        OpenStream(metrics.clone())
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.open_streams.dec();
+    }
+}
+
 struct Relay {
     state: AppState,
     call: Call,
@@ -125,6 +141,7 @@ impl Relay {
     /// listens (a caller that leaves is still charged for everything the upstream produced),
     /// then commits the record and only then sends the closing events.
     async fn run(self, response: reqwest::Response, mut tr: Box<dyn Translate>) {
+        let _open = OpenStream::new(&self.state.metrics);
         let mut client_gone = false;
         let mut ttft = None;
         let mut meter = OutputMeter::new(self.call.output_cap);

@@ -177,6 +177,13 @@ pub async fn fail(
     upstream_status: Option<u16>,
     err: ApiError,
 ) -> ApiError {
+    tracing::info!(
+        status = status.as_str(),
+        http_status = err.status().as_u16(),
+        upstream_status,
+        code = err.code,
+        "call failed"
+    );
     let mut record = record_for(call, status, err.status().as_u16(), upstream_status, None);
     record.error = Some(err.message.clone());
     match commit(state, call, record).await {

@@ -17,6 +17,7 @@ use super::{CallStart, UsageRecord};
 use crate::budgets::enforce::{Line, Settlement};
 use crate::store::budgets::Refused;
 use crate::store::{LedgerConnection, Store};
+use crate::telemetry::Metrics;
 
 /// Most records committed in one transaction.
 const MAX_BATCH: usize = 512;
@@ -61,13 +62,13 @@ pub struct MeterError(pub String);
 
 impl Meter {
     /// Starts the writer task.
-    pub fn spawn(store: Store) -> Meter {
+    pub fn spawn(store: Store, metrics: Arc<Metrics>) -> Meter {
         let (tx, rx) = mpsc::channel(QUEUE);
         let checkpoints = CancellationToken::new();
         tokio::spawn(checkpoint(store.clone(), checkpoints.clone()));
         let pooled_reservations =
             (store.backend() == crate::store::Backend::Postgres).then(|| store.clone());
-        let task = tokio::spawn(Writer::new(store).run(rx));
+        let task = tokio::spawn(Writer::new(store, metrics).run(rx));
         Meter {
             tx,
             pooled_reservations,
@@ -130,6 +131,18 @@ impl Meter {
             .map_err(MeterError)
     }
 
+    /// True while the writer task runs (readiness: a gateway whose writer stopped cannot record
+    /// calls, so it must not take them).
+    pub fn is_alive(&self) -> bool {
+        !self.tx.is_closed()
+            && self
+                .task
+                .lock()
+                .expect("meter lock poisoned")
+                .as_ref()
+                .is_some_and(|t| !t.is_finished())
+    }
+
     /// Writes everything queued so far, then stops the writer.
     pub async fn shutdown(&self) {
         let _ = self.tx.send(Command::Shutdown).await;
@@ -147,14 +160,16 @@ struct Writer {
     pending: HashMap<String, (Instant, CallStart)>,
     /// Ids of starts that were written and whose records have not come yet.
     written: HashSet<String>,
+    metrics: Arc<Metrics>,
 }
 
 impl Writer {
-    fn new(store: Store) -> Self {
+    fn new(store: Store, metrics: Arc<Metrics>) -> Self {
         Writer {
             ledger: store.ledger_connection(),
             pending: HashMap::new(),
             written: HashSet::new(),
+            metrics,
         }
     }
 
@@ -169,6 +184,7 @@ impl Writer {
                 },
                 _ = tick.tick() => None,
             };
+            self.metrics.queue_depth.set(rx.len() as i64);
             let mut batch: Vec<Command> = first.into_iter().collect();
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
@@ -221,6 +237,8 @@ impl Writer {
                 .collect();
             let finished_ids: HashSet<String> = finished.iter().map(|r| r.id.clone()).collect();
             let t0 = Instant::now();
+            // Counted once committed, so the metrics agree with the ledger.
+            let counted: Vec<UsageRecord> = records.clone();
             let outcome = write_isolating(
                 &mut self.ledger,
                 &starts,
@@ -229,6 +247,17 @@ impl Writer {
                 &finished_ids,
             )
             .await;
+            if !counted.is_empty() {
+                self.metrics.batch_size.observe(counted.len() as f64);
+                self.metrics
+                    .commit_seconds
+                    .observe(t0.elapsed().as_secs_f64());
+            }
+            for (r, result) in counted.iter().zip(&outcome.records) {
+                if result.is_ok() {
+                    self.metrics.record(r);
+                }
+            }
             tracing::debug!(
                 starts = starts.len(),
                 records = outcome.records.len(),

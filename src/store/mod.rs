@@ -322,6 +322,28 @@ impl Store {
         Ok(())
     }
 
+    /// The migrations this build has that the database has not applied (readiness: a
+    /// database behind the code would fail its statements).
+    pub async fn migrations_pending(&self) -> Result<usize, StoreError> {
+        let applied: Vec<(i64,)> = on_pool!(self, |pool| sqlx::query_as(
+            "SELECT version FROM _sqlx_migrations WHERE success"
+        )
+        .fetch_all(pool)
+        .await)?;
+        let applied: std::collections::HashSet<i64> = applied.into_iter().map(|(v,)| v).collect();
+        let known: Vec<i64> = match &self.pool {
+            Pool::Sqlite(_) => sqlx::migrate!("./migrations/sqlite")
+                .iter()
+                .map(|m| m.version)
+                .collect(),
+            Pool::Postgres(_) => sqlx::migrate!("./migrations/postgres")
+                .iter()
+                .map(|m| m.version)
+                .collect(),
+        };
+        Ok(known.iter().filter(|v| !applied.contains(v)).count())
+    }
+
     /// Closes every connection, waiting for those in use.
     pub async fn close(&self) {
         on_pool!(self, |pool| pool.close().await);

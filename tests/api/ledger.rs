@@ -150,7 +150,7 @@ async fn the_ledgers_refuse_updates_and_deletes() {
 #[tokio::test]
 async fn a_poisoned_record_costs_no_other_record_its_place() {
     let (_dir, url, store) = fresh().await;
-    let meter = tollgate::metering::Meter::spawn(store.clone());
+    let meter = tollgate::metering::Meter::spawn(store.clone(), Default::default());
     let mut poisoned = call("gen_poison", "m");
     poisoned.cost = "10000000".parse().unwrap();
     let mut writes = vec![meter.record(poisoned)];

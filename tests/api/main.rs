@@ -21,6 +21,7 @@ mod keys;
 mod ledger;
 mod lifecycle;
 mod mock;
+mod operations;
 mod replicas;
 mod report_exactness;
 mod reports;
