@@ -52,13 +52,78 @@ struct ApiDoc;
 
 struct AdminSecurity;
 
+/// Paths an API key opens (as a bearer token or in `x-api-key`).
+const KEY_PATHS: &[&str] = &[
+    "/v1/chat/completions",
+    "/v1/messages",
+    "/v1/messages/count_tokens",
+    "/v1/responses",
+    "/v1/generations/{id}",
+    "/v1/key",
+    "/v1/spend",
+    "/v1/usage",
+    "/api/v7/llm/chat/completions",
+    "/api/v7/llm/v1/messages",
+    "/api/v7/llm/v1/messages/count_tokens",
+];
+
 impl Modify for AdminSecurity {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue};
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "admin",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The admin token (TOLLGATE_ADMIN_TOKEN)"))
+                    .build(),
+            ),
         );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API key as a bearer token (OpenAI SDKs)"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "x_api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "x-api-key",
+                "An API key in x-api-key (Anthropic SDKs)",
+            ))),
+        );
+    }
+}
+
+/// Marks the operations an API key opens with both key schemes (run once the paths exist).
+struct KeySecurity;
+
+impl Modify for KeySecurity {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::SecurityRequirement;
+        for path in KEY_PATHS {
+            let Some(item) = openapi.paths.paths.get_mut(*path) else {
+                continue;
+            };
+            for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+                op.security = Some(vec![
+                    SecurityRequirement::new("api_key", Vec::<String>::new()),
+                    SecurityRequirement::new("x_api_key", Vec::<String>::new()),
+                ]);
+                op.responses
+                    .responses
+                    .entry("401".to_string())
+                    .or_insert_with(|| {
+                        utoipa::openapi::ResponseBuilder::new()
+                            .description("Missing, unknown, revoked, disabled or expired API key")
+                            .into()
+                    });
+            }
+        }
     }
 }
 
@@ -210,6 +275,7 @@ fn routes() -> OpenApiRouter<AppState> {
 fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut spec) = routes().split_for_parts();
     // After the routes are in: `ApiDoc`'s own modifiers run before any path exists.
+    KeySecurity.modify(&mut spec);
     ExtractorAnswers.modify(&mut spec);
     (router, spec)
 }
