@@ -210,6 +210,15 @@ impl Prices {
         )
     }
 
+    /// One figure for comparing models, per 1M tokens: the mean of the input and output
+    /// prices, `(input + output) / 2` — the price of a million tokens split evenly between
+    /// input and output (the "blended" price model lists show). Cache, reasoning and tier
+    /// prices and fees are not in it, and no call is charged by it. Exact: a price has at most
+    /// 6 decimal places, so the figure has at most 7.
+    pub fn blended_per_mtok(&self) -> Decimal {
+        (self.input_per_mtok + self.output_per_mtok) / Decimal::TWO
+    }
+
     /// The base rates, with the documented defaults filled in.
     pub fn base_rates(&self) -> TokenRates {
         TokenRates::with_defaults(
@@ -383,6 +392,18 @@ mod tests {
             tiers: vec![],
             effective_from: None,
         }
+    }
+
+    #[test]
+    fn the_blended_price_is_the_mean_of_input_and_output() {
+        assert_eq!(prices("2.00", "6.00").blended_per_mtok(), dec("4"));
+        assert_eq!(prices("0.325", "1.95").blended_per_mtok(), dec("1.1375"));
+        assert_eq!(
+            prices("0.000001", "0").blended_per_mtok(),
+            dec("0.0000005"),
+            "exact below the price precision"
+        );
+        assert_eq!(prices("0", "0").blended_per_mtok(), Decimal::ZERO);
     }
 
     #[test]

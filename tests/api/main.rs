@@ -22,6 +22,7 @@ mod ledger;
 mod lifecycle;
 mod mock;
 mod operations;
+mod pages;
 mod replicas;
 mod report_exactness;
 mod reports;
