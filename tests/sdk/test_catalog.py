@@ -32,8 +32,8 @@ def test_anthropic_models_list_pages(base_url, api_key):
     assert len(page.data) == 7
     assert page.has_more
     all_models = list(client.models.list(limit=7))  # auto-pagination follows after_id
-    assert len(all_models) == 21
-    assert len({m.id for m in all_models}) == 21
+    assert len(all_models) == 25
+    assert len({m.id for m in all_models}) == 25
     assert all(m.type == "model" for m in all_models)
     one = client.models.retrieve("anthropic-claude-opus-4.6")
     assert one.display_name == "Anthropic: Claude Opus 4.6"
