@@ -34,6 +34,18 @@ drop_test_databases() {
     while read -r db; do dropdb -h 127.0.0.1 -U postgres --force "$db" 2>/dev/null || true; done
 }
 
+# LiteLLM's real price map for the import test (tests/api/litellm_real.rs): the pinned litellm
+# wheel from PyPI into tests/.cache (reused offline once there). Outside CI a failed download
+# only skips that test; in CI it fails the run.
+if litellm_json="$(bash tests/litellm/fetch.sh)"; then
+  export TOLLGATE_TEST_LITELLM_JSON="$litellm_json"
+elif [ "${CI:-}" = "true" ]; then
+  echo "FAILED: LiteLLM's price map could not be fetched from PyPI; CI runs the import test on it" >&2
+  exit 1
+else
+  echo "SKIPPED: LiteLLM's price map could not be fetched from PyPI; the real-file import test will be skipped" >&2
+fi
+
 cargo build --quiet --bin tollgate
 cargo test --quiet --all-targets
 if [ -n "${TOLLGATE_TEST_POSTGRES_URL:-}" ]; then

@@ -20,6 +20,7 @@ mod hostile_upstream;
 mod keys;
 mod ledger;
 mod lifecycle;
+mod litellm_real;
 mod mock;
 mod operations;
 mod pages;

@@ -1,10 +1,13 @@
 //! LiteLLM's price map (`model_prices_and_context_window.json`): one object per model key,
 //! prices per token (or per image / request), context sizes, `supports_*` flags.
 //!
-//! Rules taken from LiteLLM's documentation of its own file: `*_above_{N}k_tokens` rates apply
-//! to the whole request when the prompt (cached tokens included) is above N thousand tokens;
-//! `tiered_pricing` ranges pick one tier for the whole request from the prompt size. Tollgate's
-//! tiers apply strictly above their threshold (docs/pricing.md).
+//! Rules are LiteLLM's own (its cost calculator, `generic_cost_per_token`; docs/pricing.md
+//! lists which are applied): `*_above_{N}k_tokens` rates apply to the whole request when the
+//! prompt (cached tokens included) is above N tokens (at or above, for xAI), each rate a
+//! threshold names replacing the one below it; `tiered_pricing` ranges pick one tier for the
+//! whole request from the prompt size; an absent cache rate is the input rate in force (half
+//! of it for Fireworks AI reads). Tollgate's tiers apply strictly above their threshold and
+//! carry every rate, so each LiteLLM rule becomes a tier.
 
 use std::collections::BTreeMap;
 
@@ -144,7 +147,7 @@ fn count_fields(entry: &Entry, source: &mut Source) {
         if understood {
             continue;
         }
-        if f.contains("cost") || f.contains("price") {
+        if f.contains("cost") || f.contains("pric") || f.contains("multiplier") {
             source.count_unapplied(f);
         } else {
             source.count_unknown(f);
@@ -152,95 +155,175 @@ fn count_fields(entry: &Entry, source: &mut Source) {
     }
 }
 
-/// `input_cost_per_token_above_200k_tokens` → (input, 200 000).
+/// `input_cost_per_token_above_200k_tokens` → (input, 200 000);
+/// `input_cost_per_token_above_128_tokens` → (input, 128). Only the four rates LiteLLM tiers
+/// (input, output, cache read, cache write); a reasoning rate is never tiered.
 fn threshold(field: &str) -> Option<(Rate, u64)> {
     let (base, rest) = field.split_once("_above_")?;
-    let thousands: u64 = rest.strip_suffix("k_tokens")?.parse().ok()?;
+    let count = rest.strip_suffix("_tokens")?;
+    let tokens = match count.strip_suffix('k') {
+        Some(thousands) => thousands.parse::<u64>().ok()?.checked_mul(1000)?,
+        None => count.parse::<u64>().ok()?,
+    };
     let rate = RATES.iter().find(|(name, _)| *name == base)?.1;
-    Some((rate, thousands.checked_mul(1000)?))
+    (rate != Rate::Reasoning).then_some((rate, tokens))
 }
 
-fn set(tier: &mut PriceTier, rate: Rate, d: Decimal) {
-    match rate {
-        Rate::Input => tier.input_per_mtok = d,
-        Rate::Output => tier.output_per_mtok = d,
-        Rate::Reasoning => tier.reasoning_per_mtok = Some(d),
-        Rate::CacheRead => tier.cached_input_per_mtok = Some(d),
-        Rate::CacheWrite => tier.cache_write_per_mtok = Some(d),
+/// The per-token rates (USD per 1M tokens) of one price level: the flat rates, one
+/// `tiered_pricing` range, or the rates in force above one threshold.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Level {
+    input: Decimal,
+    output: Decimal,
+    cached: Option<Decimal>,
+    write: Option<Decimal>,
+    reasoning: Option<Decimal>,
+}
+
+impl Level {
+    fn set(&mut self, rate: Rate, d: Decimal) {
+        match rate {
+            Rate::Input => self.input = d,
+            Rate::Output => self.output = d,
+            Rate::Reasoning => self.reasoning = Some(d),
+            Rate::CacheRead => self.cached = Some(d),
+            Rate::CacheWrite => self.write = Some(d),
+        }
+    }
+
+    /// The rates an entry (or a range of its `tiered_pricing`) declares.
+    fn read(entry: &Entry) -> Result<(Self, BTreeMap<&'static str, Decimal>), String> {
+        let mut level = Level::default();
+        let mut found = BTreeMap::new();
+        for (name, r) in RATES {
+            if let Some(d) = rate(entry, name)? {
+                level.set(*r, d);
+                found.insert(*name, d);
+            }
+        }
+        Ok((level, found))
+    }
+
+    fn tier(&self, above_input_tokens: u64) -> PriceTier {
+        PriceTier {
+            above_input_tokens,
+            input_per_mtok: self.input,
+            output_per_mtok: self.output,
+            cached_input_per_mtok: self.cached,
+            cache_write_per_mtok: self.write,
+            reasoning_per_mtok: self.reasoning,
+        }
     }
 }
 
-fn empty_tier(above: u64, base: &Prices) -> PriceTier {
-    PriceTier {
-        above_input_tokens: above,
-        input_per_mtok: base.input_per_mtok,
-        output_per_mtok: base.output_per_mtok,
-        cached_input_per_mtok: None,
-        cache_write_per_mtok: None,
-        reasoning_per_mtok: None,
-    }
-}
+/// Providers whose `*_above_{N}k_tokens` rates apply from N tokens on, not above N: LiteLLM
+/// compares `>=` for them (xAI bills the higher rate once the prompt reaches the threshold).
+const INCLUSIVE_THRESHOLDS: &[&str] = &["xai"];
 
-/// The tiers of `*_above_{N}k_tokens` fields, by threshold.
-fn threshold_tiers(entry: &Entry, base: &Prices) -> Result<Vec<PriceTier>, String> {
-    let mut tiers: BTreeMap<u64, PriceTier> = BTreeMap::new();
+/// The tiers of `*_above_{N}k_tokens` fields, as LiteLLM applies them: every threshold the
+/// prompt exceeds is applied in increasing order, each rate it names replacing the one in force
+/// (so a rate a threshold does not name stays at the rate below it, cache reads and writes
+/// included); the reasoning rate is never tiered.
+fn threshold_tiers(entry: &Entry, flat: &Level, provider: &str) -> Result<Vec<PriceTier>, String> {
+    let mut by_threshold: BTreeMap<u64, Vec<(Rate, Decimal)>> = BTreeMap::new();
     for field in entry.keys() {
         let Some((r, above)) = threshold(field) else {
             continue;
         };
         if let Some(d) = rate(entry, field)? {
-            set(
-                tiers
-                    .entry(above)
-                    .or_insert_with(|| empty_tier(above, base)),
-                r,
-                d,
-            );
+            by_threshold.entry(above).or_default().push((r, d));
         }
     }
-    Ok(tiers.into_values().collect())
-}
-
-/// `tiered_pricing: [{"range": [lo, hi], "input_cost_per_token": …}, …]`: the tier whose range
-/// starts at 0 gives the base rates, the others apply above their start.
-fn ranged_tiers(entry: &Entry, base: &mut Prices) -> Result<Vec<PriceTier>, String> {
-    let Some(raw) = entry.get("tiered_pricing") else {
-        return Ok(vec![]);
-    };
-    let ranges: Vec<Entry> = serde_json::from_str(raw.get())
-        .map_err(|_| "tiered_pricing is not a list of tiers".to_string())?;
+    let inclusive = INCLUSIVE_THRESHOLDS.contains(&provider);
+    let mut level = *flat;
     let mut tiers = Vec::new();
-    for r in &ranges {
-        let start = value(r, "range")
-            .and_then(|v| v.get(0).and_then(Value::as_f64))
-            .filter(|s| *s >= 0.0 && s.fract() == 0.0)
-            .ok_or("a tiered_pricing range has no start")? as u64;
-        let mut tier = empty_tier(start, base);
-        for (name, rt) in RATES {
-            if let Some(d) = rate(r, name)? {
-                set(&mut tier, *rt, d);
-            }
+    for (above, rates) in by_threshold {
+        for (r, d) in rates {
+            level.set(r, d);
         }
-        if start == 0 {
-            base.input_per_mtok = tier.input_per_mtok;
-            base.output_per_mtok = tier.output_per_mtok;
-            base.cached_input_per_mtok = tier.cached_input_per_mtok.or(base.cached_input_per_mtok);
-            base.cache_write_per_mtok = tier.cache_write_per_mtok.or(base.cache_write_per_mtok);
-            base.reasoning_per_mtok = tier.reasoning_per_mtok.or(base.reasoning_per_mtok);
+        // Token counts are whole: "at least N" is "above N - 1".
+        let above = if inclusive {
+            above.saturating_sub(1)
         } else {
-            tiers.push(tier);
-        }
+            above
+        };
+        tiers.push(level.tier(above));
     }
     Ok(tiers)
 }
 
-fn prices(entry: &Entry) -> Result<Option<Prices>, String> {
-    let mut found = BTreeMap::new();
-    for (name, r) in RATES {
-        if let Some(d) = rate(entry, name)? {
-            found.insert(*name, (*r, d));
+/// `tiered_pricing: [{"range": [lo, hi], "input_cost_per_token": …}, …]`, as LiteLLM applies
+/// it: the range the prompt falls in (`lo < prompt <= hi`) prices the whole call. A range's
+/// cache reads and writes default to its own input rate (not the entry's flat cache rates), its
+/// output to the entry's flat output rate, its reasoning to its output rate when it names one;
+/// a range without an input rate leaves the call at the flat rates. Returns the base level
+/// (the range starting at 0, else the flat rates) and the tiers above it.
+fn ranged_tiers(entry: &Entry, flat: &Level) -> Result<Option<(Level, Vec<PriceTier>)>, String> {
+    let Some(raw) = entry.get("tiered_pricing") else {
+        return Ok(None);
+    };
+    let ranges: Vec<Entry> = serde_json::from_str(raw.get())
+        .map_err(|_| "tiered_pricing is not a list of tiers".to_string())?;
+    let mut base = *flat;
+    let mut tiers = Vec::new();
+    for r in &ranges {
+        let Some(start) = value(r, "range").and_then(|v| v.get(0).and_then(Value::as_f64)) else {
+            if r.contains_key("max_results_range") {
+                return Err(
+                    "its tiered_pricing prices searches by the number of results (a per-query \
+                     fee Tollgate does not charge)"
+                        .into(),
+                );
+            }
+            return Err("a tiered_pricing range has no start".into());
+        };
+        if start < 0.0 || start.fract() != 0.0 {
+            return Err(format!(
+                "a tiered_pricing range starts at {start}, not a token count"
+            ));
+        }
+        let start = start as u64;
+        let (own, found) = Level::read(r)?;
+        let level = if found.contains_key("input_cost_per_token") {
+            let has_output = found.contains_key("output_cost_per_token");
+            Level {
+                input: own.input,
+                output: if has_output { own.output } else { flat.output },
+                cached: own.cached,
+                write: own.write,
+                reasoning: match (own.reasoning, has_output) {
+                    (Some(d), _) => Some(d),
+                    (None, true) => None,
+                    (None, false) => flat.reasoning,
+                },
+            }
+        } else {
+            *flat
+        };
+        if start == 0 {
+            base = level;
+        } else {
+            tiers.push(level.tier(start));
         }
     }
+    Ok(Some((base, tiers)))
+}
+
+/// LiteLLM prices Fireworks AI's cache reads at half the input rate when the entry names none.
+fn provider_defaults(provider: &str, flat: &mut Level, found: &BTreeMap<&str, Decimal>) {
+    if provider == "fireworks_ai"
+        && flat.cached.is_none()
+        && found.contains_key("input_cost_per_token")
+    {
+        let half = (flat.input / Decimal::TWO).normalize();
+        if half.scale() <= crate::money::MAX_PRICE_PER_MTOK_SCALE {
+            flat.cached = Some(half);
+        }
+    }
+}
+
+fn prices(entry: &Entry, provider: &str) -> Result<Option<Prices>, String> {
+    let (mut flat, found) = Level::read(entry)?;
     let per_image = price(entry, "input_cost_per_image")?;
     let per_request = match price(entry, "input_cost_per_request")? {
         Some(d) => Some(d),
@@ -253,24 +336,29 @@ fn prices(entry: &Entry) -> Result<Option<Prices>, String> {
     {
         return Ok(None);
     }
-    let get = |r: Rate| found.values().find(|(k, _)| *k == r).map(|(_, d)| *d);
-    let mut p = Prices {
-        input_per_mtok: get(Rate::Input).unwrap_or_default(),
-        output_per_mtok: get(Rate::Output).unwrap_or_default(),
-        cached_input_per_mtok: get(Rate::CacheRead),
-        cache_write_per_mtok: get(Rate::CacheWrite),
-        reasoning_per_mtok: get(Rate::Reasoning),
-        per_request: per_request.unwrap_or_default().normalize(),
-        per_image: per_image.unwrap_or_default().normalize(),
-        tiers: vec![],
-        effective_from: None,
+    if provider == "xai" {
+        // LiteLLM bills xAI's reasoning tokens as output tokens, whatever the entry says.
+        flat.reasoning = None;
+    }
+    provider_defaults(provider, &mut flat, &found);
+    let (base, mut tiers) = match ranged_tiers(entry, &flat)? {
+        // LiteLLM ignores *_above_{N}k_tokens rates when a tiered_pricing range applies.
+        Some(ranged) => ranged,
+        None => (flat, threshold_tiers(entry, &flat, provider)?),
     };
-    let mut tiers = ranged_tiers(entry, &mut p)?;
-    tiers.extend(threshold_tiers(entry, &p)?);
     tiers.sort_by_key(|t| t.above_input_tokens);
     tiers.dedup_by_key(|t| t.above_input_tokens);
-    p.tiers = tiers;
-    checked(p)
+    checked(Prices {
+        input_per_mtok: base.input,
+        output_per_mtok: base.output,
+        cached_input_per_mtok: base.cached,
+        cache_write_per_mtok: base.write,
+        reasoning_per_mtok: base.reasoning,
+        per_request: per_request.unwrap_or_default().normalize(),
+        per_image: per_image.unwrap_or_default().normalize(),
+        tiers,
+        effective_from: None,
+    })
 }
 
 fn capabilities(entry: &Entry, mode: &str) -> Vec<String> {
@@ -322,6 +410,11 @@ fn model(
                 .into(),
         );
     }
+    if let (Some(target), None) = (text(entry, "alias_of"), entry.get("litellm_provider")) {
+        return Err(format!(
+            "an alias of {target} (LiteLLM serves it as that entry; imported under that key)"
+        ));
+    }
     let provider_name = text(entry, "litellm_provider").ok_or("it has no litellm_provider")?;
     count_fields(entry, source);
     let provider = provider_for(&provider_name, provider_map);
@@ -354,7 +447,7 @@ fn model(
     Ok(SourceModel {
         model,
         provider,
-        prices: prices(entry)?,
+        prices: prices(entry, &provider_name)?,
     })
 }
 
@@ -421,5 +514,123 @@ mod tests {
         assert_eq!(d.model.mode, "image_generation");
         assert_eq!(d.prices.as_ref().unwrap().per_image.to_string(), "0.04");
         assert_eq!(s.skipped.len(), 2);
+    }
+
+    fn prices_of(s: &Source, id: &str) -> Prices {
+        s.models
+            .iter()
+            .find(|m| m.model.id == id)
+            .and_then(|m| m.prices.clone())
+            .unwrap()
+    }
+
+    #[test]
+    fn a_threshold_keeps_the_rates_it_does_not_name_at_the_rate_below() {
+        // LiteLLM: above a threshold, a cache rate the threshold does not name stays at the
+        // flat cache rate (not the higher input rate); a second threshold starts from the
+        // first; the reasoning rate is never tiered.
+        let s = one(
+            r#"{"kyma/q": {"litellm_provider": "kyma", "input_cost_per_token": 4.35e-08,
+            "cache_read_input_token_cost": 8.1e-09, "cache_creation_input_token_cost": 5e-08,
+            "output_cost_per_token": 1.886e-07, "output_cost_per_reasoning_token": 3e-07,
+            "input_cost_per_token_above_32k_tokens": 1.35e-07, "output_cost_per_token_above_32k_tokens": 5.4e-07,
+            "cache_read_input_token_cost_above_32k_tokens": 2e-08,
+            "input_cost_per_token_above_256k_tokens": 2.7e-07}}"#,
+        );
+        let p = prices_of(&s, "kyma/q");
+        assert_eq!(p.tiers.len(), 2);
+        let (t32, t256) = (&p.tiers[0], &p.tiers[1]);
+        assert_eq!(t32.above_input_tokens, 32_000);
+        assert_eq!(t32.cached_input_per_mtok.unwrap().to_string(), "0.02");
+        assert_eq!(t32.cache_write_per_mtok.unwrap().to_string(), "0.05");
+        assert_eq!(t32.reasoning_per_mtok.unwrap().to_string(), "0.3");
+        assert_eq!(t256.input_per_mtok.to_string(), "0.27");
+        assert_eq!(
+            t256.output_per_mtok.to_string(),
+            "0.54",
+            "from the 32k threshold"
+        );
+        assert_eq!(t256.cached_input_per_mtok.unwrap().to_string(), "0.02");
+        // A cache rate named nowhere stays absent: the input rate in force.
+        let s = one(
+            r#"{"m": {"litellm_provider": "kyma", "input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06,
+            "input_cost_per_token_above_128k_tokens": 2e-06}}"#,
+        );
+        assert_eq!(prices_of(&s, "m").tiers[0].cached_input_per_mtok, None);
+    }
+
+    #[test]
+    fn xai_thresholds_apply_from_the_threshold_on() {
+        let s = one(
+            r#"{"xai/grok": {"litellm_provider": "xai", "input_cost_per_token": 1.25e-06, "output_cost_per_token": 2.5e-06,
+            "output_cost_per_reasoning_token": 9e-06,
+            "input_cost_per_token_above_200k_tokens": 2.5e-06},
+            "other/grok": {"litellm_provider": "other", "input_cost_per_token": 1.25e-06,
+            "input_cost_per_token_above_200k_tokens": 2.5e-06}}"#,
+        );
+        let x = prices_of(&s, "xai/grok");
+        assert_eq!(x.tiers[0].above_input_tokens, 199_999);
+        assert_eq!(
+            x.reasoning_per_mtok, None,
+            "xAI reasoning is billed as output"
+        );
+        assert_eq!(
+            prices_of(&s, "other/grok").tiers[0].above_input_tokens,
+            200_000
+        );
+    }
+
+    #[test]
+    fn a_tiered_range_defaults_its_cache_rates_to_its_own_input() {
+        let s = one(
+            r#"{"q": {"litellm_provider": "dashscope", "cache_read_input_token_cost": 1e-08, "output_cost_per_token": 9e-06,
+            "tiered_pricing": [
+              {"range": [0, 32000], "input_cost_per_token": 1e-06, "output_cost_per_token": 5e-06, "output_cost_per_reasoning_token": 8e-06},
+              {"range": [32000, 128000], "input_cost_per_token": 2e-06},
+              {"range": [128000, 256000], "output_cost_per_token": 7e-06}]}}"#,
+        );
+        let p = prices_of(&s, "q");
+        assert_eq!(p.input_per_mtok.to_string(), "1");
+        assert_eq!(
+            p.cached_input_per_mtok, None,
+            "the range's input, not the flat 0.01"
+        );
+        assert_eq!(p.reasoning_per_mtok.unwrap().to_string(), "8");
+        let mid = &p.tiers[0];
+        assert_eq!(mid.input_per_mtok.to_string(), "2");
+        assert_eq!(mid.output_per_mtok.to_string(), "9", "the flat output rate");
+        assert_eq!(mid.cached_input_per_mtok, None);
+        // A range without an input rate leaves the call at the flat rates.
+        let top = &p.tiers[1];
+        assert_eq!(top.input_per_mtok.to_string(), "0");
+        assert_eq!(top.cached_input_per_mtok.unwrap().to_string(), "0.01");
+    }
+
+    #[test]
+    fn fireworks_cache_reads_default_to_half_the_input_rate_and_aliases_are_named() {
+        let s = one(
+            r#"{"fireworks_ai/m": {"litellm_provider": "fireworks_ai", "input_cost_per_token": 9e-07, "output_cost_per_token": 9e-07},
+            "fireworks_ai/n": {"litellm_provider": "fireworks_ai", "input_cost_per_token": 9e-07, "cache_read_input_token_cost": 1e-07},
+            "x/latest": {"alias_of": "x/model-1"}}"#,
+        );
+        assert_eq!(
+            prices_of(&s, "fireworks_ai/m")
+                .cached_input_per_mtok
+                .unwrap()
+                .to_string(),
+            "0.45"
+        );
+        assert_eq!(
+            prices_of(&s, "fireworks_ai/n")
+                .cached_input_per_mtok
+                .unwrap()
+                .to_string(),
+            "0.1"
+        );
+        assert!(
+            s.skipped[0].reason.starts_with("an alias of x/model-1"),
+            "{:?}",
+            s.skipped
+        );
     }
 }
