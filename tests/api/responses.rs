@@ -422,3 +422,65 @@ async fn a_mid_stream_error_fails_the_response() {
         assert_eq!(gw.generation(&id).await["status"], "upstream_error");
     }
 }
+
+/// Malformed Responses bodies get a 400 naming the field, never a 500; an upstream that lies
+/// about usage on a Responses call is metered by the gateway's own count.
+#[tokio::test]
+async fn hostile_responses_requests_and_upstreams() {
+    let gw = gateway().await;
+    let deep = (0..200).fold(json!("x"), |v, _| json!([v]));
+    for (body, param) in [
+        (
+            json!({"model": "oa-model", "input": "x", "max_output_tokens": -1}),
+            "max_output_tokens",
+        ),
+        (
+            json!({"model": "oa-model", "input": "x", "temperature": "hot"}),
+            "temperature",
+        ),
+        (
+            json!({"model": "oa-model", "input": [{"type": "function_call", "name": "f"}]}),
+            "input[0]",
+        ),
+        (
+            json!({"model": "oa-model", "input": [{"type": "telepathy"}]}),
+            "input[0].type",
+        ),
+        (json!({"model": "oa-model", "input": []}), "input"),
+        (
+            json!({"model": "oa-model", "input": "x", "text": {"format": {"type": "json_schema"}}}),
+            "text.format.schema",
+        ),
+        (
+            json!({"model": "oa-model", "input": "x", "tool_choice": {"type": "function"}}),
+            "tool_choice",
+        ),
+    ] {
+        let r = gw.post("/v1/responses", body.clone()).await;
+        assert_eq!(r.status(), 400, "{body}");
+        let e: Value = r.json().await.unwrap();
+        assert!(
+            e["error"]["param"]
+                .as_str()
+                .is_some_and(|p| p.starts_with(param)),
+            "{param}: {e}"
+        );
+    }
+    // Nesting deeper than the JSON reader's limit is malformed JSON, refused before anything.
+    let r = gw
+        .post("/v1/responses", json!({"model": "oa-model", "input": deep}))
+        .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "invalid_json"
+    );
+    gw.mock
+        .set(|s| s.usage_override = Some(json!({"prompt_tokens": -5, "completion_tokens": 1e12})));
+    let r = gw.post("/v1/responses", ask("oa-model")).await;
+    assert_eq!(r.status(), 200);
+    let id = request_id(&r);
+    let g = gw.generation(&id).await;
+    assert_eq!(g["usage_source"], "estimated", "{g}");
+    assert!(g["output_tokens"].as_u64().unwrap() < 1000);
+}

@@ -186,4 +186,20 @@ mod tests {
         );
         assert!(exact("abc").is_none());
     }
+
+    #[test]
+    fn hostile_numbers_are_refused_not_wrapped() {
+        for text in ["1e400", "NaN", "Infinity", "1e", "", "--1", "1.0.0", "0x10"] {
+            let d = exact(text);
+            assert!(
+                d.is_none() || per_mtok(d.unwrap()).is_none(),
+                "{text}: {d:?}"
+            );
+        }
+        // Too small to store (below a picodollar per token) is parsed exactly; the importer's
+        // price check then skips the entry with its reason (see litellm::tests).
+        assert!(exact("1e-40").is_none_or(|d| d < Decimal::new(1, 12)));
+        let huge = "9".repeat(40);
+        assert!(exact(&huge).is_none_or(|d| per_mtok(d).is_none()));
+    }
 }
