@@ -263,8 +263,9 @@ fn routes() -> OpenApiRouter<AppState> {
             budgets::update_team,
             budgets::delete_team
         ))
-        .routes(routes!(budgets::key_credits))
-        .routes(routes!(budgets::team_credits))
+        .routes(routes!(budgets::key_credits, budgets::key_ledger))
+        .routes(routes!(budgets::team_credits, budgets::team_ledger))
+        .routes(routes!(budgets::own_ledger))
         .routes(routes!(budgets::own_key))
         .routes(routes!(budgets::alerts))
         .routes(routes!(health::healthz))
