@@ -86,3 +86,10 @@ export function scaleUsd(s, numerator, denominator) {
   if (!denominator) return null;
   return fromPicos((toPicos(s) * BigInt(Math.round(numerator))) / BigInt(Math.round(denominator)));
 }
+
+/** An amount cut (towards zero) to `places` decimal places. */
+export function truncateUsd(s, places) {
+  if (s === null) return null;
+  const unit = 10n ** BigInt(PICO_DIGITS - places);
+  return fromPicos((toPicos(s) / unit) * unit);
+}

@@ -4,7 +4,7 @@
 
 import { api, isAdmin, scoped } from '../api.js';
 import { h, money, count, time, status as statusBadge, table, fill, section, select, download, errorBox, badge } from '../ui.js';
-import { directory, dimensionLabel } from './overview.js';
+import { directory, named } from './overview.js';
 
 const STATUSES = ['', 'ok', 'upstream_error', 'timeout', 'client_cancelled', 'stream_error', 'interrupted', 'rejected'];
 const FILTERS = ['key', 'team', 'model', 'status', 'from', 'to'];
@@ -145,7 +145,7 @@ export function recordDetail(r, names) {
       field('Call id', h('code', {}, r.id)),
       field('Started', time(r.created_at)),
       field('Finished', time(r.finished_at)),
-      field('Key', r.key_id ? dimensionLabel(names, 'key', r.key_id) : null),
+      field('Key', r.key_id ? named(names, 'key', r.key_id) : null),
       field('Team', r.team),
       field('Model', h('a', { href: `#/models/${encodeURIComponent(r.model)}` }, r.model)),
       field('Requested as', r.requested_model),

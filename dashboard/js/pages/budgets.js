@@ -2,7 +2,7 @@
 // end, recent alerts, prepaid balances and their ledgers.
 
 import { api, isAdmin } from '../api.js';
-import { ratio, scaleUsd, cmpUsd } from '../money.js';
+import { ratio, scaleUsd, cmpUsd, truncateUsd } from '../money.js';
 import { h, money, time, table, fill, section, badge, errorBox } from '../ui.js';
 
 const MAX_KEYS = 500;
@@ -29,8 +29,9 @@ function sizeBars(root) {
 }
 
 /**
- * Spend at the period's end if it goes on at the rate so far: spent × length ÷ elapsed, exact
- * to the picodollar. None for total budgets or before a minute has passed.
+ * Spend at the period's end if it goes on at the rate so far: spent × length ÷ elapsed, in
+ * BigInt picodollars, shown to the micro-dollar (an estimate, not a ledger figure). None for
+ * total budgets or before a minute has passed.
  */
 export function forecast(b, now = Date.now()) {
   if (!b.resets_at || !b.period_start) return null;
@@ -38,18 +39,24 @@ export function forecast(b, now = Date.now()) {
   const end = Date.parse(b.resets_at);
   const elapsed = now - start;
   if (elapsed < 60_000 || end <= start) return null;
-  return scaleUsd(b.spent_usd, end - start, Math.min(elapsed, end - start));
+  return truncateUsd(scaleUsd(b.spent_usd, end - start, Math.min(elapsed, end - start)), 6);
 }
 
-function owner(names, b) {
+function ownerText(names, b) {
   if (b.scope === 'global') return 'Whole gateway';
-  const name = names.get(`${b.scope}:${b.id}`);
-  return `${b.scope} ${name && name !== b.id ? `${name} (${b.id})` : b.id}`;
+  return `${b.scope} ${names.get(`${b.scope}:${b.id}`) ?? b.id}`;
+}
+
+/** "key alice" with the id in small type; the whole gateway's budget by that name. */
+function owner(names, scope, id) {
+  if (scope === 'global') return h('span', {}, 'Whole gateway');
+  const name = names.get(`${scope}:${id}`);
+  return h('span', { title: id }, `${scope.replace('_credit', ' balance')} ${name ?? id}`, name && name !== id ? h('span', { class: 'id' }, ` ${id}`) : null);
 }
 
 function budgetTable(budgets, names) {
   return table([
-    { label: 'Budget of', value: (b) => owner(names, b), sort: (b) => owner(names, b) },
+    { label: 'Budget of', value: (b) => owner(names, b.scope, b.id), sort: (b) => ownerText(names, b) },
     { label: 'Period', value: (b) => h('span', {}, b.period, ' ', badge(b.mode, b.mode === 'hard' ? 'bad' : '')) },
     { label: 'Limit', class: 'num', value: (b) => money(b.limit_usd, { class: 'money limit' }) },
     { label: 'Spent', class: 'num', value: (b) => money(b.spent_usd, { class: 'money spent' }) },
@@ -86,12 +93,21 @@ async function ledgerPanel(path, target) {
 
 function balanceTable(balances, names, ledger) {
   return table([
-    { label: 'Account', value: (b) => `${b.owner} ${names.get(`${b.owner}:${b.id}`) ?? ''} (${b.id})` },
+    { label: 'Account', value: (b) => owner(names, b.owner, b.id) },
     { label: 'Balance', class: 'num', value: (b) => money(b.balance_usd, { class: 'money balance' }) },
     { label: 'Reserved', class: 'num', value: (b) => money(b.reserved_usd) },
     { label: 'Available', class: 'num', value: (b) => money(b.available_usd, { class: 'money available' }) },
     { label: '', value: (b) => h('button', { type: 'button', class: 'secondary', 'data-ledger': `${b.owner}:${b.id}`, onclick: () => ledger(b) }, 'Ledger') },
   ], balances, { id: 'balances-table', empty: 'No prepaid balances.', rowAttrs: (b) => ({ 'data-owner': b.owner, 'data-id': b.id }) });
+}
+
+/** An alert's message, its amounts exact; the whole payload in the tooltip. */
+function alertText(a) {
+  const p = a.payload ?? {};
+  const amounts = ['spent_usd', 'limit_usd', 'projected_usd', 'cost_usd', 'reserved_usd', 'needed_usd', 'remaining_usd', 'balance_usd']
+    .filter((k) => typeof p[k] === 'string')
+    .map((k) => h('span', {}, ` ${k.replace('_usd', '')} `, money(p[k])));
+  return h('span', { title: JSON.stringify(p, null, 1) }, p.message ?? a.type, amounts);
 }
 
 export async function render(el) {
@@ -139,9 +155,9 @@ export async function render(el) {
     section('Recent alerts', table([
       { label: 'When', value: (a) => time(a.created_at) },
       { label: 'Type', value: (a) => badge(a.type, a.type.includes('refusal') || a.type.includes('overrun') ? 'bad' : 'warn') },
-      { label: 'Scope', value: (a) => `${a.scope} ${names.get(`${a.scope}:${a.scope_id}`) ?? ''} (${a.scope_id})` },
+      { label: 'Of', value: (a) => owner(names, a.scope.replace('_credit', ''), a.scope_id) },
+      { label: 'What', value: alertText },
       { label: 'Delivery', value: (a) => badge(a.delivery.state, a.delivery.state === 'delivered' ? 'ok' : '') },
-      { label: 'Detail', value: (a) => h('code', { class: 'muted' }, JSON.stringify(a.payload)) },
     ], alerts.data, { id: 'alerts-table', empty: 'No alerts.' })),
     section('Prepaid balances', balanceTable(balances, names, ledger), ledgerBox),
   );

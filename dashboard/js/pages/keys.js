@@ -92,8 +92,8 @@ export async function render(el, { go }) {
     message,
     section('New key', form, secretBox),
     section('Keys', table([
-      { label: 'Name', value: (k) => h('span', {}, k.name, h('br'), h('code', { class: 'muted' }, k.id)), sort: (k) => k.name.toLowerCase() },
-      { label: 'Prefix', value: (k) => h('code', {}, `${k.key_prefix}…`) },
+      { label: 'Name', value: (k) => h('span', {}, k.name, h('br'), h('span', { class: 'id' }, k.id)), sort: (k) => k.name.toLowerCase() },
+      { label: 'Prefix', value: (k) => h('code', { class: 'nowrap' }, `${k.key_prefix}…`) },
       { label: 'Team', value: (k) => k.team ?? h('span', { class: 'muted' }, '—'), sort: (k) => k.team ?? '' },
       { label: 'State', value: keyState, sort: (k) => (k.revoked_at ? 2 : k.disabled ? 1 : 0) },
       { label: 'Spend', class: 'num', value: (k) => money(spentKey.get(k.id)?.cost_usd ?? '0', { class: 'money key-spend' }), sort: (k) => Number(spentKey.get(k.id)?.cost_usd ?? 0), desc: true },

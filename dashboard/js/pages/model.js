@@ -84,6 +84,8 @@ export async function render(el, { rest: id }) {
     section('Playground', playground(m, session.get())),
   );
   if (history.length) {
-    priceSteps(canvas, history.map((v) => String(v.effective_from ?? '').slice(0, 10)), rates.map(([k, l]) => ({ label: l, values: history.map((v) => v[k] ?? null) })));
+    // The latest version again at today, so the current price is a segment, not a point.
+    const points = [...history, { ...history.at(-1), effective_from: new Date().toISOString() }];
+    priceSteps(canvas, points.map((v, i) => (i === points.length - 1 ? 'now' : String(v.effective_from ?? '').slice(0, 10))), rates.map(([k, l]) => ({ label: l, values: points.map((v) => v[k] ?? null) })));
   }
 }

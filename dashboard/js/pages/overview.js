@@ -23,8 +23,13 @@ export async function directory() {
 
 export function dimensionLabel(names, dim, value) {
   if (value === null || value === undefined || value === '') return dim === 'team' ? '(no team)' : '(none)';
-  const name = names[dim]?.get(value);
-  return name && name !== value ? `${name} (${value})` : value;
+  return names[dim]?.get(value) ?? value;
+}
+
+/** A key or team by its name, with its id in small type and in the tooltip. */
+export function named(names, dim, value) {
+  const label = dimensionLabel(names, dim, value);
+  return h('span', { title: value ?? '' }, label, label !== value && value ? h('span', { class: 'id' }, ` ${value}`) : null);
 }
 
 export async function render(el, { query, go }) {
@@ -100,7 +105,7 @@ export async function render(el, { query, go }) {
 
   const top = (report, d) => report.rows.slice().sort((a, b) => cmpUsd(b.cost_usd, a.cost_usd)).slice(0, 10);
   const topTable = (report, d, id) => table([
-    { label: d === 'key' ? 'Key' : 'Model', value: (r) => d === 'model' ? h('a', { href: `#/models/${encodeURIComponent(r.model)}` }, r.model) : h('a', { href: `#/audit?key=${encodeURIComponent(r.key ?? '')}` }, dimensionLabel(names, d, r[d])) },
+    { label: d === 'key' ? 'Key' : 'Model', value: (r) => d === 'model' ? h('a', { href: `#/models/${encodeURIComponent(r.model)}` }, r.model) : h('a', { href: `#/audit?key=${encodeURIComponent(r.key ?? '')}` }, named(names, d, r[d])) },
     { label: 'Calls', class: 'num', value: (r) => count(r.requests) },
     { label: 'Tokens in / out', class: 'num', value: (r) => h('span', {}, count(r.input_tokens), ' / ', count(r.output_tokens)) },
     { label: 'Spend', class: 'num', value: (r) => money(r.cost_usd) },

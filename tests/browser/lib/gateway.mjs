@@ -89,7 +89,7 @@ export async function startGateway(env = {}) {
       const r = await fetch(`${base}/v1/chat/completions`, {
         method: 'POST',
         headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ model, max_tokens: 600, messages: [{ role: 'user', content: text }] }),
+        body: JSON.stringify({ model, max_tokens: 25000, messages: [{ role: 'user', content: text }] }),
       });
       await r.arrayBuffer();
       return { status: r.status, id: r.headers.get('x-request-id') };
