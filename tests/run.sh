@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust unit and integration tests, then the official-SDK suites (Python,
-# then TypeScript) against the real binary. Builds once (debug profile); run from anywhere.
+# then TypeScript) and the dashboard in headless Chromium, against the real binary. Builds once
+# (debug profile); run from anywhere.
 #
 # PostgreSQL: tests of the PostgreSQL backend run against the server named by
 # TOLLGATE_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432, trust auth; each test
@@ -56,3 +57,4 @@ if [ -n "${TOLLGATE_TEST_POSTGRES_URL:-}" ]; then
 fi
 TOLLGATE_BIN="$root/target/debug/tollgate" bash tests/sdk/run.sh
 TOLLGATE_BIN="$root/target/debug/tollgate" bash tests/sdk-ts/run.sh
+TOLLGATE_BIN="$root/target/debug/tollgate" bash tests/browser/run.sh

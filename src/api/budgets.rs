@@ -167,6 +167,110 @@ pub async fn team_credits(
     grant(&state, "team", &id, body).await
 }
 
+/// Query of a credit ledger.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LedgerParams {
+    /// Entries per page, 1 to 1000 (default 100).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A prepaid account's balance and a page of its ledger, newest first.
+async fn ledger(
+    state: &AppState,
+    owner: &str,
+    id: &str,
+    p: LedgerParams,
+) -> Result<Json<Value>, ApiError> {
+    let limit = p.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid_field(
+            "limit",
+            "limit must be between 1 and 1000",
+        ));
+    }
+    let before = match p.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(c.parse::<i64>().map_err(|_| {
+            ApiError::invalid_field("cursor", "cursor is not one this API returned")
+        })?),
+    };
+    let rows = state
+        .store
+        .credit_entries(owner, id, before, limit + 1)
+        .await?;
+    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    let rows = &rows[..rows.len().min(usize::try_from(limit).unwrap_or(usize::MAX))];
+    let next = if more {
+        rows.last().map(|r| r.seq.to_string())
+    } else {
+        None
+    };
+    let (balance, reserved) = state.store.balance(owner, id).await?.unwrap_or((0, 0));
+    let data: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({"id": r.id, "kind": r.kind, "amount_usd": format_usd(from_picos(r.amount_picos)),
+                "usage_id": r.usage_id, "note": r.note,
+                "created_at": chrono::DateTime::<chrono::Utc>::from_timestamp_millis(r.created_at)})
+        })
+        .collect();
+    Ok(Json(json!({
+        "owner": owner, "id": id,
+        "balance_usd": format_usd(from_picos(balance)), "reserved_usd": format_usd(from_picos(reserved)),
+        "available_usd": format_usd(from_picos((balance - reserved).max(0))),
+        "data": data, "next_cursor": next,
+    })))
+}
+
+/// A key's prepaid balance and its credit ledger (grants, refunds, free tier, usage), newest
+/// first, in cursor pages.
+#[utoipa::path(get, path = "/admin/keys/{id}/credits", tag = "budgets", security(("admin" = [])), params(("id" = String, Path, description = "Key id"), LedgerParams),
+    responses((status = 200, description = "{owner, id, balance_usd, reserved_usd, available_usd, data, next_cursor}"), (status = 404, description = "No such key")))]
+pub async fn key_ledger(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(p): ApiQuery<LedgerParams>,
+) -> Result<Json<Value>, ApiError> {
+    if !state.keys.all().values().any(|k| k.id == id) {
+        return Err(ApiError::not_found(
+            "key_not_found",
+            format!("key '{id}' does not exist"),
+        ));
+    }
+    ledger(&state, "key", &id, p).await
+}
+
+/// A team's prepaid balance and its credit ledger, newest first, in cursor pages.
+#[utoipa::path(get, path = "/admin/teams/{id}/credits", tag = "budgets", security(("admin" = [])), params(("id" = String, Path, description = "Team id"), LedgerParams),
+    responses((status = 200, description = "{owner, id, balance_usd, reserved_usd, available_usd, data, next_cursor}"), (status = 404, description = "No such team")))]
+pub async fn team_ledger(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(p): ApiQuery<LedgerParams>,
+) -> Result<Json<Value>, ApiError> {
+    if state.teams.get(&id).is_none() {
+        return Err(team_not_found(&id));
+    }
+    ledger(&state, "team", &id, p).await
+}
+
+/// The caller's key's prepaid balance and credit ledger, newest first.
+#[utoipa::path(get, path = "/v1/credits", tag = "budgets", params(LedgerParams),
+    responses((status = 200, description = "As GET /admin/keys/{id}/credits, for the caller's key"), (status = 401, description = "Bad API key")))]
+pub async fn own_ledger(
+    Caller(key): Caller,
+    State(state): State<AppState>,
+    ApiQuery(p): ApiQuery<LedgerParams>,
+) -> Result<Json<Value>, ApiError> {
+    ledger(&state, "key", &key.id, p).await
+}
+
 /// The caller's key: budgets with spend this period, reserved, remaining and reset time;
 /// balance; rate limits and what remains of them.
 #[utoipa::path(get, path = "/v1/key", tag = "budgets", responses((status = 200, description = "{\"data\": {...}}"), (status = 401, description = "Bad API key")))]

@@ -4,6 +4,7 @@ mod admin_catalog;
 mod admin_keys;
 mod budgets;
 mod catalog_import;
+pub mod dashboard;
 pub mod extract;
 mod health;
 pub mod models;
@@ -263,8 +264,9 @@ fn routes() -> OpenApiRouter<AppState> {
             budgets::update_team,
             budgets::delete_team
         ))
-        .routes(routes!(budgets::key_credits))
-        .routes(routes!(budgets::team_credits))
+        .routes(routes!(budgets::key_credits, budgets::key_ledger))
+        .routes(routes!(budgets::team_credits, budgets::team_ledger))
+        .routes(routes!(budgets::own_ledger))
         .routes(routes!(budgets::own_key))
         .routes(routes!(budgets::alerts))
         .routes(routes!(health::healthz))
@@ -290,6 +292,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
     let (router, spec) = split();
     let spec = Arc::new(spec.to_pretty_json().expect("OpenAPI document serializes"));
     let router = router
+        .merge(dashboard::routes())
         .fallback(not_found)
         .layer(Extension(health::OpenApiJson(spec)))
         .layer(Extension(gateway::Limits::new(settings)))

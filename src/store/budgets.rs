@@ -44,6 +44,18 @@ pub struct AlertRow {
     pub last_error: Option<String>,
 }
 
+/// One entry of a prepaid credit ledger.
+#[derive(Debug, Clone, FromRow)]
+pub struct CreditEntryRow {
+    pub seq: i64,
+    pub id: String,
+    pub kind: String,
+    pub amount_picos: i64,
+    pub usage_id: Option<String>,
+    pub note: Option<String>,
+    pub created_at: i64,
+}
+
 /// A budget's spend in a period, from the ledger (records plus adjustments), as an
 /// overflow-safe split sum. Sums are cast back to `BIGINT`: PostgreSQL widens `SUM(bigint)` to
 /// `NUMERIC`, whose division would not truncate.
@@ -253,6 +265,26 @@ impl Store {
             .fetch_optional(pool)
             .await
         })?)
+    }
+
+    /// A prepaid ledger's entries, newest first: up to `limit` below `before_seq`.
+    pub async fn credit_entries(
+        &self,
+        kind: &str,
+        id: &str,
+        before_seq: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<CreditEntryRow>, StoreError> {
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, CreditEntryRow>(
+            "SELECT seq, id, kind, amount_picos, usage_id, note, created_at FROM credit_entries \
+             WHERE owner_kind = $1 AND owner_id = $2 AND seq < $3 ORDER BY seq DESC LIMIT $4"
+        )
+        .bind(kind)
+        .bind(id)
+        .bind(before_seq.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(pool)
+        .await)?)
     }
 
     pub async fn credit_owners(&self) -> Result<Vec<(String, String)>, StoreError> {

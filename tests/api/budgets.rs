@@ -282,6 +282,129 @@ async fn prepaid_credits_are_granted_drawn_and_exhausted() {
     );
 }
 
+/// `GET /admin/keys/{id}/credits`, `/admin/teams/{id}/credits` and `/v1/credits`: the balance
+/// and the ledger, newest first, in cursor pages.
+#[tokio::test]
+async fn credit_ledgers_are_listed_newest_first_in_pages() {
+    let gw = gateway().await;
+    modest(&gw);
+    let (id, secret) = new_key(&gw, json!({"name":"ledger"})).await;
+    let path = format!("/admin/keys/{id}/credits");
+    let (s, empty) = gw.app.admin(Method::GET, &path, None).await;
+    assert_eq!(s, 200, "{empty}");
+    assert_eq!(empty["data"], json!([]));
+    assert_eq!(empty["balance_usd"], "0.000000");
+    assert_eq!(empty["next_cursor"], Value::Null);
+    let (s, _) = gw
+        .app
+        .admin(
+            Method::POST,
+            &path,
+            Some(json!({"amount_usd":"0.01","note":"top-up"})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    for _ in 0..3 {
+        assert_eq!(call_with(&gw, &secret).await.status(), 200);
+    }
+    let (_, all) = gw.app.admin(Method::GET, &path, None).await;
+    let entries = all["data"].as_array().unwrap();
+    assert_eq!(entries.len(), 4, "{all}");
+    assert_eq!(entries[3]["kind"], "grant");
+    assert_eq!(entries[3]["amount_usd"], "0.010000");
+    assert_eq!(entries[3]["note"], "top-up");
+    for e in &entries[..3] {
+        assert_eq!(e["kind"], "usage");
+        assert_eq!(e["amount_usd"], "-0.000620");
+        assert!(e["usage_id"].as_str().is_some(), "{e}");
+    }
+    assert_eq!(all["balance_usd"], "0.008140");
+    assert_eq!(all["available_usd"], "0.008140");
+    // Pages of three, then the rest.
+    let (_, first) = gw
+        .app
+        .admin(Method::GET, &format!("{path}?limit=3"), None)
+        .await;
+    assert_eq!(first["data"].as_array().unwrap().len(), 3);
+    let cursor = first["next_cursor"].as_str().unwrap().to_string();
+    let (_, second) = gw
+        .app
+        .admin(
+            Method::GET,
+            &format!("{path}?limit=3&cursor={cursor}"),
+            None,
+        )
+        .await;
+    assert_eq!(second["data"], json!([entries[3]]));
+    assert_eq!(second["next_cursor"], Value::Null);
+    // The key holder's own view is the same.
+    let own: Value = gw
+        .app
+        .client
+        .get(gw.app.url("/v1/credits"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(own, all);
+    // Refusals.
+    for bad in ["?limit=0", "?limit=1001", "?cursor=x", "?other=1"] {
+        let (s, e) = gw
+            .app
+            .admin(Method::GET, &format!("{path}{bad}"), None)
+            .await;
+        assert_eq!(s, 400, "{bad}: {e}");
+    }
+    let (s, _) = gw
+        .app
+        .admin(Method::GET, "/admin/keys/key_nope/credits", None)
+        .await;
+    assert_eq!(s, 404);
+    let (s, _) = gw
+        .app
+        .admin(Method::GET, "/admin/teams/nope/credits", None)
+        .await;
+    assert_eq!(s, 404);
+    let r = gw
+        .app
+        .client
+        .get(gw.app.url("/v1/credits"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // A team's ledger.
+    let (s, _) = gw
+        .app
+        .admin(
+            Method::POST,
+            "/admin/teams",
+            Some(json!({"id":"t1","name":"T1"})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, _) = gw
+        .app
+        .admin(
+            Method::POST,
+            "/admin/teams/t1/credits",
+            Some(json!({"amount_usd":"2.5"})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, team) = gw
+        .app
+        .admin(Method::GET, "/admin/teams/t1/credits", None)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(team["owner"], "team");
+    assert_eq!(team["balance_usd"], "2.500000");
+    assert_eq!(team["data"][0]["amount_usd"], "2.500000");
+}
+
 #[tokio::test]
 async fn new_keys_get_the_free_tier() {
     let dir = tempfile::TempDir::new().unwrap();

@@ -7,6 +7,7 @@ mod budgets;
 mod catalog;
 mod catalog_import;
 mod crash;
+mod dashboard;
 mod db_copy;
 mod errors;
 mod gateway;
