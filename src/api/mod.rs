@@ -300,7 +300,51 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .layer(RequestBodyTimeoutLayer::new(Duration::from_millis(
             settings.body_read_timeout_ms,
         )));
-    protect(router).with_state(state)
+    let app = protect(router).with_state(state);
+    // Before routing (a layer on the router itself runs after it): model ids written with a
+    // bare `/` on the catalog's read routes are taken as if the `/` were `%2F`.
+    Router::new().fallback_service(tower::ServiceExt::map_request(app, spell_out_model_path))
+}
+
+/// The read routes whose last segment is a model id (`/models/` is the Markdown page,
+/// `{id}.md`).
+const MODEL_PATHS: &[&str] = &["/v1/models/", "/api/v7/llm/v1/models/", "/models/"];
+
+/// `GET /v1/models/gemini/gemini-2.5-pro` is `GET /v1/models/gemini%2Fgemini-2.5-pro`: on the
+/// model read routes ([`MODEL_PATHS`]) every bare `/` after the prefix is taken as part of
+/// the id, except a final `/related` on `/v1/models/`, which stays the related-models route
+/// (an id that itself ends in `/related` is reached with its last `/` as `%2F`). Other routes
+/// (`/admin/models/{id}`, ...) take `%2F` only. The rewritten path stays under its prefix: it
+/// can only reach the route it was aimed at.
+fn spell_out_model_path(mut req: Request) -> Request {
+    if let Some(path) = spelled_out(req.uri().path()) {
+        let target = match req.uri().query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        };
+        let mut parts = req.uri().clone().into_parts();
+        if let Ok(pq) = target.parse() {
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    req
+}
+
+/// The path with the model id's bare `/`s as `%2F`, or `None` when it needs no change.
+fn spelled_out(path: &str) -> Option<String> {
+    let prefix = MODEL_PATHS.iter().find(|p| path.starts_with(**p))?;
+    let rest = &path[prefix.len()..];
+    let (id, suffix) = match rest.strip_suffix("/related") {
+        Some(id) if *prefix == "/v1/models/" && !id.is_empty() => (id, "/related"),
+        _ => (rest, ""),
+    };
+    if !id.contains('/') {
+        return None;
+    }
+    Some(format!("{prefix}{}{suffix}", id.replace('/', "%2F")))
 }
 
 /// The outer layers: a panic becomes a 500 in the caller's dialect (never a dropped
@@ -557,6 +601,57 @@ mod tests {
                 assert!(!body["error"]["message"].as_str().unwrap().is_empty());
             }
         }
+    }
+
+    #[test]
+    fn bare_slashes_in_model_ids_are_spelled_out_on_the_model_read_routes() {
+        for (path, expected) in [
+            (
+                "/v1/models/gemini/gemini-2.5-pro",
+                Some("/v1/models/gemini%2Fgemini-2.5-pro"),
+            ),
+            ("/v1/models/a/b:c@d+e", Some("/v1/models/a%2Fb:c@d+e")),
+            (
+                "/v1/models/a/b/c/related",
+                Some("/v1/models/a%2Fb%2Fc/related"),
+            ),
+            ("/v1/models/a/related", None),
+            ("/v1/models/a%2Frelated", None),
+            (
+                "/v1/models/a/b%2Frelated",
+                Some("/v1/models/a%2Fb%2Frelated"),
+            ),
+            ("/v1/models/related", None),
+            ("/v1/models/plain", None),
+            ("/v1/models", None),
+            ("/v1/models/", None),
+            ("/v1/models/a/", Some("/v1/models/a%2F")),
+            (
+                "/v1/models/../../admin/models",
+                Some("/v1/models/..%2F..%2Fadmin%2Fmodels"),
+            ),
+            (
+                "/api/v7/llm/v1/models/x/y",
+                Some("/api/v7/llm/v1/models/x%2Fy"),
+            ),
+            (
+                "/api/v7/llm/v1/models/x/related",
+                Some("/api/v7/llm/v1/models/x%2Frelated"),
+            ),
+            ("/models/x/y.md", Some("/models/x%2Fy.md")),
+            ("/admin/models/x/y", None),
+            ("/admin/models/x/prices", None),
+            ("/v1/chat/completions", None),
+        ] {
+            assert_eq!(spelled_out(path).as_deref(), expected, "{path}");
+        }
+        let req = Request::get("/v1/models/a/b/related?input_tokens=5")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(
+            spell_out_model_path(req).uri(),
+            "/v1/models/a%2Fb/related?input_tokens=5"
+        );
     }
 
     #[test]

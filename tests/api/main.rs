@@ -23,6 +23,7 @@ mod ledger;
 mod lifecycle;
 mod litellm_real;
 mod mock;
+mod model_ids;
 mod operations;
 mod pages;
 mod replicas;
