@@ -363,6 +363,13 @@ fn check_amount(field: &str, value: Decimal, max_scale: u32) -> Result<(), Field
     })
 }
 
+/// A price per 1M tokens as a price per token, exactly (`3` → `0.000003`, `0.075` →
+/// `0.000000075`), normalized (no trailing zeros; zero is `0`). Exact for every price the
+/// catalog stores: their scale is at most 6, so the quotient's is at most 12.
+pub fn per_token(per_mtok: Decimal) -> Decimal {
+    (per_mtok / Decimal::from(MTOK)).normalize()
+}
+
 /// The version in effect at `at`: the latest whose `effective_from` is not after it.
 /// `history` must be sorted by `effective_from` ascending.
 pub fn version_at(history: &[PriceVersion], at: DateTime<Utc>) -> Option<&PriceVersion> {
@@ -425,6 +432,31 @@ mod tests {
         documented.sort();
         assert_eq!(fields, documented, "{schema}");
         assert!(schema.get("allOf").is_none() && schema.get("additionalProperties").is_none());
+    }
+
+    #[test]
+    fn per_token_prices_are_exact_decimal_strings() {
+        for (per_mtok, per_tok) in [
+            ("3", "0.000003"),
+            ("3.00", "0.000003"),
+            ("15", "0.000015"),
+            ("0.30", "0.0000003"),
+            ("3.75", "0.00000375"),
+            ("0.075", "0.000000075"),
+            ("0.000001", "0.000000000001"),
+            ("0", "0"),
+            ("0.000", "0"),
+            ("1000000", "1"),
+            ("123456789.123456", "123.456789123456"),
+            ("79228162514264.337593", "79228162.514264337593"),
+        ] {
+            assert_eq!(per_token(dec(per_mtok)).to_string(), per_tok, "{per_mtok}");
+            assert_eq!(
+                per_token(dec(per_mtok)) * Decimal::from(MTOK),
+                dec(per_mtok),
+                "{per_mtok}: exact"
+            );
+        }
     }
 
     fn tier(above: u64, input: &str, output: &str) -> PriceTier {

@@ -24,6 +24,7 @@ mod lifecycle;
 mod litellm_real;
 mod mock;
 mod model_ids;
+mod openrouter_list;
 mod operations;
 mod pages;
 mod replicas;

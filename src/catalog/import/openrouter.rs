@@ -35,11 +35,18 @@ struct Entry {
     top_provider: TopProvider,
     #[serde(default)]
     supported_parameters: Vec<String>,
-    #[serde(default)]
+    /// `null` (as Tollgate's own list writes an unpriced model) is no prices.
+    #[serde(default, deserialize_with = "null_as_empty")]
     pricing: BTreeMap<String, Value>,
     expiration_date: Option<String>,
     #[serde(flatten)]
     extra: Map<String, Value>,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, Value>, D::Error> {
+    Ok(Option::deserialize(d)?.unwrap_or_default())
 }
 
 #[derive(Deserialize, Default)]
@@ -269,12 +276,13 @@ mod tests {
                            "input_cache_write": "0.00000375", "image": "0.0048", "request": "0", "web_search": "0.01",
                            "internal_reasoning": "0"}, "canonical_slug": "x", "new_field": 1},
               {"id": "openrouter/auto", "pricing": {"prompt": "-1", "completion": "-1"}},
+              {"id": "tollgate/unpriced", "pricing": null},
               {"id": "cheap/model:free", "pricing": {"prompt": "0.000001", "completion": "0.000002", "discount": 0.5}}
             ]}"#,
             &BTreeMap::new(),
         )
         .unwrap();
-        assert_eq!(s.models.len(), 3);
+        assert_eq!(s.models.len(), 4);
         let c = &s.models[0];
         assert_eq!(c.model.creator, "anthropic");
         assert_eq!(c.model.upstream_model, "anthropic/claude-sonnet-4.5");
@@ -285,7 +293,8 @@ mod tests {
         assert_eq!(p.per_image.to_string(), "0.0048");
         assert_eq!(p.reasoning_per_mtok, None);
         assert!(s.models[1].prices.is_none(), "variable price: unpriced");
-        let cheap = s.models[2].prices.as_ref().unwrap();
+        assert!(s.models[2].prices.is_none(), "null pricing: unpriced");
+        let cheap = s.models[3].prices.as_ref().unwrap();
         assert_eq!(cheap.input_per_mtok.to_string(), "0.5");
         assert_eq!(s.unapplied_fields["pricing.web_search"], 1);
         assert_eq!(s.unknown_fields["new_field"], 1);
