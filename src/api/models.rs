@@ -1,15 +1,16 @@
 //! The public catalog: `GET /v1/models` and `GET /v1/models/{id}` in two shapes.
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use bytes::Bytes;
 use chrono::Utc;
 
 use super::extract::ApiQuery;
 use super::views::{
     anthropic_model, details, openai_model, AnthropicModelDetail, AnthropicModelList, ModelDetail,
-    ModelList, OpenAiModelDetail, OpenAiModelList,
+    ModelList, OpenAiModelDetail,
 };
 use crate::catalog::query::ModelQuery;
 use crate::error::ApiError;
@@ -48,15 +49,39 @@ pub async fn list_models(
         };
         return Ok(Json(ModelList::Anthropic(body)).into_response());
     }
-    let data = selected
+    // The list is each model's JSON, rendered once per catalog snapshot and price version in
+    // effect (the same bytes `Json(OpenAiModelList { .. })` would write): at thousands of
+    // models, rendering them on every request is what a request would spend its time on.
+    let parts: Vec<Bytes> = selected
         .iter()
-        .map(|e| openai_model(&snapshot, e, now))
+        .map(|e| {
+            let render = || {
+                let json = serde_json::to_vec(&openai_model(&snapshot, e, now))
+                    .expect("a model serializes");
+                Bytes::from(json)
+            };
+            match snapshot.position(e) {
+                Some(i) => {
+                    snapshot
+                        .listed_json
+                        .get_or_render(i, e.price_at(now).map(|v| v.id), render)
+                }
+                None => render(),
+            }
+        })
         .collect();
-    Ok(Json(ModelList::OpenAi(OpenAiModelList {
-        object: "list",
-        data,
-    }))
-    .into_response())
+    const HEAD: &[u8] = br#"{"object":"list","data":["#;
+    let len = HEAD.len() + parts.iter().map(|p| p.len() + 1).sum::<usize>() + 2;
+    let mut body = Vec::with_capacity(len);
+    body.extend_from_slice(HEAD);
+    for (n, part) in parts.iter().enumerate() {
+        if n > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(part);
+    }
+    body.extend_from_slice(b"]}");
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// The same list on ModelsLab's path.

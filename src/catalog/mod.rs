@@ -19,7 +19,9 @@ pub use domain::*;
 pub use input::*;
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+
+use bytes::Bytes;
 
 use chrono::{DateTime, Utc};
 
@@ -57,6 +59,49 @@ pub struct Snapshot {
     patterns: HashMap<String, usize>,
     /// The longest pattern prefix, in bytes: no longer prefix of a name needs looking up.
     longest_prefix: usize,
+    /// Each entry's JSON in the OpenAI model list, rendered once (see [`RenderMemo`]).
+    pub listed_json: RenderMemo,
+}
+
+/// A rendering of each entry of one snapshot, made on first use and kept with the snapshot
+/// (a catalog change builds a new snapshot, and so starts afresh). A rendering that depends on
+/// the price version in effect, which changes with time alone, is kept with that version's id
+/// and made again when another version is in effect.
+#[derive(Debug, Default)]
+pub struct RenderMemo {
+    slots: Vec<Mutex<Option<Rendered>>>,
+}
+
+/// A rendering and the id of the price version it was made with (`None`: no price).
+type Rendered = (Option<i64>, Bytes);
+
+impl RenderMemo {
+    fn new(entries: usize) -> Self {
+        RenderMemo {
+            slots: (0..entries).map(|_| Mutex::new(None)).collect(),
+        }
+    }
+
+    /// The rendering of entry `i` for price version `version`, rendered now if it is not kept.
+    pub fn get_or_render(
+        &self,
+        i: usize,
+        version: Option<i64>,
+        render: impl FnOnce() -> Bytes,
+    ) -> Bytes {
+        let Some(slot) = self.slots.get(i) else {
+            return render();
+        };
+        if let Some((v, bytes)) = &*slot.lock().expect("render memo poisoned") {
+            if *v == version {
+                return bytes.clone();
+            }
+        }
+        // Rendered outside the lock: two requests may both render, with the same result.
+        let bytes = render();
+        *slot.lock().expect("render memo poisoned") = Some((version, bytes.clone()));
+        bytes
+    }
 }
 
 impl Snapshot {
@@ -78,6 +123,7 @@ impl Snapshot {
         }
         let longest_prefix = patterns.keys().map(String::len).max().unwrap_or(0);
         Snapshot {
+            listed_json: RenderMemo::new(entries.len()),
             providers,
             entries,
             index,
@@ -85,6 +131,14 @@ impl Snapshot {
             patterns,
             longest_prefix,
         }
+    }
+
+    /// The position of an entry of this snapshot in [`Snapshot::entries`].
+    pub fn position(&self, entry: &Entry) -> Option<usize> {
+        self.index
+            .get(&entry.model.id)
+            .copied()
+            .filter(|&i| std::ptr::eq(&self.entries[i], entry))
     }
 
     /// The model with this id (ids only; see [`Snapshot::resolve`] for the names callers send).
@@ -260,6 +314,42 @@ mod tests {
             "a match is not an alias"
         );
         assert!(s.alias_owner("opus").is_none(), "an id is not an alias");
+    }
+
+    #[test]
+    fn a_render_is_kept_per_price_version() {
+        let s = Snapshot::new(vec![], vec![entry("a", &[]), entry("b", &[])]);
+        assert_eq!(s.position(&s.entries[1]), Some(1));
+        let other = entry("b", &[]);
+        assert_eq!(s.position(&other), None, "an entry of another snapshot");
+        let renders = std::cell::Cell::new(0);
+        let render = |text: &'static str| {
+            renders.set(renders.get() + 1);
+            Bytes::from_static(text.as_bytes())
+        };
+        assert_eq!(
+            s.listed_json.get_or_render(0, Some(1), || render("v1")),
+            "v1"
+        );
+        assert_eq!(
+            s.listed_json.get_or_render(0, Some(1), || render("x")),
+            "v1"
+        );
+        assert_eq!(renders.get(), 1, "kept");
+        assert_eq!(
+            s.listed_json.get_or_render(0, Some(2), || render("v2")),
+            "v2"
+        );
+        assert_eq!(
+            s.listed_json.get_or_render(0, None, || render("none")),
+            "none"
+        );
+        assert_eq!(s.listed_json.get_or_render(1, None, || render("b")), "b");
+        assert_eq!(
+            s.listed_json.get_or_render(9, None, || render("out")),
+            "out"
+        );
+        assert_eq!(renders.get(), 5);
     }
 
     #[test]

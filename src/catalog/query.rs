@@ -160,15 +160,23 @@ impl ModelQuery {
                 }
             })
         };
+        if key == SortKey::Name {
+            // Each name lowered once, not once per comparison.
+            let mut keyed: Vec<(String, &Entry)> = entries
+                .iter()
+                .map(|e| (e.model.name.to_lowercase(), *e))
+                .collect();
+            keyed.sort_by(|(ka, a), (kb, b)| {
+                directed(ka.cmp(kb), desc).then_with(|| a.model.id.cmp(&b.model.id))
+            });
+            for (slot, (_, e)) in entries.iter_mut().zip(keyed) {
+                *slot = e;
+            }
+            return;
+        }
         entries.sort_by(|a, b| {
             let primary = match key {
-                SortKey::Name => directed(
-                    a.model
-                        .name
-                        .to_lowercase()
-                        .cmp(&b.model.name.to_lowercase()),
-                    desc,
-                ),
+                SortKey::Name => unreachable!("sorted above"),
                 SortKey::DateAdded => directed(a.model.added_on.cmp(&b.model.added_on), desc),
                 SortKey::InputPrice => unknown_last(price(a, false), price(b, false), desc),
                 SortKey::OutputPrice => unknown_last(price(a, true), price(b, true), desc),

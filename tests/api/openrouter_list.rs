@@ -345,3 +345,60 @@ async fn one_tollgates_listing_imports_into_another_with_the_same_prices() {
         );
     }
 }
+
+/// The list is rendered once per model and catalog snapshot: it still follows the price in
+/// effect as time passes (a future-dated version taking effect) and every catalog change.
+#[tokio::test]
+async fn the_listed_price_follows_the_version_in_effect_and_catalog_changes() {
+    let gw = gateway().await;
+    let prompt = |list: &OrList| {
+        find(list, "oa-model")
+            .pricing
+            .as_ref()
+            .unwrap()
+            .prompt
+            .clone()
+    };
+    let list = openrouter_list(&gw.app, "").await;
+    assert_eq!(prompt(&list), "0.000002");
+    let soon = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
+    let (s, v) = gw
+        .app
+        .admin(
+            Method::POST,
+            "/admin/models/oa-model/prices",
+            Some(
+                serde_json::json!({"input_per_mtok": "4", "output_per_mtok": "6",
+                "effective_from": soon.to_rfc3339()}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let list = openrouter_list(&gw.app, "").await;
+    assert_eq!(prompt(&list), "0.000002", "not in effect yet");
+    tokio::time::sleep(std::time::Duration::from_millis(1700)).await;
+    let list = openrouter_list(&gw.app, "").await;
+    assert_eq!(prompt(&list), "0.000004", "in effect now");
+    let (s, _) = gw
+        .app
+        .admin(
+            Method::PATCH,
+            "/admin/models/oa-model",
+            Some(serde_json::json!({"name": "Renamed"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let list = openrouter_list(&gw.app, "").await;
+    assert_eq!(find(&list, "oa-model").name, "Renamed");
+
+    // The list's bytes are each model's JSON, exactly as the model's own route renders it.
+    let (_, whole) = gw.app.get_json("/v1/models?status=all").await;
+    assert_eq!(whole["object"], "list");
+    for m in whole["data"].as_array().unwrap() {
+        let id = m["id"].as_str().unwrap().replace('/', "%2F");
+        let (_, one) = gw.app.get_json(&format!("/v1/models/{id}")).await;
+        for (k, v) in m.as_object().unwrap() {
+            assert_eq!(&one[k], v, "{id}: {k}");
+        }
+    }
+}
