@@ -190,19 +190,33 @@ impl Snapshot {
 /// The shared, swappable catalog.
 #[derive(Clone, Default)]
 pub struct Catalog {
-    current: Arc<RwLock<Arc<Snapshot>>>,
+    /// The snapshot and the generation of the load that made it.
+    current: Arc<RwLock<(u64, Arc<Snapshot>)>>,
+    /// Loads started so far: a load installs its snapshot only if no later-started load has
+    /// installed one, so two reloads finishing out of order (a replica's notification and an
+    /// admin write) never leave the older catalog in place.
+    loads: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Catalog {
     /// The catalog as it is now; cheap (one `Arc` clone).
     pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.current.read().expect("catalog lock poisoned").clone()
+        self.current
+            .read()
+            .expect("catalog lock poisoned")
+            .1
+            .clone()
     }
 
     /// Rebuilds the snapshot from the store; called at start and after every admin write.
     pub async fn reload(&self, store: &Store) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering;
+        let generation = self.loads.fetch_add(1, Ordering::SeqCst) + 1;
         let snapshot = Arc::new(store.load_catalog().await?);
-        *self.current.write().expect("catalog lock poisoned") = snapshot;
+        let mut current = self.current.write().expect("catalog lock poisoned");
+        if generation > current.0 {
+            *current = (generation, snapshot);
+        }
         Ok(())
     }
 }
