@@ -255,7 +255,25 @@ async fn export_usage(args: ExportArgs) -> anyhow::Result<()> {
             out.write_all(chunk.as_bytes()).is_ok()
         })
     };
-    audit::export(&store, &q, csv, emit).await?;
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {human_pos} records exported ({rate}, {elapsed})",
+        )
+        .expect("a valid template")
+        .with_key(
+            "rate",
+            |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}/s", s.per_sec());
+            },
+        ),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let result = audit::export_counted(&store, &q, csv, emit, |n| bar.inc(n)).await;
+    bar.finish();
+    store.close().await;
+    result?;
     Ok(())
 }
 
