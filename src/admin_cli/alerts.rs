@@ -27,10 +27,24 @@ pub enum AlertsCommand {
 /// What an alert says, in a few words, from its payload.
 fn summary(a: &Value) -> String {
     let p = &a["payload"];
-    if let Some(m) = p["message"].as_str() {
-        return m.to_string();
-    }
+    let message = cell(&p["message"]);
     match a["type"].as_str().unwrap_or_default() {
+        "budget.hard_refusal" => format!(
+            "{message}: a call needed {} USD, {} USD left",
+            cell(&p["needed_usd"]),
+            cell(&p["remaining_usd"])
+        ),
+        "budget.overrun" => format!(
+            "{message}: call {} cost {} USD, {} USD reserved",
+            cell(&p["call_id"]),
+            cell(&p["cost_usd"]),
+            cell(&p["reserved_usd"])
+        ),
+        "balance.low" => format!(
+            "balance {} USD, below {} USD",
+            cell(&p["balance_usd"]),
+            cell(&p["low_balance_usd"])
+        ),
         "budget.threshold_crossed" => format!(
             "{} of the limit crossed: {} of {} USD spent",
             cell(&p["threshold"]),
@@ -46,6 +60,7 @@ fn summary(a: &Value) -> String {
         "catalog.price_drift" => {
             format!("{} prices differ from the pinned ones", cell(&p["source"]))
         }
+        _ if p["message"].is_string() => message,
         _ => {
             let text = cell(p);
             match text.char_indices().nth(100) {

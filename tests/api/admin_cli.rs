@@ -1048,6 +1048,10 @@ async fn alerts_are_listed_with_their_delivery_state() {
         .find(|l| l.contains("budget.hard_refusal"))
         .unwrap_or_else(|| panic!("{}", list.stdout));
     assert!(line.contains(id) && line.contains("no_webhook"), "{line}");
+    assert!(
+        line.contains("USD left"),
+        "a summary from the payload: {line}"
+    );
     let json = tg(app, &["alerts", "list", "--limit", "5", "--output", "json"])
         .await
         .json();
