@@ -46,6 +46,9 @@ pub struct ListArgs {
     /// Most ledger entries shown (1 to 1000).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=1000))]
     pub limit: i64,
+    /// The page after this one: `next_cursor` of the previous page.
+    #[arg(long)]
+    pub cursor: Option<String>,
 }
 
 pub async fn run(args: CreditsArgs) -> anyhow::Result<()> {
@@ -88,7 +91,10 @@ pub async fn run(args: CreditsArgs) -> anyhow::Result<()> {
 async fn list(conn: &Connection, client: &Client, l: &ListArgs) -> Result<(), CliError> {
     let (collection, id) = l.owner.path();
     let segments = ["admin", collection, id, "credits"];
-    let query = [("limit", l.limit.to_string())];
+    let mut query = vec![("limit", l.limit.to_string())];
+    if let Some(c) = &l.cursor {
+        query.push(("cursor", c.clone()));
+    }
     let (status, text) = client
         .send_raw(Method::GET, &segments, &query, None)
         .await?;
@@ -115,11 +121,8 @@ async fn list(conn: &Connection, client: &Client, l: &ListArgs) -> Result<(), Cl
         ]);
     }
     t.print("no ledger entries");
-    if !a["next_cursor"].is_null() {
-        eprintln!(
-            "(the newest {} entries; more with --limit or --output json's next_cursor)",
-            l.limit
-        );
+    if let Some(next) = a["next_cursor"].as_str() {
+        eprintln!("(more entries: --cursor {next})");
     }
     Ok(())
 }

@@ -46,12 +46,10 @@ pub fn print_json_text(text: &str) {
     outln!("{}", text.trim_end());
 }
 
-/// Prints a JSON value the command put together from the API's values (pretty).
+/// Prints a JSON value the command put together from the API's values (compact, as the API
+/// writes its own answers).
 pub fn print_json(value: &Value) {
-    outln!(
-        "{}",
-        serde_json::to_string_pretty(value).expect("a JSON value serializes")
-    );
+    outln!("{value}");
 }
 
 /// A value as a table cell: strings as they are (money and times exactly as the API wrote

@@ -727,15 +727,16 @@ async fn credits_are_granted_and_listed_exactly() {
         .await
         .json();
     assert_eq!(json["balance_usd"], "25.500000000001");
-    if let Some(entries) = json["data"].as_array() {
-        // A server with the ledger endpoint lists the entries, newest first.
-        let kinds: Vec<&str> = entries
-            .iter()
-            .map(|e| e["kind"].as_str().unwrap())
-            .collect();
-        assert_eq!(kinds, ["refund", "grant"], "{json}");
-        assert!(list.stdout.contains("top-up"), "{}", list.stdout);
-    }
+    // The ledger, newest first.
+    let kinds: Vec<&str> = json["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["refund", "grant"], "{json}");
+    assert_eq!(row(&list.stdout, "CREATED_AT").len(), 6, "{}", list.stdout);
+    assert!(list.stdout.contains("top-up"), "{}", list.stdout);
     let team = tg(
         &app,
         &["credits", "list", "--team", "research", "--output", "json"],
@@ -743,6 +744,25 @@ async fn credits_are_granted_and_listed_exactly() {
     .await
     .json();
     assert_eq!(team["balance_usd"], "10.000000");
+    // Paging: one entry a page, the next page by its cursor.
+    let first = tg(&app, &["credits", "list", "--key", id, "--limit", "1"]).await;
+    assert!(first.ok().contains("refund") && !first.stdout.contains("top-up"));
+    let hint = first.stderr.trim();
+    let cursor = hint
+        .strip_prefix("(more entries: --cursor ")
+        .and_then(|c| c.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{hint}"));
+    let second = tg(
+        &app,
+        &[
+            "credits", "list", "--key", id, "--limit", "1", "--cursor", cursor, "--output", "json",
+        ],
+    )
+    .await
+    .json();
+    assert_eq!(second["data"][0]["kind"], "grant", "{second}");
+    assert_eq!(second["data"][0]["note"], "top-up");
+    assert!(second["next_cursor"].is_null());
 
     tg(
         &app,
@@ -1111,4 +1131,84 @@ async fn usage_export_and_generate_usage_draw_no_bar_off_a_terminal() {
     let (csv, err) = run(args(&["usage", "export"])).await;
     assert_eq!(csv.lines().count(), 2501, "a header and every call");
     assert!(err.is_empty(), "no bar drawn off a terminal: {err:?}");
+}
+
+/// A stand-in server answering what a real one would not: an older server without the credit
+/// ledger endpoint, errors in Anthropic's shape, a 500, an answer that is not JSON.
+async fn fake_server() -> String {
+    use axum::http::StatusCode;
+    use axum::routing::{get, post};
+    use axum::Json;
+    let anthropic = |status: StatusCode, kind: &str, message: &str| {
+        (
+            status,
+            Json(json!({"type": "error", "error": {"type": kind, "message": message}})),
+        )
+    };
+    let router = axum::Router::new()
+        .route(
+            "/admin/keys/k/credits",
+            post(|| async { StatusCode::CREATED }),
+        )
+        .route(
+            "/admin/keys/k",
+            get(|| async {
+                Json(
+                    json!({"id": "k", "balance": {"owner": "key", "id": "k", "balance_usd": "1.50",
+                    "reserved_usd": "0.000000", "available_usd": "1.50"}}),
+                )
+            }),
+        )
+        .route(
+            "/admin/keys",
+            get(move || async move {
+                anthropic(
+                    StatusCode::UNAUTHORIZED,
+                    "authentication_error",
+                    "who are you",
+                )
+            }),
+        )
+        .route(
+            "/admin/teams",
+            get(move || async move {
+                anthropic(StatusCode::INTERNAL_SERVER_ERROR, "api_error", "boom")
+            }),
+        )
+        .route(
+            "/admin/alerts",
+            get(|| async { "<html>a proxy page</html>" }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn older_servers_other_error_shapes_and_server_errors() {
+    let url = fake_server().await;
+    // No ledger endpoint (405): the balance alone, and a note saying so.
+    let r = run_cli(&["credits", "list", "--key", "k"], &url, Some(ADMIN)).await;
+    assert_eq!(field(r.ok(), "balance_usd"), "1.50");
+    assert!(r.stderr.contains("the balance only"), "{}", r.stderr);
+    let r = run_cli(
+        &["credits", "list", "--key", "k", "--output", "json"],
+        &url,
+        Some(ADMIN),
+    )
+    .await;
+    assert_eq!(r.json()["available_usd"], "1.50");
+    // Anthropic's error shape: its message and type.
+    run_cli(&["keys", "list"], &url, Some(ADMIN))
+        .await
+        .fails(4, "who are you (authentication_error, HTTP 401)");
+    // A server error: 1.
+    run_cli(&["teams", "list"], &url, Some(ADMIN))
+        .await
+        .fails(1, "boom (api_error, HTTP 500)");
+    // Not the API's JSON: 1, saying so.
+    run_cli(&["alerts", "list"], &url, Some(ADMIN))
+        .await
+        .fails(1, "is not JSON");
 }
