@@ -12,7 +12,8 @@ use crate::store::Store;
 #[command(
     name = "tollgate",
     version,
-    about = "Self-hosted LLM gateway with a model catalog and exact cost accounting"
+    about = "Self-hosted LLM gateway with a model catalog and exact cost accounting",
+    after_help = crate::admin_cli::EXIT_CODES
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -39,6 +40,24 @@ pub enum Command {
     Dev(DevCommand),
     /// Print the OpenAPI document.
     Openapi,
+    /// API keys, over the admin API of a running server (--url, --admin-token).
+    #[command(after_help = crate::admin_cli::EXIT_CODES)]
+    Keys(crate::admin_cli::keys::KeysArgs),
+    /// Teams, over the admin API.
+    #[command(after_help = crate::admin_cli::EXIT_CODES)]
+    Teams(crate::admin_cli::teams::TeamsArgs),
+    /// Budgets of keys and teams, over the admin API.
+    #[command(after_help = crate::admin_cli::EXIT_CODES)]
+    Budgets(crate::admin_cli::budgets::BudgetsArgs),
+    /// Prepaid credit of keys and teams, over the admin API.
+    #[command(after_help = crate::admin_cli::EXIT_CODES)]
+    Credits(crate::admin_cli::credits::CreditsArgs),
+    /// The model catalog (list, show, prices, related models), over the HTTP API.
+    #[command(after_help = crate::admin_cli::EXIT_CODES)]
+    Models(crate::admin_cli::models::ModelsArgs),
+    /// Budget, balance and price-drift alerts, over the admin API.
+    #[command(after_help = crate::admin_cli::EXIT_CODES)]
+    Alerts(crate::admin_cli::alerts::AlertsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -145,6 +164,11 @@ pub enum DevCommand {
     GenerateUsage(crate::reports::generate::GenerateArgs),
 }
 
+/// The exit code of a failed command (see [`crate::admin_cli::EXIT_CODES`]).
+pub fn exit_code(error: &anyhow::Error) -> u8 {
+    crate::admin_cli::client::exit_code(error)
+}
+
 /// Runs the parsed command; the process exit code follows the result.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -168,6 +192,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", crate::api::openapi().to_pretty_json()?);
             Ok(())
         }
+        Command::Keys(args) => crate::admin_cli::keys::run(args).await,
+        Command::Teams(args) => crate::admin_cli::teams::run(args).await,
+        Command::Budgets(args) => crate::admin_cli::budgets::run(args).await,
+        Command::Credits(args) => crate::admin_cli::credits::run(args).await,
+        Command::Models(args) => crate::admin_cli::models::run(args).await,
+        Command::Alerts(args) => crate::admin_cli::alerts::run(args).await,
     }
 }
 
@@ -225,7 +255,25 @@ async fn export_usage(args: ExportArgs) -> anyhow::Result<()> {
             out.write_all(chunk.as_bytes()).is_ok()
         })
     };
-    audit::export(&store, &q, csv, emit).await?;
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {human_pos} records exported ({rate}, {elapsed})",
+        )
+        .expect("a valid template")
+        .with_key(
+            "rate",
+            |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}/s", s.per_sec());
+            },
+        ),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let result = audit::export_counted(&store, &q, csv, emit, |n| bar.inc(n)).await;
+    bar.finish();
+    store.close().await;
+    result?;
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 //! form of USD amounts), [`store`] (every SQL statement), and [`api`] (HTTP handlers grouped
 //! by resource). [`startup`] wires them into a running server.
 
+pub mod admin_cli;
 pub mod api;
 pub mod budgets;
 pub mod catalog;

@@ -7,7 +7,7 @@ async fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tollgate: {e:#}");
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(tollgate::cli::exit_code(&e))
         }
     }
 }

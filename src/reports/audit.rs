@@ -136,7 +136,19 @@ pub async fn export(
     store: &Store,
     q: &UsageQuery,
     csv: bool,
+    emit: impl FnMut(String) -> futures::future::BoxFuture<'static, bool>,
+) -> Result<(), StoreError> {
+    export_counted(store, q, csv, emit, |_| {}).await
+}
+
+/// As [`export`], telling `progress` how many records each emitted page held (for a progress
+/// bar).
+pub async fn export_counted(
+    store: &Store,
+    q: &UsageQuery,
+    csv: bool,
     mut emit: impl FnMut(String) -> futures::future::BoxFuture<'static, bool>,
+    mut progress: impl FnMut(u64),
 ) -> Result<(), StoreError> {
     if csv && !emit(csv_header()).await {
         return Ok(());
@@ -151,6 +163,7 @@ pub async fn export(
         if !emit(chunk).await {
             return Ok(());
         }
+        progress(rows.len() as u64);
         match next {
             Some(position) => before = Some(position),
             None => return Ok(()),

@@ -46,6 +46,7 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
     if models.is_empty() {
         anyhow::bail!("the catalog has no priced model to generate calls for");
     }
+    let bar = progress_bar(args.keys, "keys created");
     let mut keys = Vec::new();
     for i in 0..args.keys {
         let (_, hash) = generate_secret();
@@ -67,7 +68,10 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
         };
         store.insert_key(&key).await?;
         keys.push(key);
+        bar.inc(1);
     }
+    bar.finish_and_clear();
+    let bar = progress_bar(args.calls, "calls written");
     let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
     let span_ms = args.days * 86_400_000;
     let start = now - TimeDelta::days(args.days);
@@ -134,9 +138,35 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
         // No call starts to remove: synthetic calls never had any.
         store.write_ledger_batch(&[], &records, &[], &[]).await?;
         written += n;
-        if written.is_multiple_of(500_000) || written == args.calls {
+        bar.inc(n);
+        // The bar is drawn on a terminal only; logs say how far it got elsewhere.
+        if bar.is_hidden() && (written.is_multiple_of(500_000) || written == args.calls) {
             tracing::info!(written, "synthetic calls written");
         }
     }
+    bar.finish();
+    store.close().await;
     Ok(())
+}
+
+/// A progress bar on standard error, drawn only when it is a terminal.
+fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(len),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{spinner}} [{{bar:30}}] {{human_pos}}/{{human_len}} {what} ({{rate}}, eta {{eta}})"
+        ))
+        .expect("a valid template")
+        .with_key(
+            "rate",
+            |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}/s", s.per_sec());
+            },
+        )
+        .progress_chars("=> "),
+    );
+    bar
 }

@@ -2,6 +2,7 @@
 //! talks to it over HTTP. One test binary, so the crate is built and linked once.
 
 mod admin;
+mod admin_cli;
 mod aliases;
 mod budgets;
 mod catalog;
