@@ -38,7 +38,7 @@ def schemathesis(base, token):
         "--no-color",
     ]
     env = dict(os.environ, SCHEMATHESIS_HOOKS="schema_hooks", PYTHONPATH=HERE)
-    run = subprocess.run(cmd, cwd=HERE, env=env, capture_output=True, text=True, timeout=600)
+    run = subprocess.run(cmd, cwd=HERE, env=env, capture_output=True, text=True, timeout=1500)
     return run.returncode, run.stdout + run.stderr
 
 
