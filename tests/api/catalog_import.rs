@@ -321,3 +321,37 @@ async fn the_scheduled_sync_keeps_pinned_prices_and_reports_drift() {
         "one alert per drift, not one per sync: {alerts}"
     );
 }
+
+/// Two imports at once: each is one transaction, so one applies and the other is either
+/// applied after it (finding nothing left to do) or refused whole with a clear conflict —
+/// never half-written; the catalog ends as one import leaves it.
+#[tokio::test]
+async fn concurrent_imports_never_half_apply() {
+    let gw = gateway().await;
+    let (a, b) = tokio::join!(
+        import(&gw, "litellm", LITELLM, ""),
+        import(&gw, "litellm", LITELLM, "")
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort_unstable();
+    assert!(
+        statuses == [200, 200] || statuses == [200, 409],
+        "{statuses:?}: {} / {}",
+        a.1,
+        b.1
+    );
+    let (_, again) = import(&gw, "litellm", LITELLM, "").await;
+    assert_eq!(again["applied"], false, "{again}");
+    assert_eq!(again["unchanged"], 6);
+    let (_, list) = gw
+        .app
+        .admin(Method::GET, "/v1/models?status=all&q=imported", None)
+        .await;
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 6, "{ids:?}");
+}
