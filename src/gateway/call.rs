@@ -79,7 +79,9 @@ pub async fn handle(
     // key and model.
     let span = tracing::info_span!("call", id = %id, key = tracing::field::Empty, model = tracing::field::Empty);
     // Tracked, so that shutdown waits for the call to be recorded.
-    let call = state.tasks.clone().track_future(async {
+    // Boxed once here, so the wrappers (tracking, the span) move a pointer, not the state of
+    // every stage.
+    let call = state.tasks.clone().track_future(Box::pin(async {
         let secret = credential(&headers, &mut body, modelslab);
         let key = state
             .keys
@@ -170,10 +172,10 @@ pub async fn handle(
             answer_tool: None,
             permit: std::sync::Mutex::new(permit),
         };
-        forward(&state, call, &headers)
+        Box::pin(forward(&state, call, &headers))
             .await
             .map_err(IntoResponse::into_response)
-    });
+    }));
     let result = tracing::Instrument::instrument(call, span).await;
     let mut response = with_id(result.unwrap_or_else(|r| r), &id);
     if let Some(r) = limits {

@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Instructions per gateway call, under valgrind's callgrind (repeatable on a noisy machine).
+
+Starts a fixed-answer upstream (this script, in a thread), the release `tollgate` binary under
+`valgrind --tool=callgrind` on a fresh SQLite file, configures a provider, a model and a key
+through the admin API, warms up, zeroes the counters, sends N sequential non-streaming chat
+completions over one keep-alive connection, dumps the counters and prints instructions per call
+(whole process: every thread, the metering writer's commit included). The profile is left in
+the output directory for `callgrind_annotate`.
+
+    python3 bench/callgrind.py [--calls 2000] [--budget] [--stream] [--out DIR]
+"""
+import argparse
+import glob
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ADMIN = "bench-admin"
+ANSWER = json.dumps({
+    "id": "chatcmpl-bench", "object": "chat.completion", "created": 1, "model": "bench-upstream",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello from the benchmark upstream."},
+                 "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 25, "completion_tokens": 9, "total_tokens": 34,
+              "prompt_tokens_details": {"cached_tokens": 0}},
+}).encode()
+CHUNKS = [
+    {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]},
+    {"choices": [{"index": 0, "delta": {"content": "Hello from"}}]},
+    {"choices": [{"index": 0, "delta": {"content": " the benchmark upstream."}}]},
+    {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+    {"choices": [], "usage": {"prompt_tokens": 25, "completion_tokens": 9, "total_tokens": 34}},
+]
+STREAM = b"".join(
+    b"data: " + json.dumps({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1,
+                            "model": "bench-upstream", **c}).encode() + b"\n\n" for c in CHUNKS
+) + b"data: [DONE]\n\n"
+
+
+class Upstream(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        payload, kind = (STREAM, "text/event-stream") if body.get("stream") else (ANSWER, "application/json")
+        self.send_response(200)
+        self.send_header("content-type", kind)
+        self.send_header("content-length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(conn, method, path, body, token):
+    conn.request(method, path, json.dumps(body), {"authorization": f"Bearer {token}",
+                                                  "content-type": "application/json"})
+    r = conn.getresponse()
+    data = r.read()
+    if r.status >= 300:
+        sys.exit(f"{method} {path}: {r.status} {data[:300]!r}")
+    return json.loads(data) if data and not data.startswith(b"data:") else data
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--calls", type=int, default=2000)
+    ap.add_argument("--budget", action="store_true")
+    ap.add_argument("--stream", action="store_true")
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--bin", default=os.environ.get("TOLLGATE_BIN", "target/release/tollgate"))
+    a = ap.parse_args()
+    out = a.out or tempfile.mkdtemp(prefix="tg-callgrind-")
+    os.makedirs(out, exist_ok=True)
+    for f in glob.glob(os.path.join(out, "callgrind.out*")):
+        os.remove(f)
+    up = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+    threading.Thread(target=up.serve_forever, daemon=True).start()
+    db = tempfile.mkdtemp(prefix="tg-cg-db-")
+    port = free_port()
+    env = dict(os.environ, TOLLGATE_LISTEN=f"127.0.0.1:{port}", TOLLGATE_DATABASE_URL=f"sqlite://{db}/t.db",
+               TOLLGATE_ADMIN_TOKEN=ADMIN, TOLLGATE_LOG="warn")
+    gw = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/callgrind.out.%p",
+                           "--trace-children=no", a.bin, "serve"],
+                          env=env, stdout=subprocess.DEVNULL, stderr=open(f"{out}/valgrind.log", "w"))
+    conn = None
+    for _ in range(600):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            conn.request("GET", "/healthz")
+            conn.getresponse().read()
+            break
+        except OSError:
+            conn = None
+            time.sleep(0.2)
+    if conn is None:
+        gw.kill()
+        sys.exit("the gateway did not start under valgrind")
+    request(conn, "POST", "/admin/providers",
+            {"id": "bench", "kind": "openai", "base_url": f"http://127.0.0.1:{up.server_port}/v1"}, ADMIN)
+    request(conn, "POST", "/admin/models", {"id": "bench-model", "name": "Bench", "provider": "bench",
+                                            "price": {"input_per_mtok": "2.00", "output_per_mtok": "6.00"}}, ADMIN)
+    key_body = {"name": "bench"}
+    if a.budget:
+        key_body["budget"] = {"limit_usd": "1000000", "period": "monthly", "mode": "hard"}
+    key = request(conn, "POST", "/admin/keys", key_body, ADMIN)["key"]
+    call = {"model": "bench-model", "messages": [{"role": "user", "content": "Say hello in one short sentence."}]}
+    if a.stream:
+        call["stream"] = True
+    for _ in range(200):  # warm-up: caches, pools, the page cache
+        request(conn, "POST", "/v1/chat/completions", call, key)
+    subprocess.run(["callgrind_control", "-z", str(gw.pid)], check=True, stdout=subprocess.DEVNULL)
+    for _ in range(a.calls):
+        request(conn, "POST", "/v1/chat/completions", call, key)
+    time.sleep(1.0)  # the writer's last batch
+    subprocess.run(["callgrind_control", "-d", str(gw.pid)], check=True, stdout=subprocess.DEVNULL)
+    dumped = sorted(glob.glob(os.path.join(out, "callgrind.out*")))
+    gw.terminate()
+    gw.wait(timeout=120)
+    shutil.rmtree(db, ignore_errors=True)
+    # The dump holds the measured calls only (the counters were zeroed before them); the
+    # process's exit writes a second file with the shutdown, which is not counted.
+    total = 0
+    for f in dumped:
+        with open(f) as fh:
+            for line in fh:
+                if line.startswith("summary:"):
+                    total += int(line.split()[1])
+    print(f"calls: {a.calls}{' (budgeted key)' if a.budget else ''}{' (streamed)' if a.stream else ''}")
+    print(f"instructions: {total:,}")
+    print(f"instructions per call: {total // a.calls:,}")
+    print(f"profile: {out} (callgrind_annotate {out}/callgrind.out.*)")
+
+
+if __name__ == "__main__":
+    main()
