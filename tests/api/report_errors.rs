@@ -79,3 +79,31 @@ async fn spend_reports_count_failed_calls_from_every_source() {
     );
     assert_eq!(total(&tokyo), (7, 5));
 }
+
+#[tokio::test]
+async fn the_spend_answer_and_its_errors_are_in_the_openapi_document() {
+    let app = spawn_app().await;
+    let (status, spec) = app.get_json("/openapi.json").await;
+    assert_eq!(status, 200);
+    for path in ["/admin/spend", "/v1/spend"] {
+        assert_eq!(
+            spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+                ["$ref"],
+            "#/components/schemas/SpendAnswer",
+            "{path}"
+        );
+    }
+    let schemas = &spec["components"]["schemas"];
+    assert_eq!(
+        schemas["SpendAnswer"]["properties"]["total"]["$ref"],
+        "#/components/schemas/TotalsView"
+    );
+    assert_eq!(
+        schemas["TotalsView"]["properties"]["errors"]["type"],
+        "integer"
+    );
+    assert!(schemas["TotalsView"]["required"]
+        .as_array()
+        .unwrap()
+        .contains(&"errors".into()));
+}
