@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use rust_decimal::Decimal;
-use sqlx::{Connection, Executor, PgConnection};
+use sqlx::{Connection, PgConnection};
 use tollgate::catalog::seed::{Seed, BUILTIN};
 use tollgate::catalog::{DefaultParams, Model, ModelStatus, Provider, ProviderKind};
 use tollgate::keys::ApiKey;
@@ -25,6 +25,10 @@ use tollgate::store::{Backend, Store, StoreError};
 
 const URL_VAR: &str = "TOLLGATE_TEST_POSTGRES_URL";
 
+#[path = "support/pg_scratch.rs"]
+mod pg_scratch;
+use pg_scratch::DbGuard;
+
 /// A SQLite store and a PostgreSQL store, both fresh. The PostgreSQL database is dropped when
 /// this is dropped.
 struct Pair {
@@ -34,50 +38,6 @@ struct Pair {
     pg_url: String,
     _dir: tempfile::TempDir,
     db: DbGuard,
-}
-
-/// Drops its PostgreSQL database when dropped (on a thread of its own, so that it also runs
-/// while a failed test unwinds inside the runtime).
-struct DbGuard {
-    server: String,
-    name: String,
-}
-
-impl Drop for DbGuard {
-    fn drop(&mut self) {
-        let (server, name) = (self.server.clone(), self.name.clone());
-        let dropped = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async {
-                    let mut admin = PgConnection::connect(&format!("{server}/postgres")).await?;
-                    admin
-                        .execute(
-                            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str(),
-                        )
-                        .await?;
-                    Ok::<_, sqlx::Error>(())
-                })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!(
-                "pg_store: could not drop test database {}: {dropped:?}",
-                self.name
-            );
-        }
-    }
-}
-
-/// The server part of a PostgreSQL URL (scheme, user, host, port), without a database or
-/// query.
-fn server_of(url: &str) -> String {
-    let url = url.split('?').next().unwrap_or(url);
-    let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
-    let host = rest.split('/').next().unwrap_or(rest);
-    format!("{scheme}://{host}")
 }
 
 impl Pair {
@@ -94,21 +54,8 @@ impl Pair {
             );
             return None;
         };
-        let server = server_of(&url);
-        let name = format!("tollgate_test_{}", uuid::Uuid::now_v7().simple());
-        let mut admin = PgConnection::connect(&format!("{server}/postgres"))
-            .await
-            .unwrap_or_else(|e| panic!("{URL_VAR}={url}: cannot connect: {e}"));
-        admin
-            .execute(format!("CREATE DATABASE \"{name}\"").as_str())
-            .await
-            .expect("create the test database");
-        admin.close().await.ok();
-        let db = DbGuard {
-            server: server.clone(),
-            name: name.clone(),
-        };
-        let pg_url = format!("{server}/{name}");
+        let db = DbGuard::create(&url).await;
+        let pg_url = db.url();
         let pg = Store::connect(&pg_url)
             .await
             .expect("connect to PostgreSQL");

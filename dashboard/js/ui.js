@@ -117,6 +117,39 @@ export function errorBox(e) {
   return h('div', { class: 'error', role: 'alert' }, String(e?.message ?? e));
 }
 
+/**
+ * What the API said about a refused request, for a form: its own message (and the field it
+ * names), without the request path an error box adds for a page that failed to load.
+ */
+export function apiMessage(e) {
+  const err = e?.body?.error;
+  if (!err?.message) return String(e?.message ?? e);
+  return err.param && !err.message.includes(err.param) ? `${err.param}: ${err.message}` : err.message;
+}
+
+/** A form's error line: the API's message, marked for assistive technology. */
+export function formError(e) {
+  return h('div', { class: 'error form-error', role: 'alert', 'data-status': e?.status ?? '' }, apiMessage(e));
+}
+
+/**
+ * Sends a form's request: clears its message and the previous success's notice (`staleId`),
+ * which no longer describes what happens next, and disables its button meanwhile; a refusal
+ * is shown in the message as the API's own words.
+ */
+export async function sendForm({ message, submit, staleId }, send) {
+  fill(message);
+  document.getElementById(staleId)?.remove();
+  submit.disabled = true;
+  try {
+    await send();
+  } catch (err) {
+    fill(message, formError(err));
+  } finally {
+    submit.disabled = false;
+  }
+}
+
 export function loading() {
   return h('div', { class: 'muted loading' }, 'Loading…');
 }

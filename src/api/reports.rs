@@ -18,7 +18,7 @@ use crate::gateway::tokens;
 use crate::money::{format_usd, from_picos, to_picos};
 use crate::reports::advice;
 use crate::reports::audit::{self, UsageQuery};
-use crate::reports::{spend, Filters, SpendParams};
+use crate::reports::{spend, Filters, SpendAnswer, SpendParams};
 use crate::state::AppState;
 use crate::store::reports::{AdjustmentRow, LEDGER_MAX_USD};
 use crate::store::StoreError;
@@ -39,7 +39,7 @@ async fn spend_response(state: &AppState, params: SpendParams) -> Result<Respons
 
 /// Spend grouped by any of key, team, model, provider and a time grain, with filters.
 #[utoipa::path(get, path = "/admin/spend", tag = "reports", security(("admin" = [])), params(SpendParams),
-    responses((status = 200, description = "{rows, total} (or CSV with format=csv)"), (status = 400, description = "Invalid parameter"), (status = 401, description = "Missing or wrong admin token")))]
+    responses((status = 200, body = SpendAnswer, description = "The report (or CSV with format=csv): rows by group and the period's total, with calls, tokens, exact cost and errors"), (status = 400, description = "Invalid parameter"), (status = 401, description = "Missing or wrong admin token")))]
 pub async fn admin_spend(
     _: Admin,
     State(state): State<AppState>,
@@ -50,7 +50,7 @@ pub async fn admin_spend(
 
 /// The caller's own spend (the `key` filter is always the caller's key).
 #[utoipa::path(get, path = "/v1/spend", tag = "reports", params(SpendParams),
-    responses((status = 200, description = "As GET /admin/spend, for the caller's key"), (status = 401, description = "Bad API key")))]
+    responses((status = 200, body = SpendAnswer, description = "As GET /admin/spend, for the caller's key"), (status = 401, description = "Bad API key")))]
 pub async fn own_spend(
     Caller(key): Caller,
     State(state): State<AppState>,

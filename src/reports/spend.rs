@@ -519,6 +519,29 @@ fn set_filter(f: &mut Filters, d: Dim, v: Option<String>) {
     }
 }
 
+/// The JSON answer of a spend report, as [`SpendReport::to_json`] writes it; described here for
+/// the OpenAPI document (the answer itself is built as JSON, its rows keyed by `group_by`).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SpendAnswer {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// The `group_by` words, dimensions first, then the time grain.
+    pub group_by: Vec<String>,
+    /// The time zone of the time buckets.
+    pub tz: String,
+    /// One row per group: each `group_by` word with its value (`null` for none: no key, no
+    /// team), and the measures of `total` for that group.
+    #[schema(value_type = Vec<Object>)]
+    pub rows: Vec<serde_json::Value>,
+    /// The whole period: calls, tokens by kind, cost and `errors` (calls whose status is not
+    /// `ok`; the error rate is `errors / requests`), all exact.
+    pub total: TotalsView,
+    /// With `price_at`: the instant whose prices re-priced the period.
+    pub price_at: Option<DateTime<Utc>>,
+    /// With `price_at`: models that had no price then (re-priced at zero).
+    pub unpriced_models: Option<Vec<String>>,
+}
+
 /// The JSON shape of a report row: each dimension under its `group_by` word.
 #[derive(Serialize)]
 pub struct RowView {

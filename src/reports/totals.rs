@@ -35,6 +35,8 @@ pub struct Totals {
     pub reasoning_tokens: i64,
     pub images: i64,
     pub cost_picos: i128,
+    /// Calls whose status is not `ok` (upstream errors, timeouts, cancellations, refusals…).
+    pub errors: i64,
 }
 
 impl Totals {
@@ -51,6 +53,7 @@ impl Totals {
         self.reasoning_tokens = self.reasoning_tokens.saturating_add(o.reasoning_tokens);
         self.images = self.images.saturating_add(o.images);
         self.cost_picos = self.cost_picos.saturating_add(o.cost_picos);
+        self.errors = self.errors.saturating_add(o.errors);
     }
 
     /// Takes `o` away (a rollup moved to another bucket; see the spend report's local days).
@@ -65,6 +68,7 @@ impl Totals {
         self.reasoning_tokens = self.reasoning_tokens.saturating_sub(o.reasoning_tokens);
         self.images = self.images.saturating_sub(o.images);
         self.cost_picos = self.cost_picos.saturating_sub(o.cost_picos);
+        self.errors = self.errors.saturating_sub(o.errors);
     }
 
     /// The cost from the two halves of an overflow-safe SQL sum.
@@ -112,6 +116,7 @@ impl Totals {
             reasoning_tokens: self.reasoning_tokens,
             images: self.images,
             cost_usd: format_usd(self.cost()),
+            errors: self.errors,
         }
     }
 }
@@ -127,4 +132,31 @@ pub struct TotalsView {
     pub reasoning_tokens: i64,
     pub images: i64,
     pub cost_usd: String,
+    /// Calls whose status is not `ok` (exact, from the rollups like every measure here): the
+    /// error rate of the group is `errors / requests`.
+    pub errors: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_added_moved_and_shown_like_every_measure() {
+        let a = Totals {
+            requests: 3,
+            errors: 2,
+            cost_picos: 5,
+            ..Totals::default()
+        };
+        let mut sum = a;
+        sum.add(&a);
+        assert_eq!((sum.requests, sum.errors), (6, 4));
+        sum.sub(&a);
+        assert_eq!(sum, a);
+        let view = a.view();
+        assert_eq!((view.requests, view.errors), (3, 2));
+        let json = serde_json::to_value(&view).unwrap();
+        assert_eq!(json["errors"], 2);
+    }
 }

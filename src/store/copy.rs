@@ -96,6 +96,7 @@ const ROLLUP_COLUMNS: &[(&str, Kind)] = &[
     ("reasoning_tokens", I),
     ("images", I),
     ("cost_picos", I),
+    ("errors", I),
 ];
 const ROLLUP_SUMS: &[&str] = &[
     "requests",
@@ -106,6 +107,7 @@ const ROLLUP_SUMS: &[&str] = &[
     "reasoning_tokens",
     "images",
     "cost_picos",
+    "errors",
 ];
 const ROLLUP_KEY: &str = "bucket, key_id, team_id, model_id, provider_id";
 

@@ -50,13 +50,15 @@ pub struct AdjustmentRow {
 const MEASURES: &str = "CAST(SUM(requests) AS BIGINT), CAST(SUM(input_tokens) AS BIGINT), \
     CAST(SUM(cached_input_tokens) AS BIGINT), CAST(SUM(cache_write_tokens) AS BIGINT), \
     CAST(SUM(output_tokens) AS BIGINT), CAST(SUM(reasoning_tokens) AS BIGINT), CAST(SUM(images) AS BIGINT), \
-    CAST(SUM(cost_picos / 1000000) AS BIGINT), CAST(SUM(cost_picos % 1000000) AS BIGINT)";
+    CAST(SUM(cost_picos / 1000000) AS BIGINT), CAST(SUM(cost_picos % 1000000) AS BIGINT), \
+    CAST(SUM(errors) AS BIGINT)";
 
 const RECORD_MEASURES: &str =
     "COUNT(*), CAST(SUM(input_tokens) AS BIGINT), CAST(SUM(cached_input_tokens) AS BIGINT), \
     CAST(SUM(cache_write_tokens) AS BIGINT), CAST(SUM(output_tokens) AS BIGINT), \
     CAST(SUM(reasoning_tokens) AS BIGINT), CAST(SUM(images) AS BIGINT), \
-    CAST(SUM(net_picos / 1000000) AS BIGINT), CAST(SUM(net_picos % 1000000) AS BIGINT)";
+    CAST(SUM(net_picos / 1000000) AS BIGINT), CAST(SUM(net_picos % 1000000) AS BIGINT), \
+    CAST(SUM(CASE WHEN status = 'ok' THEN 0 ELSE 1 END) AS BIGINT)";
 
 /// A call's adjustments, summed: `COALESCE(…, 0)` of it plus `cost_picos` is its net cost. Cast
 /// to BIGINT so that the net cost stays an integer on PostgreSQL (NUMERIC there, and `/` and `%`
@@ -481,6 +483,7 @@ where
             reasoning_tokens: n(5)?,
             images: n(6)?,
             cost_picos: 0,
+            errors: n(9)?,
         }
         .with_split_cost(n(7)?, n(8)?);
         out.push(SegmentRow {

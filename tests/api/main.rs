@@ -29,6 +29,7 @@ mod openrouter_list;
 mod operations;
 mod pages;
 mod replicas;
+mod report_errors;
 mod report_exactness;
 mod reports;
 mod responses;

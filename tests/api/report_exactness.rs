@@ -1,5 +1,6 @@
 //! Property: a report's total equals the sum of its records' costs to the last digit, for any
-//! grouping and range, and its rows add up to its total.
+//! grouping and range, and its rows add up to its total; so do its counts of calls and of
+//! failed calls (`errors`).
 
 use std::str::FromStr;
 
@@ -25,6 +26,7 @@ async fn report_totals_equal_the_sum_of_their_records() {
     let app = spawn_app().await;
     let store = store_of(&app).await;
     let mut rng_records = Vec::new();
+    let mut failed = Vec::new();
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let strategy = proptest::collection::vec(
         (0..SPAN, 0usize..4, 0usize..3, 0i64..5_000_000_000_000),
@@ -39,7 +41,7 @@ async fn report_totals_equal_the_sum_of_their_records() {
             *model,
             Decimal::from_str(&cost).unwrap(),
         ));
-        let r = record(
+        let mut r = record(
             &format!("p{i}"),
             &format!("k{key}"),
             &format!("t{}", key % 2),
@@ -50,6 +52,11 @@ async fn report_totals_equal_the_sum_of_their_records() {
             10,
             &cost,
         );
+        // About a third of the calls failed (whatever their cost: the counts are independent).
+        if picos % 3 == 0 {
+            r.status = tollgate::metering::CallStatus::UpstreamError;
+            failed.push(START + offset);
+        }
         store.write_usage_batch(&[], &[r]).await.unwrap();
     }
     let groupings = [
@@ -97,6 +104,15 @@ async fn report_totals_equal_the_sum_of_their_records() {
             .filter(|(t, ..)| *t >= from && *t < to)
             .count() as i64;
         assert_eq!(v["total"]["requests"], count, "{path}");
+        let errors = failed.iter().filter(|t| (from..to).contains(*t)).count() as i64;
+        assert_eq!(v["total"]["errors"], errors, "{path}");
+        let row_errors: i64 = v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["errors"].as_i64().unwrap())
+            .sum();
+        assert_eq!(row_errors, errors, "rows' errors add up: {path}");
         let grain = groupings[g]
             .split(',')
             .find_map(tollgate::reports::Grain::parse);

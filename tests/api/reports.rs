@@ -138,7 +138,7 @@ async fn with_known() -> TestApp {
 
 const RANGE: &str = "from=2026-11-01T00:00:00Z&to=2026-11-04T00:00:00Z";
 
-async fn spend(app: &TestApp, query: &str) -> Value {
+pub async fn spend(app: &TestApp, query: &str) -> Value {
     let (s, v) = app
         .admin(Method::GET, &format!("/admin/spend?{query}"), None)
         .await;
@@ -147,17 +147,22 @@ async fn spend(app: &TestApp, query: &str) -> Value {
 }
 
 fn row_summary(v: &Value, words: &[&str]) -> Vec<String> {
+    row_values(v, words, &["requests", "cost_usd"])
+}
+
+/// Each row as "<group values> <measures>", its values in the order asked ("-" for none).
+pub fn row_values(v: &Value, words: &[&str], measures: &[&str]) -> Vec<String> {
     v["rows"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| {
+            let text = |x: &Value| x.as_str().map_or_else(|| x.to_string(), String::from);
             let mut parts: Vec<String> = words
                 .iter()
                 .map(|w| r[*w].as_str().unwrap_or("-").to_string())
                 .collect();
-            parts.push(r["requests"].to_string());
-            parts.push(r["cost_usd"].as_str().unwrap().to_string());
+            parts.extend(measures.iter().map(|m| text(&r[*m])));
             parts.join(" ")
         })
         .collect()

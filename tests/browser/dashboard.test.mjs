@@ -45,6 +45,26 @@ async function assertCount(locator, expected, what) {
   assert.equal(await locator.getAttribute('data-value'), String(expected), what);
 }
 
+/** A share as the overview writes it (one decimal, half up), from the API's two counts. */
+function percent(part, whole) {
+  return `${(Math.round((part * 1000) / whole) / 10).toFixed(1)}%`;
+}
+
+/**
+ * Runs `action`, which makes the page send requests the API refuses with `status` on purpose:
+ * Chromium logs each as "Failed to load resource: … status of <status>", which is expected
+ * here and taken out of the console errors; any other console error stays and fails the run.
+ */
+async function expectRefusals(status, action) {
+  const before = consoleErrors.length;
+  await action();
+  const added = consoleErrors.splice(before);
+  const expected = new RegExp(`Failed to load resource: the server responded with a status of ${status}\\b`);
+  const others = added.filter((e) => !expected.test(e));
+  consoleErrors.push(...others);
+  assert.ok(added.length > others.length, `the page logged the expected ${status}`);
+}
+
 async function newPage() {
   const context = await browser.newContext({ viewport: { width: 1400, height: 1000 }, timezoneId: 'UTC', locale: 'en-GB' });
   const page = await context.newPage();
@@ -156,12 +176,24 @@ test('admin: overview, budgets, audit, catalog, model, keys and savings show the
   await assertCount(page.locator('#tokens-input'), total.input_tokens, 'input tokens');
   await assertCount(page.locator('#tokens-cached'), total.cached_input_tokens, 'cached tokens');
   await assertCount(page.locator('#tokens-output'), total.output_tokens, 'output tokens');
+  // The error rate: the spend report's exact counts of the whole period, which are the
+  // ledger's (every record of the period, read here in one page).
   const usage = await gw.admin('GET', `/admin/usage?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}&limit=1000`);
-  const errors = usage.data.filter((c) => c.status !== 'ok').length;
-  assert.ok(errors > 0);
-  assert.equal(await page.getAttribute('#error-rate', 'data-errors'), String(errors));
-  assert.equal(await page.getAttribute('#error-rate', 'data-calls'), String(usage.data.length));
+  assert.ok(usage.data.length < 1000 && !usage.next_cursor);
+  assert.equal(total.requests, usage.data.length);
+  assert.equal(total.errors, usage.data.filter((c) => c.status !== 'ok').length);
+  assert.ok(total.errors > 0);
+  assert.equal(await page.getAttribute('#error-rate', 'data-errors'), String(total.errors));
+  assert.equal(await page.getAttribute('#error-rate', 'data-calls'), String(total.requests));
+  assert.equal(await page.textContent('#error-rate'), percent(total.errors, total.requests));
+  await assertCount(page.locator('#errors-current'), total.errors, 'failed calls');
   const byModel = (await gw.admin('GET', q('&group_by=model'))).rows;
+  const failing = byModel.filter((r) => r.errors > 0);
+  assert.ok(failing.length > 0);
+  assert.equal(await page.locator('#errors-table tbody tr[data-id]').count(), failing.length);
+  for (const row of failing) {
+    await assertCount(page.locator(`#errors-table tr[data-id="${row.model}"] .count.errors`), row.errors, `failed calls of ${row.model}`);
+  }
   for (const row of byModel) {
     await assertMoney(page.locator(`#top-models tr[data-id="${row.model}"] .money`), row.cost_usd, `top model ${row.model}`);
   }
@@ -390,6 +422,134 @@ test('a key holder signs in through the URL fragment and sees only their own dat
   await page.click('#sign-out');
   await page.locator('#page-login').waitFor();
   assert.equal(await page.evaluate(() => sessionStorage.getItem('tollgate.credential')), null);
+  await page.context().close();
+});
+
+test('admin forms: a credit grant and an adjustment, sent as exact strings and checked by the server', async () => {
+  const page = await newPage();
+  await page.goto(`${gw.base}/dashboard#token=${ADMIN}`);
+  await page.locator('#page-overview[data-ready="true"]').waitFor();
+
+  // Grant: an amount with more significant digits than a float holds, to bob (no account yet).
+  await open(page, '#/budgets');
+  const amount = '1234567.123456789012';
+  assert.notEqual(String(Number(amount)), amount, 'a float would not keep this amount');
+  const bobCredits = `/admin/keys/${keys.bob.id}/credits`;
+  assert.equal((await gw.admin('GET', bobCredits)).data.length, 0);
+  await page.selectOption('#grant-account', `key:${keys.bob.id}`);
+  await page.fill('#grant-amount', amount);
+  await page.fill('#grant-note', 'from the dashboard');
+  await page.click('#grant-submit');
+  await page.locator('#grant-done').waitFor();
+  await page.locator('#page-budgets[data-ready="true"] #ledger-table').waitFor();
+  const bob = await gw.admin('GET', bobCredits);
+  assert.equal(bob.data.length, 1);
+  assert.equal(norm(bob.data[0].amount_usd), amount);
+  assert.equal(bob.data[0].note, 'from the dashboard');
+  await assertMoney(page.locator('#grant-done .money.granted'), bob.data[0].amount_usd, 'granted amount');
+  await assertMoney(page.locator('#grant-done .money.new-balance'), bob.balance_usd, 'balance after the grant');
+  await assertMoney(page.locator('.money.ledger-balance'), bob.balance_usd, 'ledger balance');
+  await assertMoney(page.locator(`#balances-table tr[data-owner="key"][data-id="${keys.bob.id}"] .money.balance`), bob.balance_usd, 'bob in the balances');
+  const entries = await page.locator('#ledger-table .money.amount').evaluateAll((els) => els.map((e) => e.dataset.usd));
+  assert.deepEqual(entries, bob.data.map((e) => e.amount_usd));
+  await shot(page, '15-budgets-granted');
+
+  // Refused grants: the API's own message in the form, and nothing written.
+  const carolCredits = `/admin/keys/${keys.carol.id}/credits`;
+  const carolBefore = await gw.admin('GET', carolCredits);
+  for (const bad of ['-5', '1.0000000000001', 'ten dollars']) {
+    const api = await gw.raw(ADMIN, 'POST', carolCredits, { amount_usd: bad, kind: 'grant' });
+    assert.equal(api.status, 400, bad);
+    await page.selectOption('#grant-account', `key:${keys.carol.id}`);
+    await page.fill('#grant-amount', bad);
+    await expectRefusals(400, async () => {
+      await page.click('#grant-submit');
+      await page.locator('#grant-message .form-error').waitFor();
+    });
+    const shown = await page.textContent('#grant-message .form-error');
+    assert.ok(shown.includes(api.json.error.message), `"${shown}" shows "${api.json.error.message}"`);
+  }
+  await shot(page, '16-budgets-grant-refused');
+  assert.deepEqual((await gw.admin('GET', carolCredits)).data, carolBefore.data);
+
+  // An adjustment: a correction of −1 picodollar on one of alice's calls, shown beside it.
+  const calls = await gw.admin('GET', `/admin/usage?key=${keys.alice.id}&model=bt-oa&status=ok`);
+  const target = calls.data[0];
+  assert.equal(target.adjustments.length, 0);
+  await open(page, `#/audit?key=${keys.alice.id}&model=bt-oa`);
+  await page.click(`#audit-table tr[data-id="${target.id}"]`);
+  await page.selectOption('#adjust-kind', 'correction');
+  await page.fill('#adjust-amount', '-0.000000000001');
+  await page.fill('#adjust-reason', 'rounding');
+  await page.click('#adjust-submit');
+  await page.locator('#adjust-done').waitFor();
+  await page.locator(`#page-audit[data-ready="true"] #record-detail [data-id="${target.id}"]`).waitFor();
+  const after = (await gw.admin('GET', `/admin/usage?key=${keys.alice.id}&model=bt-oa&status=ok`)).data.find((r) => r.id === target.id);
+  assert.equal(after.adjustments.length, 1);
+  const adj = after.adjustments[0];
+  assert.equal(norm(adj.cost_delta_usd), '-0.000000000001');
+  assert.equal(adj.reason, 'rounding');
+  assert.equal(adj.kind, 'correction');
+  await assertMoney(page.locator(`#adjustments-table tr[data-id="${adj.id}"] .money.delta`), adj.cost_delta_usd, 'the new adjustment');
+  await assertMoney(page.locator('#detail-net'), after.net_cost_usd, 'net cost after the adjustment');
+  await assertMoney(page.locator('#adjust-done .money.recorded-net'), after.net_cost_usd, 'the answer\'s net cost');
+  const row = page.locator(`#audit-table tr[data-id="${target.id}"]`);
+  await assertMoney(row.locator('.money.net'), after.net_cost_usd, 'the record\'s row');
+  assert.match(await row.textContent(), /1 adj\./);
+  await shot(page, '17-audit-adjusted');
+
+  // Refused adjustments: the API's message in the form, nothing appended.
+  for (const [kind, delta, status] of [['correction', '', 400], ['correction', '-1000', 422], ['correction', '0.1234567890123', 400]]) {
+    const api = await gw.raw(ADMIN, 'POST', `/admin/usage/${target.id}/adjustments`, { kind, cost_delta_usd: delta });
+    assert.equal(api.status, status, `${kind} ${delta}`);
+    await page.fill('#adjust-amount', delta);
+    await expectRefusals(status, async () => {
+      await page.click('#adjust-submit');
+      await page.locator('#adjust-message .form-error').waitFor();
+    });
+    const shown = await page.textContent('#adjust-message .form-error');
+    assert.ok(shown.includes(api.json.error.message), `"${shown}" shows "${api.json.error.message}"`);
+  }
+  await shot(page, '18-audit-adjustment-refused');
+  const still = (await gw.admin('GET', `/admin/usage?key=${keys.alice.id}&model=bt-oa&status=ok`)).data.find((r) => r.id === target.id);
+  assert.equal(still.adjustments.length, 1);
+  await page.context().close();
+});
+
+test('a key holder sees no admin form, and the API refuses them the same requests', async () => {
+  const page = await newPage();
+  await page.goto(`${gw.base}/dashboard#token=${keys.alice.secret}`);
+  await page.locator('#page-overview[data-ready="true"]').waitFor();
+  await open(page, '#/budgets');
+  assert.equal(await page.locator('#grant-form').count(), 0);
+  await open(page, '#/audit');
+  const first = page.locator('#audit-table tbody tr[data-id]').first();
+  const id = await first.getAttribute('data-id');
+  await first.click();
+  await page.locator(`#record-detail [data-id="${id}"]`).waitFor();
+  assert.equal(await page.locator('#adjust-form').count(), 0);
+  const ledgerBefore = await gw.admin('GET', `/admin/keys/${keys.alice.id}/credits`);
+  const recordBefore = (await gw.admin('GET', `/admin/usage?key=${keys.alice.id}&limit=1000`)).data.find((r) => r.id === id);
+  // The same requests the forms send, from the page with the key's credential.
+  let answers;
+  await expectRefusals(401, async () => {
+    answers = await page.evaluate(async ({ keyId, callId }) => {
+      const { token } = JSON.parse(sessionStorage.getItem('tollgate.credential'));
+      const post = async (p, body) => {
+        const r = await fetch(p, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        return r.status;
+      };
+      return [
+        await post(`/admin/keys/${encodeURIComponent(keyId)}/credits`, { amount_usd: '100' }),
+        await post(`/admin/usage/${encodeURIComponent(callId)}/adjustments`, { kind: 'refund' }),
+      ];
+    }, { keyId: keys.alice.id, callId: id });
+  });
+  assert.deepEqual(answers, [401, 401]);
+  assert.deepEqual((await gw.admin('GET', `/admin/keys/${keys.alice.id}/credits`)).data, ledgerBefore.data);
+  const recordAfter = (await gw.admin('GET', `/admin/usage?key=${keys.alice.id}&limit=1000`)).data.find((r) => r.id === id);
+  assert.deepEqual(recordAfter.adjustments, recordBefore.adjustments);
+  await shot(page, '19-audit-key-no-form');
   await page.context().close();
 });
 

@@ -5,6 +5,7 @@
 import { api, isAdmin, scoped } from '../api.js';
 import { h, money, count, time, status as statusBadge, table, fill, section, select, download, errorBox, badge } from '../ui.js';
 import { directory, named } from './overview.js';
+import { adjustmentForm, adjustmentNotice } from './adjust.js';
 
 const STATUSES = ['', 'ok', 'upstream_error', 'timeout', 'client_cancelled', 'stream_error', 'interrupted', 'rejected'];
 const FILTERS = ['key', 'team', 'model', 'status', 'from', 'to'];
@@ -12,6 +13,9 @@ export const PAGE_SIZE = 25;
 
 // Cursors of the pages before the current one, per selection, so "Newer" goes back exactly.
 const trail = { selection: null, cursors: [] };
+
+// The API's answer to the last adjustment recorded, shown once in the detail rendered after it.
+let recorded = null;
 
 /** An ISO time from a datetime-local value (the browser's zone), or ''. */
 function isoOf(local) {
@@ -70,12 +74,21 @@ export async function render(el, { query, go }) {
   });
 
   const detail = h('div', { id: 'record-detail' }, h('p', { class: 'muted' }, 'Select a call to see its full record and adjustments.'));
+  // After an adjustment, the same page is read again (the record's adjustments and net cost
+  // as the API now has them), with the record selected.
+  const onRecorded = (answer) => {
+    recorded = answer;
+    go('audit', { ...Object.fromEntries(query), id: answer.usage_id });
+  };
+  const notice = recorded;
+  recorded = null;
   let selectedRow = null;
   const showDetail = (record, row) => {
     selectedRow?.classList.remove('selected');
     selectedRow = row;
     row?.classList.add('selected');
-    fill(detail, recordDetail(record, names));
+    fill(detail, notice?.usage_id === record.id ? adjustmentNotice(notice) : null,
+      recordDetail(record, names), admin ? adjustmentForm(record, onRecorded) : null);
   };
 
   const rows = page.data;
@@ -175,6 +188,6 @@ export function recordDetail(r, names) {
       { label: 'Kind', value: (a) => a.kind },
       { label: 'Change', class: 'num', value: (a) => money(a.cost_delta_usd, { class: 'money delta' }) },
       { label: 'Reason', value: (a) => a.reason ?? '' },
-    ], r.adjustments, { id: 'adjustments-table', empty: 'None: the recorded cost stands.' }),
+    ], r.adjustments, { id: 'adjustments-table', empty: 'None: the recorded cost stands.', rowAttrs: (a) => ({ 'data-id': a.id }) }),
   );
 }

@@ -4,8 +4,12 @@
 import { api, isAdmin } from '../api.js';
 import { ratio, scaleUsd, cmpUsd, truncateUsd } from '../money.js';
 import { h, money, time, table, fill, section, badge, errorBox } from '../ui.js';
+import { creditsPath, grantForm, grantNotice } from './grant.js';
 
 const MAX_KEYS = 500;
+
+// The API's answer to the last grant, shown once on the page rendered after it.
+let granted = null;
 
 /** A utilization bar: spent (colour by level) and reserved, as a share of the limit. */
 function bar(b) {
@@ -110,7 +114,7 @@ function alertText(a) {
   return h('span', { title: JSON.stringify(p, null, 1) }, p.message ?? a.type, amounts);
 }
 
-export async function render(el) {
+export async function render(el, { query, go }) {
   const ledgerBox = h('div', { id: 'ledger' }, h('p', { class: 'muted' }, 'Choose an account to see its ledger.'));
   if (!isAdmin()) {
     const { data } = await api.get('/v1/key');
@@ -146,7 +150,19 @@ export async function render(el) {
     ...teamStates.filter((t) => t.balance).map((t) => t.balance),
     ...keyStates.filter((k) => k.balance).map((k) => k.balance),
   ];
-  const ledger = (b) => ledgerPanel(`/admin/${b.owner === 'team' ? 'teams' : 'keys'}/${encodeURIComponent(b.id)}/credits`, ledgerBox);
+  const ledger = (b) => ledgerPanel(creditsPath(`${b.owner}:${b.id}`), ledgerBox);
+  // Any live key or team may be credited (a first grant opens its account).
+  const accounts = [
+    ...teams.map((t) => [`team:${t.id}`, `team ${t.name}${t.name === t.id ? '' : ` (${t.id})`}`]),
+    ...live.map((k) => [`key:${k.id}`, `key ${k.name} (${k.id})`]),
+  ];
+  const shown = query.get('ledger') ?? '';
+  const notice = granted;
+  granted = null;
+  const onGranted = (account, answer) => {
+    granted = answer;
+    go('budgets', { ledger: account });
+  };
   fill(el,
     h('h1', {}, 'Budgets & credits', h('small', {}, `${list.length} budgets · ${balances.length} prepaid balances`)),
     keys.length > MAX_KEYS ? h('div', { class: 'notice' }, `Only the first ${MAX_KEYS} keys are read.`) : null,
@@ -159,7 +175,9 @@ export async function render(el) {
       { label: 'What', value: alertText },
       { label: 'Delivery', value: (a) => badge(a.delivery.state, a.delivery.state === 'delivered' ? 'ok' : '') },
     ], alerts.data, { id: 'alerts-table', empty: 'No alerts.' })),
-    section('Prepaid balances', balanceTable(balances, names, ledger), ledgerBox),
+    section('Prepaid balances', notice ? grantNotice(notice, names.get(`${notice.owner}:${notice.id}`)) : null, balanceTable(balances, names, ledger),
+      h('h3', {}, 'Add credit'), grantForm(accounts, shown, onGranted), ledgerBox),
   );
   sizeBars(el);
+  if (/^(key|team):./.test(shown)) await ledgerPanel(creditsPath(shown), ledgerBox);
 }

@@ -3,6 +3,7 @@
 
 import { api } from '../api.js';
 import { periodRange } from '../period.js';
+import { toPicos } from '../money.js';
 import { h, money, time, table, fill, section, badge, select, errorBox } from '../ui.js';
 
 function keyState(k) {
@@ -96,7 +97,7 @@ export async function render(el, { go }) {
       { label: 'Prefix', value: (k) => h('code', { class: 'nowrap' }, `${k.key_prefix}…`) },
       { label: 'Team', value: (k) => k.team ?? h('span', { class: 'muted' }, '—'), sort: (k) => k.team ?? '' },
       { label: 'State', value: keyState, sort: (k) => (k.revoked_at ? 2 : k.disabled ? 1 : 0) },
-      { label: 'Spend', class: 'num', value: (k) => money(spentKey.get(k.id)?.cost_usd ?? '0', { class: 'money key-spend' }), sort: (k) => Number(spentKey.get(k.id)?.cost_usd ?? 0), desc: true },
+      { label: 'Spend', class: 'num', value: (k) => money(spentKey.get(k.id)?.cost_usd ?? '0', { class: 'money key-spend' }), sort: (k) => toPicos(spentKey.get(k.id)?.cost_usd ?? '0'), desc: true },
       { label: 'Budget', value: (k) => budgetText(k.budget) },
       { label: 'Spent this period', class: 'num', value: (k) => {
         const b = keyStates.get(k.id)?.budgets.find((x) => x.scope === 'key');
@@ -109,7 +110,7 @@ export async function render(el, { go }) {
     ], keys, { id: 'keys-table', rowAttrs: (k) => ({ 'data-id': k.id }) })),
     section('Teams', table([
       { label: 'Team', value: (t) => h('span', {}, t.name, h('br'), h('code', { class: 'muted' }, t.id)), sort: (t) => t.name },
-      { label: 'Spend', class: 'num', value: (t) => money(spentTeam.get(t.id)?.cost_usd ?? '0', { class: 'money team-spend' }), sort: (t) => Number(spentTeam.get(t.id)?.cost_usd ?? 0), desc: true },
+      { label: 'Spend', class: 'num', value: (t) => money(spentTeam.get(t.id)?.cost_usd ?? '0', { class: 'money team-spend' }), sort: (t) => toPicos(spentTeam.get(t.id)?.cost_usd ?? '0'), desc: true },
       { label: 'Budget', value: (t) => budgetText(t.budget) },
       { label: 'Spent this period', class: 'num', value: (t) => (t.budget_status ? money(t.budget_status.spent_usd) : h('span', { class: 'muted' }, '—')) },
       { label: 'Balance', class: 'num', value: (t) => money(t.balance?.available_usd ?? null) },

@@ -1,15 +1,28 @@
 // Overview: spend for the period against the previous one, spend over time stacked by a
-// dimension, calls, tokens by kind, error rate, top keys and models.
+// dimension, calls, tokens by kind, error rate, top keys and models. Every figure is the spend
+// report's (sums and counts made by the server from its rollups, exact); the page adds nothing
+// up itself.
 
 import { api, isAdmin, scoped, session } from '../api.js';
 import { stackedMoney, doughnut } from '../charts.js';
 import { cmpUsd, subUsd, ratio } from '../money.js';
 import { PERIODS, periodRange, timeZone, bucketLabels, shortLabel } from '../period.js';
-import { h, money, count, card, section, select, table, fill, badge } from '../ui.js';
+import { h, money, count, card, section, select, table, fill } from '../ui.js';
 
 const DIMENSIONS = [['model', 'Model'], ['provider', 'Provider'], ['team', 'Team'], ['key', 'Key']];
 const GRAINS = [['hour', 'Hourly'], ['day', 'Daily'], ['week', 'Weekly']];
-const SAMPLE = 1000;
+
+/**
+ * A share of calls as a percentage with one decimal, rounded half up, from the two exact
+ * counts in integer arithmetic ("1 of 3" → "33.3%"); "—" without calls.
+ */
+export function percentOf(part, whole) {
+  const p = BigInt(part);
+  const w = BigInt(whole);
+  if (w === 0n) return '—';
+  const tenths = (p * 2000n + w) / (2n * w);
+  return `${tenths / 10n}.${tenths % 10n}%`;
+}
 
 /** Names of keys and teams (admin), for labels. */
 export async function directory() {
@@ -40,23 +53,19 @@ export async function render(el, { query, go }) {
   const tz = timeZone();
   const base = { from: from.toISOString(), to: to.toISOString() };
   const spendPath = scoped.spend();
-  const [current, previous, series, byKey, byModel, recent, names] = await Promise.all([
+  const [current, previous, series, byDim, byKey, byModel, names] = await Promise.all([
     api.get(spendPath, base),
     api.get(spendPath, { from: prevFrom.toISOString(), to: prevTo.toISOString() }),
     api.get(spendPath, { ...base, group_by: `${dim},${grain}`, tz }),
+    api.get(spendPath, { ...base, group_by: dim }),
     api.get(spendPath, { ...base, group_by: 'key' }),
     api.get(spendPath, { ...base, group_by: 'model' }),
-    api.get(scoped.usage(), { ...base, limit: SAMPLE }),
     directory(),
   ]);
   const t = current.total;
   const p = previous.total;
   const change = subUsd(t.cost_usd, p.cost_usd);
   const changeRatio = ratio(change, p.cost_usd);
-  const calls = recent.data;
-  const errors = calls.filter((c) => c.status !== 'ok');
-  const byStatus = new Map();
-  for (const c of calls) byStatus.set(c.status, (byStatus.get(c.status) ?? 0) + 1);
 
   const params = (over) => ({ period, by: dim, grain, ...over });
   const toolbar = h('div', { class: 'toolbar' },
@@ -73,8 +82,8 @@ export async function render(el, { query, go }) {
     card('Calls', count(t.requests, { id: 'calls-current' }), h('span', {}, 'previous ', count(p.requests, { id: 'calls-previous' }))),
     card('Input tokens', count(t.input_tokens, { id: 'tokens-input' }), h('span', {}, 'cached ', count(t.cached_input_tokens, { id: 'tokens-cached' }))),
     card('Output tokens', count(t.output_tokens, { id: 'tokens-output' }), h('span', {}, 'reasoning ', count(t.reasoning_tokens, { id: 'tokens-reasoning' }))),
-    card('Error rate', calls.length ? h('span', { id: 'error-rate', 'data-errors': errors.length, 'data-calls': calls.length }, `${((errors.length / calls.length) * 100).toFixed(1)}%`) : h('span', { id: 'error-rate', 'data-errors': 0, 'data-calls': 0 }, '—'),
-      calls.length < SAMPLE ? `${errors.length} of all ${calls.length} calls` : `${errors.length} of the latest ${SAMPLE.toLocaleString('en-US')} calls`),
+    card('Error rate', h('span', { id: 'error-rate', 'data-errors': t.errors, 'data-calls': t.requests }, percentOf(t.errors, t.requests)),
+      h('span', {}, count(t.errors, { id: 'errors-current' }), ' of ', count(t.requests), ' calls failed')),
   );
 
   // Spend over time, stacked.
@@ -87,10 +96,9 @@ export async function render(el, { query, go }) {
     if (!labels.includes(row[grain])) labels.push(row[grain]);
   }
   labels.sort();
-  const ordered = [...groups.entries()].sort((a, b) => {
-    const total = (m) => [...m.values()].reduce((s, v) => s + Number(v), 0);
-    return total(b[1]) - total(a[1]);
-  });
+  // Biggest spender at the bottom of the stack: ordered by the server's total of each group.
+  const totalOf = new Map(byDim.rows.map((r) => [r[dim] ?? '', r.cost_usd]));
+  const ordered = [...groups.entries()].sort((a, b) => cmpUsd(totalOf.get(b[0]) ?? '0', totalOf.get(a[0]) ?? '0'));
   const canvas = h('canvas', { id: 'spend-chart', role: 'img', 'aria-label': `Spend by ${dim}, ${grain}` });
   const chartBox = h('div', { class: 'chart' }, canvas);
   const tokensCanvas = h('canvas', { id: 'tokens-chart', role: 'img', 'aria-label': 'Tokens by kind' });
@@ -122,11 +130,13 @@ export async function render(el, { query, go }) {
       section('Top models', topTable(byModel, 'model', 'top-models'))),
     h('div', { class: 'row' },
       section('Tokens by kind', h('div', { class: 'chart small' }, tokensCanvas)),
-      section('Calls by status', h('p', { class: 'muted' }, calls.length < SAMPLE ? 'All calls of the period.' : `The latest ${SAMPLE.toLocaleString('en-US')} calls of the period.`),
+      section('Failed calls by model', h('p', { class: 'muted' }, 'Every call of the period whose status is not ok; the audit lists them by status.'),
         table([
-          { label: 'Status', value: ([s]) => badge(s, s === 'ok' ? 'ok' : 'bad') },
-          { label: 'Calls', class: 'num', value: ([, n]) => count(n) },
-        ], [...byStatus.entries()], { id: 'status-table', empty: 'No calls in this period.' }))),
+          { label: 'Model', value: (r) => h('a', { href: `#/audit?model=${encodeURIComponent(r.model)}` }, r.model) },
+          { label: 'Calls', class: 'num', value: (r) => count(r.requests) },
+          { label: 'Failed', class: 'num', value: (r) => count(r.errors, { class: 'count errors' }) },
+          { label: 'Error rate', class: 'num', value: (r) => h('span', { class: 'rate' }, percentOf(r.errors, r.requests)) },
+        ], byModel.rows.filter((r) => r.errors > 0), { id: 'errors-table', empty: 'No failed calls in this period.', rowAttrs: (r) => ({ 'data-id': r.model }) }))),
   );
   stackedMoney(canvas, labels.map((l) => shortLabel(grain, l)), ordered.map(([g, m]) => ({
     label: dimensionLabel(names, dim, g),

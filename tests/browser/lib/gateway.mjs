@@ -82,6 +82,15 @@ export async function startGateway(env = {}) {
     base,
     mock,
     admin,
+    /** Any call, refused or not: {status, json} (for the answers a form must show). */
+    async raw(token, method, p, body) {
+      const r = await fetch(`${base}${p}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: r.status, json: await r.json().catch(() => null) };
+    },
     /** A key holder's API call. */
     as: async (key, method, p, body) => (await call(base, key, method, p, body)).json,
     /** A chat completion through the gateway with a key; resolves to {status, id}. */
