@@ -65,6 +65,9 @@ mem_kb() {
   echo "$total"
 }
 
+# A whole number with its digits grouped by thousands: 28879 → 28,879.
+digits() { sed -e ':a' -e 's/\([0-9]\)\([0-9]\{3\}\)\($\|,\)/\1,\2\3/' -e 'ta' <<<"$1"; }
+
 # Whether a process is running (a zombie, exited but not yet reaped, is not).
 alive() {
   local stat

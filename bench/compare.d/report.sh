@@ -50,11 +50,11 @@ table() {
     }
     {
       max = ($5 == "-") ? "—" : thousands($5)
-      ratio = ($5 == "-" || !($2 in hopmax)) ? "—" : sprintf("%.2f×", $5 / hopmax[$2])
+      ratio = ($5 == "-" || !($2 in hopmax)) ? "—" : sprintf(($5 / hopmax[$2] < 0.1) ? "%.3f×" : "%.2f×", $5 / hopmax[$2])
       vshop = ($4 == "direct" || $4 == "hop" || !(($2, $3, "hop") in p50)) ? "—" : added($6, p50[$2, $3, "hop"]) " / " added($8, p99[$2, $3, "hop"])
       vsdir = ($4 == "direct" || !(($2, $3, "direct") in p50)) ? "—" : added($6, p50[$2, $3, "direct"]) " / " added($8, p99[$2, $3, "direct"])
       mem = sprintf("%.0f / %.0f", $10 / 1024, $11 / 1024)
-      printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, ($3 == 0) ? "max" : thousands($3), max, ratio, ms($6), ms($7), ms($8), vshop, vsdir, $9, mem, ($12 == "-") ? "—" : $12
+      printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, ($3 == 0) ? "max" : thousands($3), max, ratio, ms($6), ms($7), ms($8), vshop, vsdir, ($9 == "-") ? "—" : thousands($9), mem, ($12 == "-") ? "—" : $12
     }
   ' "$ROWS" "$ROWS"
 }

@@ -104,10 +104,10 @@ check_records() {
   ok=${ok:-0}
   if ((ok < ROW_OK || ok > ROW_OK + ROW_ERRORS)); then
     say "FAILURE: $1: $ok usage records with status ok for $ROW_OK answers 200 (+$ROW_ERRORS cut off)${other:+; others: $other}"
-    RECORDS="FAILED: $ok of $ROW_OK"
+    RECORDS="FAILED: $(digits "$ok") of $(digits "$ROW_OK")"
     FAILURES=$((FAILURES + 1))
   else
     say "  $1: all $ROW_OK calls answered 200 have their record ($ok ok${other:+; others: $other})"
-    RECORDS="$ok of $ROW_OK"
+    RECORDS="$(digits "$ok") of $(digits "$ROW_OK")"
   fi
 }
