@@ -17,16 +17,14 @@ use crate::metering::{CallStart, CallStatus, UsageRecord};
 use crate::pricing::PriceVersion;
 use crate::state::AppState;
 
-/// The caller's key: `Authorization: Bearer`, `x-api-key`, or (ModelsLab paths) `"key"` in
-/// the body, which is removed before forwarding.
-pub(super) fn credential(headers: &HeaderMap, body: &mut Value, modelslab: bool) -> Option<String> {
-    let body_key = if modelslab {
-        body.as_object_mut().and_then(|o| o.remove("key"))
-    } else {
-        None
-    };
-    let header = crate::api::extract::secret_from_headers(headers);
-    header.or_else(|| body_key.and_then(|k| k.as_str().map(str::to_string)))
+/// ModelsLab callers may send their key as `"key"` in the body (checked by the handler's
+/// early gate); it is removed before forwarding.
+pub(super) fn remove_body_key(body: &mut Value, modelslab: bool) {
+    if modelslab {
+        if let Some(o) = body.as_object_mut() {
+            o.remove("key");
+        }
+    }
 }
 
 pub(super) fn model_field(body: &mut Value, modelslab: bool) -> Result<String, ApiError> {

@@ -20,7 +20,7 @@ use crate::pricing::PriceVersion;
 use crate::state::AppState;
 
 use super::admit::{
-    admit, check_body, credential, model_field, output_cap, reserve, resolve, Refusal,
+    admit, check_body, model_field, output_cap, remove_body_key, reserve, resolve, Refusal,
 };
 use super::forward::forward;
 
@@ -63,13 +63,15 @@ fn with_id(mut response: Response, id: &str) -> Response {
     response
 }
 
-/// Handles a chat call in either format; every answer carries `x-request-id`.
+/// Handles a chat call in either format for the `key` that authenticated it; every answer
+/// carries `x-request-id`.
 pub async fn handle(
     state: AppState,
     format: Format,
     modelslab: bool,
     headers: HeaderMap,
     mut body: Value,
+    key: ApiKey,
     id: String,
 ) -> Response {
     let started = Instant::now();
@@ -82,11 +84,7 @@ pub async fn handle(
     // Boxed once here, so the wrappers (tracking, the span) move a pointer, not the state of
     // every stage.
     let call = state.tasks.clone().track_future(Box::pin(async {
-        let secret = credential(&headers, &mut body, modelslab);
-        let key = state
-            .keys
-            .authenticate(secret.as_deref(), now)
-            .map_err(IntoResponse::into_response)?;
+        remove_body_key(&mut body, modelslab);
         tracing::Span::current().record("key", key.id.as_str());
         let streamed = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
         let refused = Refusal {

@@ -16,6 +16,7 @@ use super::{tokens, Format};
 use crate::api::extract::{json_content_type, parse_json, secret_from_headers, ApiJson};
 use crate::configuration::Settings;
 use crate::error::{ApiError, ErrorKind};
+use crate::keys::ApiKey;
 use crate::state::AppState;
 
 /// Bounds of the gateway endpoints on what a caller sends.
@@ -45,22 +46,22 @@ impl Limits {
 /// A key in `Authorization: Bearer` or `x-api-key` is checked first: an unknown, revoked or
 /// missing key is refused without reading a byte of the body. ModelsLab callers may send the
 /// key as `"key"` in the body instead; then at most [`Limits::body_key_max_bytes`] are read
-/// before the key is checked (413 above that). `handle` authenticates again; this is the
-/// early gate.
+/// before the key is checked (413 above that). The key found here is the call's: it is
+/// checked once, at the gateway's clock.
 async fn admit(
     state: &AppState,
     limits: &Limits,
     req: Request,
     modelslab: bool,
-) -> Result<(HeaderMap, Value), ApiError> {
+) -> Result<(HeaderMap, Value, ApiKey), ApiError> {
     let header_secret = secret_from_headers(req.headers());
     if header_secret.is_some() || !modelslab {
-        state
+        let key = state
             .keys
-            .authenticate(header_secret.as_deref(), Utc::now())?;
+            .authenticate(header_secret.as_deref(), state.clock.now())?;
         let headers = req.headers().clone();
         let ApiJson(body) = ApiJson::<Value>::from_request(req, &()).await?;
-        return Ok((headers, body));
+        return Ok((headers, body, key));
     }
     json_content_type(req.headers())?;
     let (parts, body) = req.into_parts();
@@ -89,8 +90,8 @@ async fn admit(
     };
     let body: Value = parse_json(&bytes)?;
     let secret = body.get("key").and_then(Value::as_str);
-    state.keys.authenticate(secret, Utc::now())?;
-    Ok((parts.headers, body))
+    let key = state.keys.authenticate(secret, state.clock.now())?;
+    Ok((parts.headers, body, key))
 }
 
 async fn call(
@@ -108,7 +109,9 @@ async fn call(
         // Boxed: the call's future is large (every stage's state), and an unboxed one is
         // copied whole each time a wrapper takes it (bench/callgrind.py measured ~60,000
         // instructions of memcpy per call).
-        Ok((headers, body)) => Box::pin(handle(state, format, modelslab, headers, body, id)).await,
+        Ok((headers, body, key)) => {
+            Box::pin(handle(state, format, modelslab, headers, body, key, id)).await
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -201,7 +204,7 @@ async fn count(
     req: Request,
     modelslab: bool,
 ) -> Result<Json<Value>, ApiError> {
-    let (_, mut body) = admit(&state, limits, req, modelslab).await?;
+    let (_, mut body, _) = admit(&state, limits, req, modelslab).await?;
     if let Some(o) = body.as_object_mut() {
         o.remove("key");
     }

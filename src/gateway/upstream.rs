@@ -26,15 +26,45 @@ pub struct Timeouts {
 /// pooled client per distinct connect timeout (in practice one or two).
 pub struct Upstream {
     clients: Mutex<HashMap<Duration, reqwest::Client>>,
+    /// Each provider's endpoint, parsed once (a URL parse was ~6,600 instructions of every
+    /// call), by base URL.
+    endpoints: Mutex<HashMap<String, (ProviderKind, reqwest::Url)>>,
     defaults: Timeouts,
 }
+
+/// Endpoints remembered at most; past this the memo starts over (base URLs only change by
+/// admin edits, so this bounds a memo no caller controls anyway).
+const MAX_ENDPOINTS: usize = 1024;
 
 impl Upstream {
     pub fn new(defaults: Timeouts) -> Self {
         Upstream {
             clients: Mutex::new(HashMap::new()),
+            endpoints: Mutex::new(HashMap::new()),
             defaults,
         }
+    }
+
+    /// The URL a call to `provider` is sent to; `Err` carries the unparsable text, which the
+    /// client then refuses like any bad URL.
+    fn endpoint(&self, provider: &Provider) -> Result<reqwest::Url, String> {
+        let mut memo = self.endpoints.lock().expect("endpoint memo lock poisoned");
+        if let Some((kind, url)) = memo.get(&provider.base_url) {
+            if *kind == provider.kind {
+                return Ok(url.clone());
+            }
+        }
+        let path = match provider.kind {
+            ProviderKind::Openai => "/chat/completions",
+            ProviderKind::Anthropic => "/v1/messages",
+        };
+        let text = format!("{}{path}", provider.base_url);
+        let url = reqwest::Url::parse(&text).map_err(|_| text)?;
+        if memo.len() >= MAX_ENDPOINTS {
+            memo.clear();
+        }
+        memo.insert(provider.base_url.clone(), (provider.kind, url.clone()));
+        Ok(url)
     }
 
     pub fn timeouts(&self, p: &Provider) -> Timeouts {
@@ -77,22 +107,21 @@ impl Upstream {
         let timeouts = self.timeouts(provider);
         let bytes = serde_json::to_vec(body).expect("JSON values serialize");
         let client = self.client(timeouts.connect);
+        let req = match self.endpoint(provider) {
+            Ok(url) => client.post(url),
+            Err(text) => client.post(text),
+        };
         let req = match provider.kind {
-            ProviderKind::Openai => {
-                let req = client.post(format!("{}/chat/completions", provider.base_url));
-                match secret {
-                    Some(s) => req.bearer_auth(s),
-                    None => req,
-                }
-            }
+            ProviderKind::Openai => match secret {
+                Some(s) => req.bearer_auth(s),
+                None => req,
+            },
             ProviderKind::Anthropic => {
                 let version = client_headers
                     .get("anthropic-version")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or(ANTHROPIC_VERSION);
-                let mut req = client
-                    .post(format!("{}/v1/messages", provider.base_url))
-                    .header("anthropic-version", version);
+                let mut req = req.header("anthropic-version", version);
                 if let Some(beta) = client_headers.get("anthropic-beta") {
                     req = req.header("anthropic-beta", beta.clone());
                 }
