@@ -292,6 +292,7 @@ pub fn translate(data: &[u8]) {
         input_tokens: 100,
         cached_input_tokens: 30,
         cache_write_tokens: 20,
+        cache_write_1h_tokens: 5,
         output_tokens: 50,
         reasoning_tokens: 10,
         images: 0,
@@ -373,7 +374,15 @@ fn check_answers(answer: &Answer, u: &Usage) {
     assert_eq!(r["id"], "gen_fuzz");
     assert_eq!(r["model"], MODEL);
     assert_eq!(r["choices"][0]["message"]["role"], "assistant", "{r}");
-    assert_eq!(usage::from_openai(&r["usage"]), Reported::Valid(*u));
+    // OpenAI's usage has no cache-write lifetimes: every write is in `cache_write_tokens`.
+    let without_lifetimes = Usage {
+        cache_write_1h_tokens: 0,
+        ..*u
+    };
+    assert_eq!(
+        usage::from_openai(&r["usage"]),
+        Reported::Valid(without_lifetimes)
+    );
 
     let r = anthropic::caller::encode_answer("msg_fuzz", MODEL, answer, u);
     assert_eq!(r["type"], "message");
@@ -410,6 +419,7 @@ fn check_usage_bounds(u: &Usage) {
     ] {
         assert!(n <= max, "{u:?}");
     }
+    assert!(u.cache_write_1h_tokens <= u.cache_write_tokens, "{u:?}");
     assert_eq!(u.images, 0, "usage reports never carry images: {u:?}");
 }
 
@@ -432,6 +442,7 @@ fn max_prices() -> Prices {
         output_per_mtok: top,
         cached_input_per_mtok: Some(top),
         cache_write_per_mtok: Some(top),
+        cache_write_1h_per_mtok: Some(top),
         reasoning_per_mtok: Some(top),
         per_request: top,
         per_image: top,
@@ -516,6 +527,8 @@ fn usage_of(input: u64, cached: u64, write: u64, output: u64, reasoning: u64) ->
         input_tokens: input,
         cached_input_tokens: cached,
         cache_write_tokens: write,
+        // A third of the writes for one hour.
+        cache_write_1h_tokens: write / 3,
         output_tokens: output,
         reasoning_tokens: reasoning,
         images: 1,
@@ -555,6 +568,7 @@ fn check_exact(p: &Prices) {
             input_tokens: a.input_tokens + b.input_tokens,
             cached_input_tokens: a.cached_input_tokens + b.cached_input_tokens,
             cache_write_tokens: a.cache_write_tokens + b.cache_write_tokens,
+            cache_write_1h_tokens: a.cache_write_1h_tokens + b.cache_write_1h_tokens,
             output_tokens: a.output_tokens + b.output_tokens,
             reasoning_tokens: a.reasoning_tokens + b.reasoning_tokens,
             images: a.images + b.images,

@@ -16,13 +16,16 @@ use crate::money::{significant_scale, MAX_FEE_SCALE, MAX_PRICE_PER_MTOK_SCALE};
 
 const MTOK: u64 = 1_000_000;
 
-/// The five per-token prices (USD per 1M tokens) of a price version or of one of its tiers.
+/// The six per-token prices (USD per 1M tokens) of a price version or of one of its tiers.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TokenRates {
     pub input: Decimal,
     pub output: Decimal,
     pub cached_input: Decimal,
+    /// Cache writes that live 5 minutes (Anthropic's default), or of unstated lifetime.
     pub cache_write: Decimal,
+    /// Cache writes that live 1 hour (Anthropic's `ttl: "1h"`).
+    pub cache_write_1h: Decimal,
     pub reasoning: Decimal,
 }
 
@@ -45,6 +48,9 @@ pub struct PriceTier {
     pub cache_write_per_mtok: Option<Decimal>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
+    pub cache_write_1h_per_mtok: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub reasoning_per_mtok: Option<Decimal>,
 }
 
@@ -60,10 +66,15 @@ pub struct Prices {
     #[serde(default)]
     #[schema(value_type = Option<String>, example = "0.20")]
     pub cached_input_per_mtok: Option<Decimal>,
-    /// Cache writes; when absent, cache-write tokens cost the input price.
+    /// Cache writes (5-minute, or of unstated lifetime); when absent, cache-write tokens cost
+    /// the input price.
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub cache_write_per_mtok: Option<Decimal>,
+    /// One-hour cache writes; when absent, they cost the 5-minute cache-write price.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub cache_write_1h_per_mtok: Option<Decimal>,
     /// Reasoning tokens; when absent, they cost the output price.
     #[serde(default)]
     #[schema(value_type = Option<String>)]
@@ -121,9 +132,13 @@ struct PriceVersionSchema {
     /// Cache reads; when null, cached tokens cost the input price.
     #[schema(value_type = Option<String>, example = "0.20")]
     cached_input_per_mtok: Option<Decimal>,
-    /// Cache writes; when null, cache-write tokens cost the input price.
+    /// Cache writes (5-minute, or of unstated lifetime); when null, cache-write tokens cost
+    /// the input price.
     #[schema(value_type = Option<String>)]
     cache_write_per_mtok: Option<Decimal>,
+    /// One-hour cache writes; when null, they cost the 5-minute cache-write price.
+    #[schema(value_type = Option<String>)]
+    cache_write_1h_per_mtok: Option<Decimal>,
     /// Reasoning tokens; when null, they cost the output price.
     #[schema(value_type = Option<String>)]
     reasoning_per_mtok: Option<Decimal>,
@@ -163,6 +178,9 @@ pub struct Usage {
     pub input_tokens: u64,
     pub cached_input_tokens: u64,
     pub cache_write_tokens: u64,
+    /// Of the cache-write tokens, those written for one hour (the rest live 5 minutes).
+    #[serde(default)]
+    pub cache_write_1h_tokens: u64,
     pub output_tokens: u64,
     pub reasoning_tokens: u64,
     pub images: u64,
@@ -191,7 +209,7 @@ impl Prices {
 
     /// True when every price and fee is zero (a free model).
     pub fn is_free(&self) -> bool {
-        let all_zero = |fields: [(&str, Option<Decimal>); 5]| {
+        let all_zero = |fields: [(&str, Option<Decimal>); RATE_FIELDS]| {
             fields.iter().filter_map(|f| f.1).all(|d| d.is_zero())
         };
         all_zero(self.per_mtok_fields())
@@ -200,14 +218,8 @@ impl Prices {
             && self.tiers.iter().all(|t| all_zero(t.per_mtok_fields()))
     }
 
-    fn per_mtok_fields(&self) -> [(&'static str, Option<Decimal>); 5] {
-        rate_fields(
-            self.input_per_mtok,
-            self.output_per_mtok,
-            self.cached_input_per_mtok,
-            self.cache_write_per_mtok,
-            self.reasoning_per_mtok,
-        )
+    fn per_mtok_fields(&self) -> [(&'static str, Option<Decimal>); RATE_FIELDS] {
+        rate_fields(self.optional_rates())
     }
 
     /// One figure for comparing models, per 1M tokens: the mean of the input and output
@@ -219,15 +231,20 @@ impl Prices {
         (self.input_per_mtok + self.output_per_mtok) / Decimal::TWO
     }
 
+    fn optional_rates(&self) -> OptionalRates {
+        OptionalRates {
+            input: self.input_per_mtok,
+            output: self.output_per_mtok,
+            cached: self.cached_input_per_mtok,
+            write: self.cache_write_per_mtok,
+            write_1h: self.cache_write_1h_per_mtok,
+            reasoning: self.reasoning_per_mtok,
+        }
+    }
+
     /// The base rates, with the documented defaults filled in.
     pub fn base_rates(&self) -> TokenRates {
-        TokenRates::with_defaults(
-            self.input_per_mtok,
-            self.output_per_mtok,
-            self.cached_input_per_mtok,
-            self.cache_write_per_mtok,
-            self.reasoning_per_mtok,
-        )
+        TokenRates::with_defaults(self.optional_rates())
     }
 
     /// The rates that apply to a call with this many input tokens.
@@ -264,13 +281,15 @@ impl Prices {
 fn token_cost(rates: &TokenRates, usage: &Usage) -> Decimal {
     let cached = usage.cached_input_tokens.min(usage.input_tokens);
     let written = usage.cache_write_tokens.min(usage.input_tokens - cached);
+    let written_1h = usage.cache_write_1h_tokens.min(written);
     let plain_input = usage.input_tokens - cached - written;
     let reasoning = usage.reasoning_tokens.min(usage.output_tokens);
     let plain_output = usage.output_tokens - reasoning;
     let per_mtok = [
         (plain_input, rates.input),
         (cached, rates.cached_input),
-        (written, rates.cache_write),
+        (written - written_1h, rates.cache_write),
+        (written_1h, rates.cache_write_1h),
         (plain_output, rates.output),
         (reasoning, rates.reasoning),
     ]
@@ -281,64 +300,74 @@ fn token_cost(rates: &TokenRates, usage: &Usage) -> Decimal {
 }
 
 impl PriceTier {
-    fn per_mtok_fields(&self) -> [(&'static str, Option<Decimal>); 5] {
-        rate_fields(
-            self.input_per_mtok,
-            self.output_per_mtok,
-            self.cached_input_per_mtok,
-            self.cache_write_per_mtok,
-            self.reasoning_per_mtok,
-        )
+    fn per_mtok_fields(&self) -> [(&'static str, Option<Decimal>); RATE_FIELDS] {
+        rate_fields(self.optional_rates())
     }
 
     fn rates(&self) -> TokenRates {
-        TokenRates::with_defaults(
-            self.input_per_mtok,
-            self.output_per_mtok,
-            self.cached_input_per_mtok,
-            self.cache_write_per_mtok,
-            self.reasoning_per_mtok,
-        )
+        TokenRates::with_defaults(self.optional_rates())
     }
-}
 
-impl TokenRates {
-    /// Cached and cache-write tokens default to the input price, reasoning to the output
-    /// price: a provider that names no discount charges the plain rate.
-    fn with_defaults(
-        input: Decimal,
-        output: Decimal,
-        cached: Option<Decimal>,
-        write: Option<Decimal>,
-        reasoning: Option<Decimal>,
-    ) -> Self {
-        TokenRates {
-            input,
-            output,
-            cached_input: cached.unwrap_or(input),
-            cache_write: write.unwrap_or(input),
-            reasoning: reasoning.unwrap_or(output),
+    fn optional_rates(&self) -> OptionalRates {
+        OptionalRates {
+            input: self.input_per_mtok,
+            output: self.output_per_mtok,
+            cached: self.cached_input_per_mtok,
+            write: self.cache_write_per_mtok,
+            write_1h: self.cache_write_1h_per_mtok,
+            reasoning: self.reasoning_per_mtok,
         }
     }
 }
 
-fn rate_fields(
+/// The per-token prices as a version or tier states them: input and output always, the others
+/// when set.
+#[derive(Clone, Copy)]
+struct OptionalRates {
     input: Decimal,
     output: Decimal,
     cached: Option<Decimal>,
     write: Option<Decimal>,
+    write_1h: Option<Decimal>,
     reasoning: Option<Decimal>,
-) -> [(&'static str, Option<Decimal>); 5] {
+}
+
+/// How many per-token prices a version or tier has.
+const RATE_FIELDS: usize = 6;
+
+impl TokenRates {
+    /// Cached and cache-write tokens default to the input price, reasoning to the output
+    /// price: a provider that names no discount charges the plain rate. One-hour writes default
+    /// to the (5-minute) cache-write price: a price list that does not tell the two apart
+    /// charges every write alike.
+    fn with_defaults(r: OptionalRates) -> Self {
+        let cache_write = r.write.unwrap_or(r.input);
+        TokenRates {
+            input: r.input,
+            output: r.output,
+            cached_input: r.cached.unwrap_or(r.input),
+            cache_write,
+            cache_write_1h: r.write_1h.unwrap_or(cache_write),
+            reasoning: r.reasoning.unwrap_or(r.output),
+        }
+    }
+}
+
+fn rate_fields(r: OptionalRates) -> [(&'static str, Option<Decimal>); RATE_FIELDS] {
     [
-        ("input_per_mtok", Some(input)),
-        ("output_per_mtok", Some(output)),
-        ("cached_input_per_mtok", cached),
-        ("cache_write_per_mtok", write),
-        ("reasoning_per_mtok", reasoning),
+        ("input_per_mtok", Some(r.input)),
+        ("output_per_mtok", Some(r.output)),
+        ("cached_input_per_mtok", r.cached),
+        ("cache_write_per_mtok", r.write),
+        ("cache_write_1h_per_mtok", r.write_1h),
+        ("reasoning_per_mtok", r.reasoning),
     ]
 }
 
-fn check_rates(prefix: &str, fields: [(&str, Option<Decimal>); 5]) -> Result<(), FieldError> {
+fn check_rates(
+    prefix: &str,
+    fields: [(&str, Option<Decimal>); RATE_FIELDS],
+) -> Result<(), FieldError> {
     for (name, value) in fields {
         if let Some(v) = value {
             check_amount(&format!("{prefix}{name}"), v, MAX_PRICE_PER_MTOK_SCALE)?;
@@ -393,6 +422,7 @@ mod tests {
             output_per_mtok: dec(output),
             cached_input_per_mtok: None,
             cache_write_per_mtok: None,
+            cache_write_1h_per_mtok: None,
             reasoning_per_mtok: None,
             per_request: Decimal::ZERO,
             per_image: Decimal::ZERO,
@@ -466,6 +496,7 @@ mod tests {
             output_per_mtok: dec(output),
             cached_input_per_mtok: None,
             cache_write_per_mtok: None,
+            cache_write_1h_per_mtok: None,
             reasoning_per_mtok: None,
         }
     }
@@ -494,6 +525,49 @@ mod tests {
         };
         // 2000*5 + 6000*0.5 + 2000*6.25 + 100*25 = 10000+3000+12500+2500 = 28000 / 1M
         assert_eq!(p.cost(&u), dec("0.028"));
+    }
+
+    #[test]
+    fn one_hour_cache_writes_use_their_price() {
+        let mut p = prices("3", "15");
+        p.cache_write_per_mtok = Some(dec("3.75"));
+        p.cache_write_1h_per_mtok = Some(dec("6"));
+        let u = Usage {
+            input_tokens: 10_000,
+            cache_write_tokens: 3_000,
+            cache_write_1h_tokens: 1_000,
+            output_tokens: 100,
+            ..Default::default()
+        };
+        // 7000*3 + 2000*3.75 + 1000*6 + 100*15 = 21000+7500+6000+1500 = 36000 / 1M
+        assert_eq!(p.cost(&u), dec("0.036"));
+        p.tiers = vec![PriceTier {
+            cache_write_1h_per_mtok: Some(dec("12")),
+            ..tier(5_000, "6", "22.5")
+        }];
+        // The tier's rates, its own 5-minute write rate absent (its input rate):
+        // 7000*6 + 2000*6 + 1000*12 + 100*22.5 = 42000+12000+12000+2250 = 68250 / 1M
+        assert_eq!(p.cost(&u), dec("0.06825"));
+    }
+
+    #[test]
+    fn one_hour_cache_writes_without_their_price_cost_the_cache_write_price() {
+        let mut p = prices("3", "15");
+        let u = Usage {
+            input_tokens: 1_000,
+            cache_write_tokens: 400,
+            cache_write_1h_tokens: 400,
+            ..Default::default()
+        };
+        p.cache_write_per_mtok = Some(dec("3.75"));
+        // 600*3 + 400*3.75 = 1800+1500 = 3300 / 1M
+        assert_eq!(p.cost(&u), dec("0.0033"));
+        p.cache_write_per_mtok = None;
+        assert_eq!(
+            p.cost(&u),
+            dec("0.003"),
+            "and the input price without either"
+        );
     }
 
     #[test]
@@ -585,6 +659,7 @@ mod tests {
             input_tokens: 10,
             cached_input_tokens: 50,
             cache_write_tokens: 50,
+            cache_write_1h_tokens: 70,
             output_tokens: 5,
             reasoning_tokens: 9,
             images: 0,
@@ -671,7 +746,7 @@ mod tests {
             p.per_request = fee;
             p.per_image = fee;
             prop_assert!(p.validate().is_ok());
-            let u = Usage { input_tokens: tokens[0], cached_input_tokens: tokens[1], cache_write_tokens: tokens[2], output_tokens: tokens[3], reasoning_tokens: tokens[4], images };
+            let u = Usage { input_tokens: tokens[0], cached_input_tokens: tokens[1], cache_write_tokens: tokens[2], cache_write_1h_tokens: tokens[2] / 2, output_tokens: tokens[3], reasoning_tokens: tokens[4], images };
             let cost = p.cost(&u);
             prop_assert!(cost >= Decimal::ZERO);
             let picos = to_picos(cost);

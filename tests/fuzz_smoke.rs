@@ -565,6 +565,7 @@ fn prices() -> impl Strategy<Value = Value> {
                 prop::sample::select(vec![
                     "cached_input_per_mtok",
                     "cache_write_per_mtok",
+                    "cache_write_1h_per_mtok",
                     "reasoning_per_mtok",
                     "per_request",
                     "per_image",

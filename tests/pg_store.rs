@@ -199,6 +199,7 @@ fn prices(input: &str, from_ms: i64) -> Prices {
         output_per_mtok: dec("6.000001"),
         cached_input_per_mtok: Some(dec("0.2")),
         cache_write_per_mtok: None,
+        cache_write_1h_per_mtok: None,
         reasoning_per_mtok: None,
         per_request: dec("0"),
         per_image: dec("0.001"),

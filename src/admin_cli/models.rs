@@ -74,6 +74,9 @@ pub struct PriceArgs {
     /// Cache writes, USD per 1M (default: the input price).
     #[arg(long, allow_hyphen_values = true)]
     pub cache_write_per_mtok: Option<String>,
+    /// One-hour cache writes, USD per 1M (default: the cache-write price).
+    #[arg(long = "cache-write-1h-per-mtok", allow_hyphen_values = true)]
+    pub cache_write_1h_per_mtok: Option<String>,
     /// Reasoning tokens, USD per 1M (default: the output price).
     #[arg(long, allow_hyphen_values = true)]
     pub reasoning_per_mtok: Option<String>,
@@ -259,6 +262,10 @@ pub async fn run(args: ModelsArgs) -> anyhow::Result<()> {
                 (
                     "cache_write_per_mtok",
                     p.cache_write_per_mtok.map(Value::from),
+                ),
+                (
+                    "cache_write_1h_per_mtok",
+                    p.cache_write_1h_per_mtok.map(Value::from),
                 ),
                 ("reasoning_per_mtok", p.reasoning_per_mtok.map(Value::from)),
                 ("per_request", p.per_request.map(Value::from)),

@@ -460,7 +460,7 @@ pub async fn recommendations(
         let usage = t.usage();
         let mut alternatives = Vec::new();
         // The model's calls, read once (only if a candidate's prices have tiers).
-        let mut calls: Option<Vec<[i64; 6]>> = None;
+        let mut calls: Option<Vec<[i64; crate::reports::COUNTS]>> = None;
         for candidate in advice::suggestion_targets(&snapshot, entry) {
             let supports = advice::supports(entry, candidate);
             if !supports.all {

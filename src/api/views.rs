@@ -395,6 +395,7 @@ mod tests {
             output_per_mtok: dec(output),
             cached_input_per_mtok: None,
             cache_write_per_mtok: None,
+            cache_write_1h_per_mtok: None,
             reasoning_per_mtok: None,
             per_request: Decimal::ZERO,
             per_image: Decimal::ZERO,

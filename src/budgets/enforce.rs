@@ -341,13 +341,18 @@ pub fn max_cost(prices: &Prices, input: u64, output: u64, images: u64) -> i64 {
         p.output_per_mtok = t.output_per_mtok;
         p.cached_input_per_mtok = t.cached_input_per_mtok;
         p.cache_write_per_mtok = t.cache_write_per_mtok;
+        p.cache_write_1h_per_mtok = t.cache_write_1h_per_mtok;
         p.reasoning_per_mtok = t.reasoning_per_mtok;
         p.base_rates()
     }));
     let worst = rates
         .iter()
         .map(|r| {
-            let input_rate = r.input.max(r.cached_input).max(r.cache_write);
+            let input_rate = r
+                .input
+                .max(r.cached_input)
+                .max(r.cache_write)
+                .max(r.cache_write_1h);
             let output_rate = r.output.max(r.reasoning);
             (rust_decimal::Decimal::from(input) * input_rate
                 + rust_decimal::Decimal::from(output) * output_rate)
@@ -546,6 +551,7 @@ mod tests {
             output_per_mtok: "2".parse().unwrap(),
             cached_input_per_mtok: None,
             cache_write_per_mtok: Some("3".parse().unwrap()),
+            cache_write_1h_per_mtok: None,
             reasoning_per_mtok: Some("5".parse().unwrap()),
             per_request: "0.01".parse().unwrap(),
             per_image: "0".parse().unwrap(),
@@ -556,6 +562,15 @@ mod tests {
         assert_eq!(
             max_cost(&p, 1000, 1000, 0),
             to_picos("0.018".parse().unwrap()).unwrap()
+        );
+        // A dearer 1-hour write rate bounds every input token: 1000 × 4 + 1000 × 5.
+        let p = Prices {
+            cache_write_1h_per_mtok: Some("4".parse().unwrap()),
+            ..p
+        };
+        assert_eq!(
+            max_cost(&p, 1000, 1000, 0),
+            to_picos("0.019".parse().unwrap()).unwrap()
         );
     }
 

@@ -395,6 +395,13 @@ fn pricing_section(s: &mut String, f: &Facts, now: DateTime<Utc>, site: &Site) {
         rates.cache_write,
         "input",
     );
+    if let Some(one_hour) = p.cache_write_1h_per_mtok {
+        let _ = writeln!(
+            s,
+            "| Cache write (1 hour) | {} / 1M tokens |",
+            usd(one_hour)
+        );
+    }
     rate_row(
         s,
         "Reasoning",
@@ -802,6 +809,9 @@ fn billing_answer(s: &mut String, f: &Facts) {
                 usd(rates.output),
                 usd(rates.reasoning)
             );
+            if p.cache_write_1h_per_mtok.is_some() {
+                let _ = write!(s, ", 1-hour cache write {}", usd(rates.cache_write_1h));
+            }
             if !p.per_request.is_zero() {
                 let _ = write!(s, ", plus {} per request", usd(p.per_request));
             }

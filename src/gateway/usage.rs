@@ -101,12 +101,14 @@ pub fn from_openai(usage: &Value) -> Reported {
             output_tokens: n(usage, &["completion_tokens"])?,
             reasoning_tokens: n(usage, &["completion_tokens_details", "reasoning_tokens"])?,
             images: 0,
+            cache_write_1h_tokens: 0,
         })
     })();
     judge(usage, parsed)
 }
 
-/// Anthropic `usage`: `input_tokens` excludes cache reads and writes, which are reported apart.
+/// Anthropic `usage`: `input_tokens` excludes cache reads and writes, which are reported apart;
+/// `cache_creation` splits the writes by lifetime (5 minutes, 1 hour).
 pub fn from_anthropic(usage: &Value) -> Reported {
     if !usage.is_object() {
         return match usage {
@@ -133,9 +135,27 @@ pub fn from_anthropic(usage: &Value) -> Reported {
             output_tokens: n(usage, &["output_tokens"])?,
             reasoning_tokens: 0,
             images: 0,
+            cache_write_1h_tokens: one_hour_writes(usage, write)?,
         })
     })();
     judge(usage, parsed)
+}
+
+/// Of an Anthropic call's `write` cache-write tokens, those written for one hour
+/// (`cache_creation.ephemeral_1h_input_tokens`). A split that adds up to more than the writes
+/// reported is a lying report: it is refused like any other invalid count (the gateway then
+/// counts the call itself), rather than trusted in one part or the other.
+fn one_hour_writes(usage: &Value, write: u64) -> Result<u64, String> {
+    let five_minutes = n(usage, &["cache_creation", "ephemeral_5m_input_tokens"])?;
+    let one_hour = n(usage, &["cache_creation", "ephemeral_1h_input_tokens"])?;
+    if five_minutes + one_hour > write {
+        return Err(format!(
+            "usage.cache_creation splits {} cache-write tokens ({five_minutes} for 5 minutes, \
+             {one_hour} for 1 hour) but cache_creation_input_tokens is {write}",
+            five_minutes + one_hour
+        ));
+    }
+    Ok(one_hour)
 }
 
 /// Merges a later Anthropic stream usage report into an earlier one. `message_delta` carries
@@ -165,16 +185,22 @@ pub fn to_openai(u: &Usage) -> Value {
     })
 }
 
-/// The Anthropic `usage` object for a normalised usage.
+/// The Anthropic `usage` object for a normalised usage, with the cache writes split by
+/// lifetime as Anthropic reports them.
 pub fn to_anthropic(u: &Usage) -> Value {
     let uncached = u
         .input_tokens
         .saturating_sub(u.cached_input_tokens + u.cache_write_tokens);
+    let one_hour = u.cache_write_1h_tokens.min(u.cache_write_tokens);
     serde_json::json!({
         "input_tokens": uncached,
         "output_tokens": u.output_tokens,
         "cache_read_input_tokens": u.cached_input_tokens,
         "cache_creation_input_tokens": u.cache_write_tokens,
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": u.cache_write_tokens - one_hour,
+            "ephemeral_1h_input_tokens": one_hour,
+        },
     })
 }
 
@@ -243,6 +269,57 @@ mod tests {
             }
         );
         assert_eq!(from_openai(&json!({"total_tokens": 3})), Reported::Absent);
+    }
+
+    #[test]
+    fn anthropic_one_hour_writes_are_read_from_the_split() {
+        let u = from_anthropic(
+            &json!({"input_tokens": 10, "cache_creation_input_tokens": 50,
+            "cache_creation": {"ephemeral_5m_input_tokens": 20, "ephemeral_1h_input_tokens": 30},
+            "output_tokens": 7}),
+        )
+        .valid()
+        .unwrap();
+        assert_eq!(
+            (
+                u.input_tokens,
+                u.cache_write_tokens,
+                u.cache_write_1h_tokens
+            ),
+            (60, 50, 30)
+        );
+        assert_eq!(from_anthropic(&to_anthropic(&u)), Reported::Valid(u));
+        assert_eq!(
+            to_openai(&u)["prompt_tokens_details"]["cache_write_tokens"],
+            50,
+            "OpenAI callers see every cache write"
+        );
+        let without_split =
+            json!({"input_tokens": 1, "cache_creation_input_tokens": 5, "output_tokens": 1});
+        assert_eq!(
+            from_anthropic(&without_split)
+                .valid()
+                .unwrap()
+                .cache_write_1h_tokens,
+            0
+        );
+    }
+
+    #[test]
+    fn a_cache_write_split_above_the_total_is_invalid() {
+        for split in [
+            json!({"ephemeral_5m_input_tokens": 30, "ephemeral_1h_input_tokens": 30}),
+            json!({"ephemeral_1h_input_tokens": 51}),
+            json!({"ephemeral_1h_input_tokens": -1}),
+            json!({"ephemeral_1h_input_tokens": "9"}),
+        ] {
+            let report = json!({"input_tokens": 10, "cache_creation_input_tokens": 50,
+                "cache_creation": split, "output_tokens": 7});
+            let Reported::Invalid { reason, .. } = from_anthropic(&report) else {
+                panic!("{report} was accepted")
+            };
+            assert!(reason.contains("cache_creation"), "{reason}");
+        }
     }
 
     #[test]

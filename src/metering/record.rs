@@ -188,6 +188,8 @@ pub struct GenerationView {
     pub input_tokens: u64,
     pub cached_input_tokens: u64,
     pub cache_write_tokens: u64,
+    /// Of the cache-write tokens, those written for one hour.
+    pub cache_write_1h_tokens: u64,
     pub output_tokens: u64,
     pub reasoning_tokens: u64,
     pub images: u64,
@@ -256,6 +258,7 @@ impl UsageRecord {
             input_tokens: self.usage.input_tokens,
             cached_input_tokens: self.usage.cached_input_tokens,
             cache_write_tokens: self.usage.cache_write_tokens,
+            cache_write_1h_tokens: self.usage.cache_write_1h_tokens,
             output_tokens: self.usage.output_tokens,
             reasoning_tokens: self.usage.reasoning_tokens,
             images: self.usage.images,

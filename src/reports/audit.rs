@@ -112,6 +112,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     "error",
     // Last, so that readers of the earlier columns by position are not disturbed.
     "requested_model",
+    "cache_write_1h_tokens",
 ];
 
 pub fn csv_header() -> String {

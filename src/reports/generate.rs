@@ -97,6 +97,7 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
                     0
                 },
                 cache_write_tokens: 0,
+                cache_write_1h_tokens: 0,
                 output_tokens: rng.gen_range(1..2_000),
                 reasoning_tokens: 0,
                 images: 0,

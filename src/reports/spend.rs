@@ -604,6 +604,8 @@ impl SpendReport {
             "reasoning_tokens",
             "images",
             "cost_usd",
+            // Added later, so last: readers of the earlier columns by position are undisturbed.
+            "cache_write_1h_tokens",
         ];
         let mut out = words
             .iter()
@@ -717,6 +719,7 @@ fn measure_cells(t: &Totals) -> Vec<String> {
         v.reasoning_tokens.to_string(),
         v.images.to_string(),
         v.cost_usd,
+        v.cache_write_1h_tokens.to_string(),
     ]
 }
 

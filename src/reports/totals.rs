@@ -10,9 +10,12 @@ fn count(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
+/// How many counts a stored call (or a sum of calls) has.
+pub const COUNTS: usize = 7;
+
 /// The usage of one call from its stored counts (input, cached, cache write, output,
-/// reasoning, images).
-pub fn call_usage(c: &[i64; 6]) -> Usage {
+/// reasoning, images, one-hour cache write: the last added last).
+pub fn call_usage(c: &[i64; COUNTS]) -> Usage {
     Usage {
         input_tokens: count(c[0]),
         cached_input_tokens: count(c[1]),
@@ -20,6 +23,7 @@ pub fn call_usage(c: &[i64; 6]) -> Usage {
         output_tokens: count(c[3]),
         reasoning_tokens: count(c[4]),
         images: count(c[5]),
+        cache_write_1h_tokens: count(c[6]),
     }
 }
 
@@ -31,6 +35,7 @@ pub struct Totals {
     pub input_tokens: i64,
     pub cached_input_tokens: i64,
     pub cache_write_tokens: i64,
+    pub cache_write_1h_tokens: i64,
     pub output_tokens: i64,
     pub reasoning_tokens: i64,
     pub images: i64,
@@ -49,6 +54,9 @@ impl Totals {
             .cached_input_tokens
             .saturating_add(o.cached_input_tokens);
         self.cache_write_tokens = self.cache_write_tokens.saturating_add(o.cache_write_tokens);
+        self.cache_write_1h_tokens = self
+            .cache_write_1h_tokens
+            .saturating_add(o.cache_write_1h_tokens);
         self.output_tokens = self.output_tokens.saturating_add(o.output_tokens);
         self.reasoning_tokens = self.reasoning_tokens.saturating_add(o.reasoning_tokens);
         self.images = self.images.saturating_add(o.images);
@@ -64,6 +72,9 @@ impl Totals {
             .cached_input_tokens
             .saturating_sub(o.cached_input_tokens);
         self.cache_write_tokens = self.cache_write_tokens.saturating_sub(o.cache_write_tokens);
+        self.cache_write_1h_tokens = self
+            .cache_write_1h_tokens
+            .saturating_sub(o.cache_write_1h_tokens);
         self.output_tokens = self.output_tokens.saturating_sub(o.output_tokens);
         self.reasoning_tokens = self.reasoning_tokens.saturating_sub(o.reasoning_tokens);
         self.images = self.images.saturating_sub(o.images);
@@ -86,6 +97,7 @@ impl Totals {
             self.output_tokens,
             self.reasoning_tokens,
             self.images,
+            self.cache_write_1h_tokens,
         ])
     }
 
@@ -112,6 +124,7 @@ impl Totals {
             input_tokens: self.input_tokens,
             cached_input_tokens: self.cached_input_tokens,
             cache_write_tokens: self.cache_write_tokens,
+            cache_write_1h_tokens: self.cache_write_1h_tokens,
             output_tokens: self.output_tokens,
             reasoning_tokens: self.reasoning_tokens,
             images: self.images,
@@ -128,6 +141,7 @@ pub struct TotalsView {
     pub input_tokens: i64,
     pub cached_input_tokens: i64,
     pub cache_write_tokens: i64,
+    pub cache_write_1h_tokens: i64,
     pub output_tokens: i64,
     pub reasoning_tokens: i64,
     pub images: i64,

@@ -56,6 +56,7 @@ struct PriceRow {
     output_per_mtok: String,
     cached_input_per_mtok: Option<String>,
     cache_write_per_mtok: Option<String>,
+    cache_write_1h_per_mtok: Option<String>,
     reasoning_per_mtok: Option<String>,
     per_request: String,
     per_image: String,
@@ -87,7 +88,7 @@ struct AliasRow {
 
 const PRICE_COLUMNS: &str = "id, model_id, effective_from, input_per_mtok, output_per_mtok, \
      cached_input_per_mtok, cache_write_per_mtok, reasoning_per_mtok, per_request, per_image, tiers, \
-     source";
+     source, cache_write_1h_per_mtok";
 
 /// Binds a model's columns in table order (`id` through `status`), shared by insert and update,
 /// on a query of either backend.
@@ -618,8 +619,8 @@ pub(super) async fn insert_price(
     let (id,): (i64,) = on_tx!(tx, |conn| sqlx::query_as(
         "INSERT INTO model_prices (model_id, effective_from, input_per_mtok, output_per_mtok, \
          cached_input_per_mtok, cache_write_per_mtok, reasoning_per_mtok, per_request, \
-         per_image, tiers, created_at, source) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+         per_image, tiers, created_at, source, cache_write_1h_per_mtok) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
     )
     .bind(model_id)
     .bind(from)
@@ -633,6 +634,7 @@ pub(super) async fn insert_price(
     .bind(to_json(&p.tiers))
     .bind(created_at)
     .bind(source)
+    .bind(dec(p.cache_write_1h_per_mtok))
     .fetch_one(conn)
     .await)?;
     let mut prices = p.clone();
@@ -876,6 +878,7 @@ impl PriceRow {
                 output_per_mtok: dec(&self.output_per_mtok)?,
                 cached_input_per_mtok: opt(&self.cached_input_per_mtok)?,
                 cache_write_per_mtok: opt(&self.cache_write_per_mtok)?,
+                cache_write_1h_per_mtok: opt(&self.cache_write_1h_per_mtok)?,
                 reasoning_per_mtok: opt(&self.reasoning_per_mtok)?,
                 per_request: dec(&self.per_request)?,
                 per_image: dec(&self.per_image)?,

@@ -5,7 +5,7 @@ use sqlx::FromRow;
 use super::tx::{on_tx, Tx};
 use super::{on_pool, Store, StoreError};
 use crate::metering::UsageRecord;
-use crate::reports::{Dim, Filters, Totals};
+use crate::reports::{Dim, Filters, Totals, COUNTS};
 
 pub const HOUR_MS: i64 = 3_600_000;
 pub const DAY_MS: i64 = 86_400_000;
@@ -51,14 +51,14 @@ const MEASURES: &str = "CAST(SUM(requests) AS BIGINT), CAST(SUM(input_tokens) AS
     CAST(SUM(cached_input_tokens) AS BIGINT), CAST(SUM(cache_write_tokens) AS BIGINT), \
     CAST(SUM(output_tokens) AS BIGINT), CAST(SUM(reasoning_tokens) AS BIGINT), CAST(SUM(images) AS BIGINT), \
     CAST(SUM(cost_picos / 1000000) AS BIGINT), CAST(SUM(cost_picos % 1000000) AS BIGINT), \
-    CAST(SUM(errors) AS BIGINT)";
+    CAST(SUM(errors) AS BIGINT), CAST(SUM(cache_write_1h_tokens) AS BIGINT)";
 
 const RECORD_MEASURES: &str =
     "COUNT(*), CAST(SUM(input_tokens) AS BIGINT), CAST(SUM(cached_input_tokens) AS BIGINT), \
     CAST(SUM(cache_write_tokens) AS BIGINT), CAST(SUM(output_tokens) AS BIGINT), \
     CAST(SUM(reasoning_tokens) AS BIGINT), CAST(SUM(images) AS BIGINT), \
     CAST(SUM(net_picos / 1000000) AS BIGINT), CAST(SUM(net_picos % 1000000) AS BIGINT), \
-    CAST(SUM(CASE WHEN status = 'ok' THEN 0 ELSE 1 END) AS BIGINT)";
+    CAST(SUM(CASE WHEN status = 'ok' THEN 0 ELSE 1 END) AS BIGINT), CAST(SUM(cache_write_1h_tokens) AS BIGINT)";
 
 /// A call's adjustments, summed: `COALESCE(…, 0)` of it plus `cost_picos` is its net cost. Cast
 /// to BIGINT so that the net cost stays an integer on PostgreSQL (NUMERIC there, and `/` and `%`
@@ -427,16 +427,16 @@ impl Store {
         model: &str,
         from: i64,
         to: i64,
-    ) -> Result<Vec<[i64; 6]>, StoreError> {
+    ) -> Result<Vec<[i64; COUNTS]>, StoreError> {
         let mut filters = f.clone();
         filters.model = Some(model.to_string());
         let (filter, binds) = where_clause(Source::Records, from, to, &filters, 1);
         let sql = format!(
-            "SELECT input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, images \
-             FROM usage_records WHERE {filter}"
+            "SELECT input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, images, \
+             cache_write_1h_tokens FROM usage_records WHERE {filter}"
         );
         let rows = on_pool!(self, |pool| {
-            let mut q = sqlx::query_as::<_, (i64, i64, i64, i64, i64, i64)>(&sql);
+            let mut q = sqlx::query_as::<_, (i64, i64, i64, i64, i64, i64, i64)>(&sql);
             for b in &binds {
                 q = q.bind(b);
             }
@@ -444,7 +444,7 @@ impl Store {
         })?;
         Ok(rows
             .into_iter()
-            .map(|r| [r.0, r.1, r.2, r.3, r.4, r.5])
+            .map(|r| [r.0, r.1, r.2, r.3, r.4, r.5, r.6])
             .collect())
     }
 }
@@ -479,6 +479,7 @@ where
             input_tokens: n(1)?,
             cached_input_tokens: n(2)?,
             cache_write_tokens: n(3)?,
+            cache_write_1h_tokens: n(10)?,
             output_tokens: n(4)?,
             reasoning_tokens: n(5)?,
             images: n(6)?,
@@ -510,12 +511,14 @@ pub(super) async fn upsert_rollups(
     ] {
         let sql = format!(
             "INSERT INTO {table} (bucket, key_id, team_id, model_id, provider_id, requests, input_tokens, \
-             cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, images, cost_picos) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, images, cost_picos, \
+             cache_write_1h_tokens) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
              ON CONFLICT (bucket, key_id, team_id, model_id, provider_id) DO UPDATE SET \
              requests = {table}.requests + excluded.requests, input_tokens = {table}.input_tokens + excluded.input_tokens, \
              cached_input_tokens = {table}.cached_input_tokens + excluded.cached_input_tokens, \
              cache_write_tokens = {table}.cache_write_tokens + excluded.cache_write_tokens, \
+             cache_write_1h_tokens = {table}.cache_write_1h_tokens + excluded.cache_write_1h_tokens, \
              output_tokens = {table}.output_tokens + excluded.output_tokens, \
              reasoning_tokens = {table}.reasoning_tokens + excluded.reasoning_tokens, \
              images = {table}.images + excluded.images, cost_picos = {table}.cost_picos + excluded.cost_picos"
@@ -534,6 +537,7 @@ pub(super) async fn upsert_rollups(
             .bind(t.reasoning_tokens)
             .bind(t.images)
             .bind(cost)
+            .bind(t.cache_write_1h_tokens)
             .execute(conn)
             .await
             .map(drop))?;

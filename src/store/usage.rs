@@ -12,7 +12,8 @@ use crate::pricing::Usage;
 pub(super) const RECORD_COLUMNS: &str = "id, started_at, finished_at, key_id, team_id, model_id, provider_id, \
     upstream_model, endpoint, streamed, status, http_status, upstream_status, input_tokens, \
     cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, images, usage_source, \
-    price_version_id, cost_picos, latency_ms, ttft_ms, error, usage_note, requested_model";
+    price_version_id, cost_picos, latency_ms, ttft_ms, error, usage_note, requested_model, \
+    cache_write_1h_tokens";
 
 #[derive(FromRow)]
 struct RecordRow {
@@ -43,6 +44,7 @@ struct RecordRow {
     error: Option<String>,
     usage_note: Option<String>,
     requested_model: Option<String>,
+    cache_write_1h_tokens: i64,
 }
 
 #[derive(FromRow)]
@@ -264,9 +266,9 @@ async fn insert_record(
          provider_id, upstream_model, endpoint, streamed, status, http_status, upstream_status, \
          input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, \
          images, usage_source, price_version_id, cost_picos, latency_ms, ttft_ms, error, usage_note, \
-         requested_model) \
+         requested_model, cache_write_1h_tokens) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-         $19, $20, $21, $22, $23, $24, $25, $26, $27) ON CONFLICT (id) DO NOTHING",
+         $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) ON CONFLICT (id) DO NOTHING",
     )
     .bind(&r.id)
     .bind(to_millis(r.started_at))
@@ -295,6 +297,7 @@ async fn insert_record(
     .bind(&r.error)
     .bind(&r.usage_note)
     .bind(&r.requested_model)
+    .bind(int(r.usage.cache_write_1h_tokens))
     .execute(&mut **tx)
     .await?;
     sqlx::query("DELETE FROM call_starts WHERE id = $1")
@@ -338,6 +341,7 @@ impl RecordRow {
                 input_tokens: count(self.input_tokens),
                 cached_input_tokens: count(self.cached_input_tokens),
                 cache_write_tokens: count(self.cache_write_tokens),
+                cache_write_1h_tokens: count(self.cache_write_1h_tokens),
                 output_tokens: count(self.output_tokens),
                 reasoning_tokens: count(self.reasoning_tokens),
                 images: count(self.images),

@@ -60,8 +60,10 @@ async fn a_dry_run_reports_and_changes_nothing_then_the_import_applies_once() {
         json!({"output_vector_size": 1, "tpm": 1})
     );
     assert_eq!(
-        dry["unapplied_fields"]["cache_creation_input_token_cost_above_1hr"],
-        1
+        dry["unapplied_fields"].get("cache_creation_input_token_cost_above_1hr"),
+        None,
+        "the 1-hour cache-write rate is applied: {}",
+        dry["unapplied_fields"]
     );
     assert_eq!(
         model(&gw, "mock-openai/gpt-imported").await.0,
@@ -84,6 +86,7 @@ async fn a_dry_run_reports_and_changes_nothing_then_the_import_applies_once() {
     );
     let (s, m) = model(&gw, "claude-imported-4-5@20250929").await;
     assert_eq!(s, 200, "{m}");
+    assert_eq!(m["pricing"]["cache_write_1h_per_mtok"], "6", "{m}");
 
     // The same file again changes nothing.
     let (_, again) = import(&gw, "litellm", LITELLM, "").await;

@@ -611,12 +611,17 @@ async fn the_real_litellm_price_map_imports_and_calls_cost_what_litellm_says() {
     );
     // Rules Tollgate does not charge yet are reported, by the number of entries carrying them.
     let unapplied = &plan["unapplied_fields"];
+    for field in [
+        "cache_creation_input_token_cost_above_1hr",
+        "cache_creation_input_token_cost_above_1hr_above_100k_tokens",
+        "cache_creation_input_token_cost_above_1hr_above_200k_tokens",
+    ] {
+        assert!(
+            unapplied.get(field).is_none(),
+            "{field} is applied: {unapplied}"
+        );
+    }
     for (field, n) in [
-        ("cache_creation_input_token_cost_above_1hr", 233),
-        (
-            "cache_creation_input_token_cost_above_1hr_above_200k_tokens",
-            10,
-        ),
         ("input_cost_per_token_batches", 592),
         ("output_cost_per_token_batches", 570),
         ("input_cost_per_token_priority", 433),
@@ -716,31 +721,52 @@ async fn the_real_litellm_price_map_imports_and_calls_cost_what_litellm_says() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 
-    // One-hour cache writes are not charged their own rate yet: Tollgate bills them at the
-    // five-minute write rate (docs/pricing.md), below what LiteLLM charges.
-    let one_hour = Case {
-        messages: true,
-        ..Case::new(
-            "claude-sonnet-4-5",
-            Tokens {
-                written_1h: 4_000,
-                ..t(35_200, 30_000, 4_000, 800, 0)
-            },
-            "one-hour cache writes",
-        )
-    };
-    let e: Entry = serde_json::from_str(map[one_hour.key].get()).unwrap();
-    let got = call(&gw, &one_hour, true).await;
-    let at_five_minutes = litellm_cost(
-        "anthropic",
-        &e,
-        Tokens {
-            written_1h: 0,
-            ..one_hour.tokens
+    // One-hour cache writes are charged their own rate, above the five-minute one, below and
+    // above a threshold (Vertex AI's Claude has a 1-hour rate above 200k tokens).
+    for one_hour in [
+        Case {
+            messages: true,
+            ..Case::new(
+                "claude-sonnet-4-5",
+                Tokens {
+                    written_1h: 3_000,
+                    ..t(35_200, 30_000, 4_000, 800, 0)
+                },
+                "one-hour cache writes",
+            )
         },
-    );
-    assert_eq!(got, at_five_minutes);
-    assert!(got < litellm_cost("anthropic", &e, one_hour.tokens));
+        Case {
+            messages: true,
+            stream: true,
+            ..Case::new(
+                "vertex_ai/claude-sonnet-4-5",
+                Tokens {
+                    written_1h: 10_000,
+                    ..t(250_000, 100_000, 20_000, 900, 0)
+                },
+                "one-hour cache writes above 200k",
+            )
+        },
+    ] {
+        let e: Entry = serde_json::from_str(map[one_hour.key].get()).unwrap();
+        let p: String = serde_json::from_str(e["litellm_provider"].get()).unwrap();
+        let got = call(&gw, &one_hour, true).await;
+        assert_eq!(
+            got,
+            litellm_cost(&p, &e, one_hour.tokens),
+            "{}",
+            one_hour.what
+        );
+        let at_five_minutes = litellm_cost(
+            &p,
+            &e,
+            Tokens {
+                written_1h: 0,
+                ..one_hour.tokens
+            },
+        );
+        assert!(got > at_five_minutes, "{}", one_hour.what);
+    }
 
     let models: std::collections::BTreeSet<&str> = cases.iter().map(|c| c.key).collect();
     eprintln!(

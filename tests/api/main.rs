@@ -5,6 +5,7 @@ mod admin;
 mod admin_cli;
 mod aliases;
 mod budgets;
+mod cache_write_1h;
 mod catalog;
 mod catalog_import;
 mod crash;

@@ -21,6 +21,9 @@ pub struct Script {
     pub output_tokens: u64,
     pub cached_tokens: u64,
     pub cache_write_tokens: u64,
+    /// Of the cache writes, those for one hour (Anthropic: reported in `cache_creation` when
+    /// not 0).
+    pub cache_write_1h_tokens: u64,
     pub reasoning_tokens: u64,
     /// Report no usage at all.
     pub no_usage: bool,
@@ -61,6 +64,7 @@ impl Default for Script {
             output_tokens: 500,
             cached_tokens: 0,
             cache_write_tokens: 0,
+            cache_write_1h_tokens: 0,
             reasoning_tokens: 0,
             no_usage: false,
             status: None,
@@ -303,8 +307,10 @@ async fn anthropic(
     };
     let model = body["model"].clone();
     let uncached = s.input_tokens - s.cached_tokens - s.cache_write_tokens;
-    let usage = s.usage_override.clone().unwrap_or_else(|| json!({"input_tokens": uncached, "output_tokens": s.output_tokens,
-        "cache_read_input_tokens": s.cached_tokens, "cache_creation_input_tokens": s.cache_write_tokens}));
+    let usage = s.usage_override.clone().unwrap_or_else(|| {
+        with_lifetimes(&s, json!({"input_tokens": uncached, "output_tokens": s.output_tokens,
+            "cache_read_input_tokens": s.cached_tokens, "cache_creation_input_tokens": s.cache_write_tokens}))
+    });
     let stop = if s.tool_call.is_some() {
         "tool_use"
     } else {
@@ -337,7 +343,10 @@ async fn anthropic(
         return Json(resp).into_response();
     }
     let ev = |name: &str, v: Value| format!("event: {name}\ndata: {v}\n\n");
-    let start_usage = json!({"input_tokens": uncached, "output_tokens": 1, "cache_read_input_tokens": s.cached_tokens, "cache_creation_input_tokens": s.cache_write_tokens});
+    let start_usage = with_lifetimes(
+        &s,
+        json!({"input_tokens": uncached, "output_tokens": 1, "cache_read_input_tokens": s.cached_tokens, "cache_creation_input_tokens": s.cache_write_tokens}),
+    );
     let mut events = vec![ev(
         "message_start",
         json!({"type": "message_start", "message": {"id": "msg_mock", "type": "message", "role": "assistant", "model": model, "content": [], "stop_reason": null, "stop_sequence": null, "usage": if s.no_usage { Value::Null } else { start_usage }}}),
@@ -410,4 +419,15 @@ fn stream_error(s: &Script) -> Value {
         .and_then(|b| b.pointer("/error/message").cloned())
         .unwrap_or_else(|| "Overloaded".into());
     json!({"type": "overloaded_error", "message": message})
+}
+
+/// Anthropic's split of the cache writes by lifetime, added when the script has 1-hour writes.
+fn with_lifetimes(s: &Script, mut usage: Value) -> Value {
+    if s.cache_write_1h_tokens > 0 {
+        usage["cache_creation"] = json!({
+            "ephemeral_5m_input_tokens": s.cache_write_tokens - s.cache_write_1h_tokens,
+            "ephemeral_1h_input_tokens": s.cache_write_1h_tokens,
+        });
+    }
+    usage
 }

@@ -31,6 +31,7 @@ enum Rate {
     Reasoning,
     CacheRead,
     CacheWrite,
+    CacheWrite1h,
 }
 
 const RATES: &[(&str, Rate)] = &[
@@ -39,6 +40,10 @@ const RATES: &[(&str, Rate)] = &[
     ("output_cost_per_reasoning_token", Rate::Reasoning),
     ("cache_read_input_token_cost", Rate::CacheRead),
     ("cache_creation_input_token_cost", Rate::CacheWrite),
+    (
+        "cache_creation_input_token_cost_above_1hr",
+        Rate::CacheWrite1h,
+    ),
 ];
 
 /// Descriptive fields the importer reads (the `supports_*` flags too).
@@ -156,10 +161,12 @@ fn count_fields(entry: &Entry, source: &mut Source) {
 }
 
 /// `input_cost_per_token_above_200k_tokens` → (input, 200 000);
-/// `input_cost_per_token_above_128_tokens` → (input, 128). Only the four rates LiteLLM tiers
-/// (input, output, cache read, cache write); a reasoning rate is never tiered.
+/// `input_cost_per_token_above_128_tokens` → (input, 128);
+/// `cache_creation_input_token_cost_above_1hr_above_200k_tokens` → (1-hour write, 200 000).
+/// Only the rates LiteLLM tiers (input, output, cache read, cache writes); a reasoning rate is
+/// never tiered.
 fn threshold(field: &str) -> Option<(Rate, u64)> {
-    let (base, rest) = field.split_once("_above_")?;
+    let (base, rest) = field.rsplit_once("_above_")?;
     let count = rest.strip_suffix("_tokens")?;
     let tokens = match count.strip_suffix('k') {
         Some(thousands) => thousands.parse::<u64>().ok()?.checked_mul(1000)?,
@@ -177,6 +184,7 @@ struct Level {
     output: Decimal,
     cached: Option<Decimal>,
     write: Option<Decimal>,
+    write_1h: Option<Decimal>,
     reasoning: Option<Decimal>,
 }
 
@@ -188,6 +196,7 @@ impl Level {
             Rate::Reasoning => self.reasoning = Some(d),
             Rate::CacheRead => self.cached = Some(d),
             Rate::CacheWrite => self.write = Some(d),
+            Rate::CacheWrite1h => self.write_1h = Some(d),
         }
     }
 
@@ -211,6 +220,7 @@ impl Level {
             output_per_mtok: self.output,
             cached_input_per_mtok: self.cached,
             cache_write_per_mtok: self.write,
+            cache_write_1h_per_mtok: self.write_1h,
             reasoning_per_mtok: self.reasoning,
         }
     }
@@ -291,6 +301,7 @@ fn ranged_tiers(entry: &Entry, flat: &Level) -> Result<Option<(Level, Vec<PriceT
                 output: if has_output { own.output } else { flat.output },
                 cached: own.cached,
                 write: own.write,
+                write_1h: own.write_1h,
                 reasoning: match (own.reasoning, has_output) {
                     (Some(d), _) => Some(d),
                     (None, true) => None,
@@ -353,6 +364,7 @@ fn prices(entry: &Entry, provider: &str) -> Result<Option<Prices>, String> {
         output_per_mtok: base.output,
         cached_input_per_mtok: base.cached,
         cache_write_per_mtok: base.write,
+        cache_write_1h_per_mtok: base.write_1h,
         reasoning_per_mtok: base.reasoning,
         per_request: per_request.unwrap_or_default().normalize(),
         per_image: per_image.unwrap_or_default().normalize(),
@@ -486,13 +498,36 @@ mod tests {
         assert_eq!(p.tiers[0].above_input_tokens, 200_000);
         assert_eq!(p.tiers[0].output_per_mtok.to_string(), "22.5");
         assert_eq!(p.tiers[0].cached_input_per_mtok.unwrap().to_string(), "0.6");
+        assert_eq!(p.cache_write_1h_per_mtok.unwrap().to_string(), "6");
         assert_eq!(
-            s.unapplied_fields["cache_creation_input_token_cost_above_1hr"],
-            1
+            p.tiers[0].cache_write_1h_per_mtok.unwrap().to_string(),
+            "6",
+            "a threshold that names no 1-hour rate keeps the one below it"
         );
+        assert!(s.unapplied_fields.is_empty(), "{:?}", s.unapplied_fields);
         assert_eq!(s.unknown_fields["tpm"], 1);
         assert!(m.model.capabilities.contains(&"tools".to_string()));
         assert!(m.model.input_modalities.contains(&"image".to_string()));
+    }
+
+    #[test]
+    fn one_hour_cache_writes_have_their_own_threshold_rates() {
+        let s = one(
+            r#"{"claude-opus": {"litellm_provider": "anthropic", "mode": "chat",
+            "input_cost_per_token": 5e-06, "output_cost_per_token": 2.5e-05,
+            "cache_creation_input_token_cost": 6.25e-06, "cache_creation_input_token_cost_above_1hr": 1e-05,
+            "input_cost_per_token_above_200k_tokens": 1e-05,
+            "cache_creation_input_token_cost_above_1hr_above_200k_tokens": 2e-05}}"#,
+        );
+        let p = prices_of(&s, "claude-opus");
+        assert_eq!(p.cache_write_1h_per_mtok.unwrap().to_string(), "10");
+        assert_eq!(p.tiers[0].above_input_tokens, 200_000);
+        assert_eq!(
+            p.tiers[0].cache_write_1h_per_mtok.unwrap().to_string(),
+            "20"
+        );
+        assert_eq!(p.tiers[0].cache_write_per_mtok.unwrap().to_string(), "6.25");
+        assert!(s.unapplied_fields.is_empty(), "{:?}", s.unapplied_fields);
     }
 
     #[test]

@@ -189,6 +189,8 @@ fn prices(pricing: &BTreeMap<String, Value>) -> Result<Option<Prices>, String> {
         output_per_mtok: rate(completion).unwrap_or_default(),
         cached_input_per_mtok: rate(cache_read),
         cache_write_per_mtok: rate(cache_write),
+        // OpenRouter lists one cache-write price: 1-hour writes are charged at it.
+        cache_write_1h_per_mtok: None,
         // OpenRouter lists 0 when reasoning is billed as completion tokens.
         reasoning_per_mtok: rate(reasoning).filter(|r| !r.is_zero()),
         per_request: fee(request),

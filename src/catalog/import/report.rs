@@ -16,6 +16,9 @@ fn rates(p: &Prices) -> String {
     if let Some(c) = p.cache_write_per_mtok {
         let _ = write!(s, " / cache write {c}");
     }
+    if let Some(c) = p.cache_write_1h_per_mtok {
+        let _ = write!(s, " / 1h cache write {c}");
+    }
     if !p.tiers.is_empty() {
         let _ = write!(s, " / {} tier(s)", p.tiers.len());
     }
