@@ -296,6 +296,7 @@ pub fn translate(data: &[u8]) {
         output_tokens: 50,
         reasoning_tokens: 10,
         images: 0,
+        service_tier: None,
     };
 
     let decoded = [
@@ -447,6 +448,7 @@ fn max_prices() -> Prices {
         per_request: top,
         per_image: top,
         tiers: vec![],
+        service_tiers: vec![],
         effective_from: None,
     }
 }
@@ -532,6 +534,7 @@ fn usage_of(input: u64, cached: u64, write: u64, output: u64, reasoning: u64) ->
         output_tokens: output,
         reasoning_tokens: reasoning,
         images: 1,
+        service_tier: None,
     }
 }
 
@@ -572,6 +575,7 @@ fn check_exact(p: &Prices) {
             output_tokens: a.output_tokens + b.output_tokens,
             reasoning_tokens: a.reasoning_tokens + b.reasoning_tokens,
             images: a.images + b.images,
+            service_tier: None,
         };
         assert_eq!(p.cost_of_sum(&sum, 2), Some(p.cost(&a) + p.cost(&b)));
     }

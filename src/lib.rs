@@ -21,6 +21,7 @@ pub mod money;
 pub mod pricing;
 pub mod protocol;
 pub mod reports;
+pub mod service_tier;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use crate::error::FieldError;
 use crate::money::{significant_scale, MAX_FEE_SCALE, MAX_PRICE_PER_MTOK_SCALE};
+use crate::service_tier::ServiceTier;
 
 const MTOK: u64 = 1_000_000;
 
@@ -54,6 +55,35 @@ pub struct PriceTier {
     pub reasoning_per_mtok: Option<Decimal>,
 }
 
+/// A price version's prices in one service tier (see [`crate::service_tier`]): every per-token
+/// rate and long-context tier, complete (an importer resolves the source's fallbacks to the
+/// standard rates). Fees are the version's own in every tier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServicePrices {
+    /// `flex` or `priority` (charged when the upstream reports serving the call in it) or
+    /// `batch` (listed, never charged: Tollgate serves no batch API).
+    pub tier: ServiceTier,
+    #[schema(value_type = String, example = "4.25")]
+    pub input_per_mtok: Decimal,
+    #[schema(value_type = String, example = "17")]
+    pub output_per_mtok: Decimal,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub cached_input_per_mtok: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub cache_write_per_mtok: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub cache_write_1h_per_mtok: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub reasoning_per_mtok: Option<Decimal>,
+    #[serde(default)]
+    pub tiers: Vec<PriceTier>,
+}
+
 /// The prices of one version, as an admin sets them (USD; per 1M tokens unless a fee).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -89,6 +119,11 @@ pub struct Prices {
     pub per_image: Decimal,
     #[serde(default)]
     pub tiers: Vec<PriceTier>,
+    /// Prices in other service tiers (`flex`, `priority`: charged when the upstream reports
+    /// serving a call in that tier; `batch`: listed only). A call in a tier without prices
+    /// here is charged the prices above.
+    #[serde(default)]
+    pub service_tiers: Vec<ServicePrices>,
     /// When this version takes effect (input only; now when omitted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effective_from: Option<DateTime<Utc>>,
@@ -149,6 +184,9 @@ struct PriceVersionSchema {
     #[schema(value_type = String, example = "0")]
     per_image: Decimal,
     tiers: Vec<PriceTier>,
+    /// Prices in other service tiers (`flex`, `priority`: charged when the upstream reports
+    /// serving a call in that tier; `batch`: listed only).
+    service_tiers: Vec<ServicePrices>,
 }
 
 impl utoipa::PartialSchema for PriceVersion {
@@ -184,6 +222,9 @@ pub struct Usage {
     pub output_tokens: u64,
     pub reasoning_tokens: u64,
     pub images: u64,
+    /// The service tier the upstream reported serving the call in (`None`: not reported).
+    #[serde(default)]
+    pub service_tier: Option<ServiceTier>,
 }
 
 impl Prices {
@@ -204,6 +245,29 @@ impl Prices {
             }
             last = Some(tier.above_input_tokens);
         }
+        self.validate_service_tiers()
+    }
+
+    fn validate_service_tiers(&self) -> Result<(), FieldError> {
+        for (i, s) in self.service_tiers.iter().enumerate() {
+            let problem = if !s.tier.has_own_prices() {
+                Some("tier must be flex, priority or batch (standard is the version's own prices)")
+            } else if self.service_tiers[..i].iter().any(|o| o.tier == s.tier) {
+                Some("each service tier may appear once")
+            } else {
+                None
+            };
+            if let Some(message) = problem {
+                return Err(FieldError {
+                    field: format!("service_tiers[{i}].tier"),
+                    message: message.into(),
+                });
+            }
+            s.as_prices(self).validate().map_err(|e| FieldError {
+                field: format!("service_tiers[{i}].{}", e.field),
+                message: e.message,
+            })?;
+        }
         Ok(())
     }
 
@@ -216,6 +280,10 @@ impl Prices {
             && self.per_request.is_zero()
             && self.per_image.is_zero()
             && self.tiers.iter().all(|t| all_zero(t.per_mtok_fields()))
+            && self
+                .service_tiers
+                .iter()
+                .all(|s| s.as_prices(self).is_free())
     }
 
     fn per_mtok_fields(&self) -> [(&'static str, Option<Decimal>); RATE_FIELDS] {
@@ -256,18 +324,35 @@ impl Prices {
             .map_or_else(|| self.base_rates(), PriceTier::rates)
     }
 
-    /// The exact cost of a call. Token subsets larger than their totals are clamped, so a
-    /// malformed usage report can never produce a negative charge.
+    /// The prices a call served in `tier` is charged: the tier's own when this version has
+    /// them and they are applied (flex, priority), the version's standard prices otherwise.
+    pub fn in_tier(&self, tier: Option<ServiceTier>) -> std::borrow::Cow<'_, Prices> {
+        match self
+            .service_tiers
+            .iter()
+            .find(|s| Some(s.tier) == tier && s.tier.is_applied())
+        {
+            Some(s) => std::borrow::Cow::Owned(s.as_prices(self)),
+            None => std::borrow::Cow::Borrowed(self),
+        }
+    }
+
+    /// The exact cost of a call, at the prices of the service tier it was served in. Token
+    /// subsets larger than their totals are clamped, so a malformed usage report can never
+    /// produce a negative charge.
     pub fn cost(&self, usage: &Usage) -> Decimal {
-        token_cost(&self.rates_for(usage.input_tokens), usage)
-            + self.per_request
-            + Decimal::from(usage.images) * self.per_image
+        let p = self.in_tier(usage.service_tier);
+        token_cost(&p.rates_for(usage.input_tokens), usage)
+            + p.per_request
+            + Decimal::from(usage.images) * p.per_image
     }
 
     /// The exact cost of `requests` calls whose usage sums to `usage`. Only prices without
-    /// tiers are linear in tokens; with tiers this returns `None` (price each call instead).
+    /// tiers are linear in tokens; with long-context tiers, or service-tier prices that are
+    /// applied (a sum does not say which tier each call was served in), this returns `None`
+    /// (price each call instead).
     pub fn cost_of_sum(&self, usage: &Usage, requests: u64) -> Option<Decimal> {
-        if !self.tiers.is_empty() {
+        if !self.tiers.is_empty() || self.service_tiers.iter().any(|s| s.tier.is_applied()) {
             return None;
         }
         Some(
@@ -297,6 +382,40 @@ fn token_cost(rates: &TokenRates, usage: &Usage) -> Decimal {
     .map(|(tokens, price)| Decimal::from(tokens) * price)
     .sum::<Decimal>();
     per_mtok / Decimal::from(MTOK)
+}
+
+impl ServicePrices {
+    /// A version's prices in a tier, as charged in it: the tier's rates and long-context
+    /// tiers with the version's fees.
+    pub fn as_prices(&self, version: &Prices) -> Prices {
+        Prices {
+            input_per_mtok: self.input_per_mtok,
+            output_per_mtok: self.output_per_mtok,
+            cached_input_per_mtok: self.cached_input_per_mtok,
+            cache_write_per_mtok: self.cache_write_per_mtok,
+            cache_write_1h_per_mtok: self.cache_write_1h_per_mtok,
+            reasoning_per_mtok: self.reasoning_per_mtok,
+            per_request: version.per_request,
+            per_image: version.per_image,
+            tiers: self.tiers.clone(),
+            service_tiers: vec![],
+            effective_from: None,
+        }
+    }
+
+    /// A tier's prices from a complete set of prices (whose fees are the version's).
+    pub fn of(tier: ServiceTier, p: &Prices) -> Self {
+        ServicePrices {
+            tier,
+            input_per_mtok: p.input_per_mtok,
+            output_per_mtok: p.output_per_mtok,
+            cached_input_per_mtok: p.cached_input_per_mtok,
+            cache_write_per_mtok: p.cache_write_per_mtok,
+            cache_write_1h_per_mtok: p.cache_write_1h_per_mtok,
+            reasoning_per_mtok: p.reasoning_per_mtok,
+            tiers: p.tiers.clone(),
+        }
+    }
 }
 
 impl PriceTier {
@@ -427,6 +546,7 @@ mod tests {
             per_request: Decimal::ZERO,
             per_image: Decimal::ZERO,
             tiers: vec![],
+            service_tiers: vec![],
             effective_from: None,
         }
     }
@@ -570,6 +690,63 @@ mod tests {
         );
     }
 
+    fn priority(input: &str, output: &str) -> ServicePrices {
+        ServicePrices::of(ServiceTier::Priority, &prices(input, output))
+    }
+
+    #[test]
+    fn a_served_tier_with_prices_is_charged_them_and_others_the_standard_prices() {
+        let mut p = prices("2.5", "10");
+        p.per_request = dec("0.001");
+        p.service_tiers = vec![
+            priority("4.25", "17"),
+            ServicePrices::of(ServiceTier::Batch, &prices("1.25", "5")),
+        ];
+        let mut u = Usage {
+            input_tokens: 1_000,
+            output_tokens: 100,
+            ..Default::default()
+        };
+        let standard = dec("0.0025") + dec("0.001") + dec("0.001");
+        assert_eq!(p.cost(&u), standard, "no tier reported");
+        u.service_tier = Some(ServiceTier::Priority);
+        // 1000*4.25 + 100*17 = 5950 / 1M, plus the version's fee.
+        assert_eq!(p.cost(&u), dec("0.00595") + dec("0.001"));
+        for other in [
+            ServiceTier::Standard,
+            ServiceTier::Flex,
+            ServiceTier::Scale,
+            ServiceTier::Batch,
+        ] {
+            u.service_tier = Some(other);
+            assert_eq!(
+                p.cost(&u),
+                standard,
+                "{other:?}: batch prices are never applied"
+            );
+        }
+        assert_eq!(p.cost_of_sum(&u, 1), None, "a sum hides each call's tier");
+        p.service_tiers.remove(0);
+        assert_eq!(p.cost_of_sum(&u, 1), Some(standard));
+    }
+
+    #[test]
+    fn service_tiers_are_validated() {
+        let mut p = prices("1", "1");
+        p.service_tiers = vec![ServicePrices::of(ServiceTier::Standard, &prices("1", "1"))];
+        assert_eq!(p.validate().unwrap_err().field, "service_tiers[0].tier");
+        p.service_tiers = vec![priority("1", "1"), priority("2", "2")];
+        assert_eq!(p.validate().unwrap_err().field, "service_tiers[1].tier");
+        p.service_tiers = vec![priority("1", "-1")];
+        assert_eq!(
+            p.validate().unwrap_err().field,
+            "service_tiers[0].output_per_mtok"
+        );
+        p.service_tiers = vec![priority("1", "1")];
+        assert!(p.validate().is_ok());
+        assert!(!p.is_free());
+    }
+
     #[test]
     fn missing_cache_prices_default_to_input_price() {
         let u = Usage {
@@ -663,6 +840,7 @@ mod tests {
             output_tokens: 5,
             reasoning_tokens: 9,
             images: 0,
+            service_tier: None,
         };
         assert_eq!(prices("1", "1").cost(&u), dec("0.000015"));
     }
@@ -746,7 +924,7 @@ mod tests {
             p.per_request = fee;
             p.per_image = fee;
             prop_assert!(p.validate().is_ok());
-            let u = Usage { input_tokens: tokens[0], cached_input_tokens: tokens[1], cache_write_tokens: tokens[2], cache_write_1h_tokens: tokens[2] / 2, output_tokens: tokens[3], reasoning_tokens: tokens[4], images };
+            let u = Usage { input_tokens: tokens[0], cached_input_tokens: tokens[1], cache_write_tokens: tokens[2], cache_write_1h_tokens: tokens[2] / 2, output_tokens: tokens[3], reasoning_tokens: tokens[4], images, service_tier: None };
             let cost = p.cost(&u);
             prop_assert!(cost >= Decimal::ZERO);
             let picos = to_picos(cost);

@@ -204,6 +204,7 @@ fn prices(input: &str, from_ms: i64) -> Prices {
         per_request: dec("0"),
         per_image: dec("0.001"),
         tiers: vec![],
+        service_tiers: vec![],
         effective_from: Some(at(from_ms)),
     }
 }

@@ -460,7 +460,7 @@ pub async fn recommendations(
         let usage = t.usage();
         let mut alternatives = Vec::new();
         // The model's calls, read once (only if a candidate's prices have tiers).
-        let mut calls: Option<Vec<[i64; crate::reports::COUNTS]>> = None;
+        let mut calls: Option<Vec<crate::pricing::Usage>> = None;
         for candidate in advice::suggestion_targets(&snapshot, entry) {
             let supports = advice::supports(entry, candidate);
             if !supports.all {
@@ -485,11 +485,7 @@ pub async fn recommendations(
                                 .await?,
                         );
                     }
-                    calls
-                        .iter()
-                        .flatten()
-                        .map(|c| prices.cost(&crate::reports::call_usage(c)))
-                        .sum()
+                    calls.iter().flatten().map(|u| prices.cost(u)).sum()
                 }
             };
             alternatives.push((Some(cost), json!({"model": candidate.model.id, "name": candidate.model.name, "cost_usd": format_usd(cost),

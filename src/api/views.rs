@@ -400,6 +400,7 @@ mod tests {
             per_request: Decimal::ZERO,
             per_image: Decimal::ZERO,
             tiers: vec![],
+            service_tiers: vec![],
             effective_from: None,
         }
     }

@@ -333,6 +333,15 @@ pub fn output_bound(body: &Value, model: &Model) -> (u64, bool) {
 /// dearest input-side rate and every output token at the dearest output-side rate, over the
 /// base rates and every tier, plus fees.
 pub fn max_cost(prices: &Prices, input: u64, output: u64, images: u64) -> i64 {
+    // The tier a call is served in is known only from its answer: bound it by every tier
+    // whose prices could be charged.
+    let in_tiers = prices.service_tiers.iter().filter(|s| s.tier.is_applied());
+    in_tiers
+        .map(|s| max_cost_in(&s.as_prices(prices), input, output, images))
+        .fold(max_cost_in(prices, input, output, images), i64::max)
+}
+
+fn max_cost_in(prices: &Prices, input: u64, output: u64, images: u64) -> i64 {
     let mut rates = vec![prices.base_rates()];
     rates.extend(prices.tiers.iter().map(|t| {
         let mut p = prices.clone();
@@ -556,6 +565,7 @@ mod tests {
             per_request: "0.01".parse().unwrap(),
             per_image: "0".parse().unwrap(),
             tiers: vec![],
+            service_tiers: vec![],
             effective_from: None,
         };
         // 1000 × 3 + 1000 × 5 = 8000 / 1M = 0.008, plus the 0.01 fee.

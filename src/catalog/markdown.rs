@@ -447,6 +447,7 @@ fn pricing_section(s: &mut String, f: &Facts, now: DateTime<Utc>, site: &Site) {
         }
         s.push('\n');
     }
+    service_tier_table(s, p);
     if let (Some(credit), true) = (site.free_tier_usd, f.shows_examples()) {
         let _ = writeln!(
             s,
@@ -455,6 +456,33 @@ fn pricing_section(s: &mut String, f: &Facts, now: DateTime<Utc>, site: &Site) {
         );
     }
     price_history(s, f.e, now);
+}
+
+/// The version's prices in other service tiers, and when each is charged.
+fn service_tier_table(s: &mut String, p: &Prices) {
+    if p.service_tiers.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "**Service tiers.** A call the provider reports serving in one of these tiers is charged its prices (per 1M tokens; fees as above); batch prices are listed only, as the gateway serves no batch API:\n");
+    let _ = writeln!(
+        s,
+        "| Tier | Input | Output | Cache read | Cache write | Reasoning | Charged |\n|---|---|---|---|---|---|---|"
+    );
+    for t in &p.service_tiers {
+        let r = t.as_prices(p).base_rates();
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            t.tier.as_str(),
+            usd(r.input),
+            usd(r.output),
+            usd(r.cached_input),
+            usd(r.cache_write),
+            usd(r.reasoning),
+            if t.tier.is_applied() { "yes" } else { "no" },
+        );
+    }
+    s.push('\n');
 }
 
 fn price_history(s: &mut String, e: &Entry, now: DateTime<Utc>) {

@@ -254,7 +254,9 @@ pub(super) async fn complete(
     };
     let reported = match (call.provider.kind, upstream.get("usage")) {
         (_, None) => Reported::Absent,
-        (ProviderKind::Openai, Some(u)) => usage::from_openai(u),
+        (ProviderKind::Openai, Some(u)) => {
+            usage::with_openai_tier(usage::from_openai(u), upstream.get("service_tier"))
+        }
         (ProviderKind::Anthropic, Some(u)) => usage::from_anthropic(u),
     };
     let measured = settle::measure(&call, reported, &output_text(&upstream));

@@ -167,7 +167,9 @@ impl Translate for HubStream {
     fn usage(&self) -> Reported {
         match (self.kind, self.decoder.usage()) {
             (_, None) => Reported::Absent,
-            (ProviderKind::Openai, Some(u)) => usage::from_openai(u),
+            (ProviderKind::Openai, Some(u)) => {
+                usage::with_openai_tier(usage::from_openai(u), self.decoder.served_tier())
+            }
             (ProviderKind::Anthropic, Some(u)) => usage::from_anthropic(u),
         }
     }

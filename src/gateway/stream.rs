@@ -131,6 +131,8 @@ pub struct OpenAiPassthrough {
     model: String,
     client_wants_usage: bool,
     usage: Option<Value>,
+    /// The latest `service_tier` a chunk named (the tier the upstream served the call in).
+    served_tier: Option<Value>,
     /// The upstream's chunk id and `created`, repeated on the chunks the gateway writes.
     id: Value,
     created: Value,
@@ -145,6 +147,7 @@ impl OpenAiPassthrough {
             model: model.into(),
             client_wants_usage,
             usage: None,
+            served_tier: None,
             id: Value::Null,
             created: Value::Null,
             choices: std::collections::BTreeSet::new(),
@@ -177,6 +180,9 @@ impl Translate for OpenAiPassthrough {
             }
         }
         collect_openai_text(&chunk, &mut self.progress);
+        if let Some(t) = chunk.get("service_tier").filter(|t| !t.is_null()) {
+            self.served_tier = Some(t.clone());
+        }
         if let Some(u) = chunk
             .get_mut("usage")
             .map(Value::take)
@@ -203,9 +209,11 @@ impl Translate for OpenAiPassthrough {
     }
 
     fn usage(&self) -> Reported {
-        self.usage
+        let reported = self
+            .usage
             .as_ref()
-            .map_or(Reported::Absent, usage::from_openai)
+            .map_or(Reported::Absent, usage::from_openai);
+        usage::with_openai_tier(reported, self.served_tier.as_ref())
     }
 
     fn truncate(&mut self) -> Vec<Bytes> {

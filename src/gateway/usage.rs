@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use crate::pricing::Usage;
+use crate::service_tier::ServiceTier;
 
 /// The most tokens of one kind a single call may report. No model reads or writes more than a
 /// few million tokens per call; anything above this is a broken or lying upstream, and taking it
@@ -102,6 +103,7 @@ pub fn from_openai(usage: &Value) -> Reported {
             reasoning_tokens: n(usage, &["completion_tokens_details", "reasoning_tokens"])?,
             images: 0,
             cache_write_1h_tokens: 0,
+            service_tier: None,
         })
     })();
     judge(usage, parsed)
@@ -136,6 +138,7 @@ pub fn from_anthropic(usage: &Value) -> Reported {
             reasoning_tokens: 0,
             images: 0,
             cache_write_1h_tokens: one_hour_writes(usage, write)?,
+            service_tier: reported_tier(usage.get("service_tier"), ServiceTier::from_anthropic),
         })
     })();
     judge(usage, parsed)
@@ -156,6 +159,30 @@ fn one_hour_writes(usage: &Value, write: u64) -> Result<u64, String> {
         ));
     }
     Ok(one_hour)
+}
+
+/// The tier an upstream reports serving a call in, by the protocol's closed set of names. A
+/// name outside it (or a value that is not a string) is no tier: the call is charged the
+/// standard rates, and the name is logged, never stored.
+fn reported_tier(v: Option<&Value>, names: fn(&str) -> Option<ServiceTier>) -> Option<ServiceTier> {
+    let v = v.filter(|v| !v.is_null())?;
+    let tier = v.as_str().and_then(names);
+    if tier.is_none() {
+        tracing::warn!(service_tier = %truncate(&v.to_string(), 40), "upstream reported an unknown service tier; charged the standard rates");
+    }
+    tier
+}
+
+/// An OpenAI(-compatible) usage report with the tier the answer (or stream chunk) names in its
+/// top-level `service_tier` (OpenAI reports the tier beside `usage`, not in it).
+pub fn with_openai_tier(reported: Reported, answer_tier: Option<&Value>) -> Reported {
+    match reported {
+        Reported::Valid(u) => Reported::Valid(Usage {
+            service_tier: reported_tier(answer_tier, ServiceTier::from_openai),
+            ..u
+        }),
+        other => other,
+    }
 }
 
 /// Merges a later Anthropic stream usage report into an earlier one. `message_delta` carries
@@ -192,7 +219,7 @@ pub fn to_anthropic(u: &Usage) -> Value {
         .input_tokens
         .saturating_sub(u.cached_input_tokens + u.cache_write_tokens);
     let one_hour = u.cache_write_1h_tokens.min(u.cache_write_tokens);
-    serde_json::json!({
+    let mut usage = serde_json::json!({
         "input_tokens": uncached,
         "output_tokens": u.output_tokens,
         "cache_read_input_tokens": u.cached_input_tokens,
@@ -201,7 +228,11 @@ pub fn to_anthropic(u: &Usage) -> Value {
             "ephemeral_5m_input_tokens": u.cache_write_tokens - one_hour,
             "ephemeral_1h_input_tokens": one_hour,
         },
-    })
+    });
+    if let Some(name) = u.service_tier.and_then(ServiceTier::anthropic_name) {
+        usage["service_tier"] = name.into();
+    }
+    usage
 }
 
 #[cfg(test)]
@@ -320,6 +351,39 @@ mod tests {
             };
             assert!(reason.contains("cache_creation"), "{reason}");
         }
+    }
+
+    #[test]
+    fn the_served_tier_is_read_from_a_closed_set() {
+        let base = json!({"input_tokens": 10, "output_tokens": 7});
+        let tier = |t: Value| {
+            let mut u = base.clone();
+            u["service_tier"] = t;
+            from_anthropic(&u).valid().unwrap().service_tier
+        };
+        assert_eq!(tier(json!("priority")), Some(ServiceTier::Priority));
+        assert_eq!(tier(json!("standard")), Some(ServiceTier::Standard));
+        assert_eq!(tier(json!("flex")), None, "not an Anthropic tier");
+        assert_eq!(tier(json!(7)), None);
+        let u = from_anthropic(
+            &json!({"input_tokens": 1, "output_tokens": 1, "service_tier": "batch"}),
+        )
+        .valid()
+        .unwrap();
+        assert_eq!(from_anthropic(&to_anthropic(&u)), Reported::Valid(u));
+        let openai = from_openai(&json!({"prompt_tokens": 3, "completion_tokens": 1}));
+        let served = |t: Value| match with_openai_tier(openai.clone(), Some(&t)) {
+            Reported::Valid(u) => u.service_tier,
+            _ => panic!("valid"),
+        };
+        assert_eq!(served(json!("flex")), Some(ServiceTier::Flex));
+        assert_eq!(served(json!("default")), Some(ServiceTier::Standard));
+        assert_eq!(served(json!("standard")), None, "not an OpenAI name");
+        assert_eq!(served(json!({"tier": "priority"})), None);
+        assert_eq!(
+            with_openai_tier(Reported::Absent, Some(&json!("flex"))),
+            Reported::Absent
+        );
     }
 
     #[test]

@@ -190,6 +190,8 @@ pub struct GenerationView {
     pub cache_write_tokens: u64,
     /// Of the cache-write tokens, those written for one hour.
     pub cache_write_1h_tokens: u64,
+    /// The service tier the upstream reported serving the call in (null: not reported).
+    pub service_tier: Option<crate::service_tier::ServiceTier>,
     pub output_tokens: u64,
     pub reasoning_tokens: u64,
     pub images: u64,
@@ -259,6 +261,7 @@ impl UsageRecord {
             cached_input_tokens: self.usage.cached_input_tokens,
             cache_write_tokens: self.usage.cache_write_tokens,
             cache_write_1h_tokens: self.usage.cache_write_1h_tokens,
+            service_tier: self.usage.service_tier,
             output_tokens: self.usage.output_tokens,
             reasoning_tokens: self.usage.reasoning_tokens,
             images: self.usage.images,

@@ -37,6 +37,11 @@ pub trait StreamDecoder: Send {
     fn decode(&mut self, event: &str, data: &str, out: &mut Vec<Event>) -> Signal;
     /// The usage object the upstream reported so far, in its own protocol.
     fn usage(&self) -> Option<&Value>;
+    /// The service tier the upstream named beside its usage (OpenAI's chunk-level
+    /// `service_tier`; Anthropic reports it inside `usage`).
+    fn served_tier(&self) -> Option<&Value> {
+        None
+    }
 }
 
 /// Writes canonical events as a caller's stream. The closing events are held back until

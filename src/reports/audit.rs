@@ -113,6 +113,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     // Last, so that readers of the earlier columns by position are not disturbed.
     "requested_model",
     "cache_write_1h_tokens",
+    "service_tier",
 ];
 
 pub fn csv_header() -> String {

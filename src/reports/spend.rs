@@ -477,9 +477,7 @@ async fn repriced(
                         let calls = store.calls_of_model(&f, &model, s, e).await?;
                         calls
                             .iter()
-                            .map(|c| {
-                                i128::from(to_picos(p.cost(&super::call_usage(c))).unwrap_or(0))
-                            })
+                            .map(|c| i128::from(to_picos(p.cost(c)).unwrap_or(0)))
                             .sum()
                     }
                 },

@@ -24,6 +24,7 @@ pub fn call_usage(c: &[i64; COUNTS]) -> Usage {
         reasoning_tokens: count(c[4]),
         images: count(c[5]),
         cache_write_1h_tokens: count(c[6]),
+        service_tier: None,
     }
 }
 

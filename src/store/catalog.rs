@@ -57,6 +57,7 @@ struct PriceRow {
     cached_input_per_mtok: Option<String>,
     cache_write_per_mtok: Option<String>,
     cache_write_1h_per_mtok: Option<String>,
+    service_tiers: String,
     reasoning_per_mtok: Option<String>,
     per_request: String,
     per_image: String,
@@ -88,7 +89,7 @@ struct AliasRow {
 
 const PRICE_COLUMNS: &str = "id, model_id, effective_from, input_per_mtok, output_per_mtok, \
      cached_input_per_mtok, cache_write_per_mtok, reasoning_per_mtok, per_request, per_image, tiers, \
-     source, cache_write_1h_per_mtok";
+     source, cache_write_1h_per_mtok, service_tiers";
 
 /// Binds a model's columns in table order (`id` through `status`), shared by insert and update,
 /// on a query of either backend.
@@ -619,8 +620,8 @@ pub(super) async fn insert_price(
     let (id,): (i64,) = on_tx!(tx, |conn| sqlx::query_as(
         "INSERT INTO model_prices (model_id, effective_from, input_per_mtok, output_per_mtok, \
          cached_input_per_mtok, cache_write_per_mtok, reasoning_per_mtok, per_request, \
-         per_image, tiers, created_at, source, cache_write_1h_per_mtok) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+         per_image, tiers, created_at, source, cache_write_1h_per_mtok, service_tiers) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
     )
     .bind(model_id)
     .bind(from)
@@ -635,6 +636,7 @@ pub(super) async fn insert_price(
     .bind(created_at)
     .bind(source)
     .bind(dec(p.cache_write_1h_per_mtok))
+    .bind(to_json(&p.service_tiers))
     .fetch_one(conn)
     .await)?;
     let mut prices = p.clone();
@@ -883,6 +885,7 @@ impl PriceRow {
                 per_request: dec(&self.per_request)?,
                 per_image: dec(&self.per_image)?,
                 tiers: parse_json("tiers", &self.tiers)?,
+                service_tiers: parse_json("service_tiers", &self.service_tiers)?,
                 effective_from: None,
             },
             model_id: self.model_id,

@@ -5,7 +5,9 @@ use sqlx::FromRow;
 use super::tx::{on_tx, Tx};
 use super::{on_pool, Store, StoreError};
 use crate::metering::UsageRecord;
-use crate::reports::{Dim, Filters, Totals, COUNTS};
+use crate::pricing::Usage;
+use crate::reports::{call_usage, Dim, Filters, Totals};
+use crate::service_tier::ServiceTier;
 
 pub const HOUR_MS: i64 = 3_600_000;
 pub const DAY_MS: i64 = 86_400_000;
@@ -419,24 +421,26 @@ impl Store {
         Ok(())
     }
 
-    /// Per-call token counts of one model's calls in a range, for exact re-pricing when the
-    /// prices have tiers (which apply per call, so sums cannot be used).
+    /// The usage of each of one model's calls in a range (its counts and service tier), for
+    /// exact re-pricing when the prices have long-context or service tiers (which apply per
+    /// call, so sums cannot be used).
     pub async fn calls_of_model(
         &self,
         f: &Filters,
         model: &str,
         from: i64,
         to: i64,
-    ) -> Result<Vec<[i64; COUNTS]>, StoreError> {
+    ) -> Result<Vec<Usage>, StoreError> {
         let mut filters = f.clone();
         filters.model = Some(model.to_string());
         let (filter, binds) = where_clause(Source::Records, from, to, &filters, 1);
         let sql = format!(
             "SELECT input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, images, \
-             cache_write_1h_tokens FROM usage_records WHERE {filter}"
+             cache_write_1h_tokens, service_tier FROM usage_records WHERE {filter}"
         );
         let rows = on_pool!(self, |pool| {
-            let mut q = sqlx::query_as::<_, (i64, i64, i64, i64, i64, i64, i64)>(&sql);
+            type Row = (i64, i64, i64, i64, i64, i64, i64, Option<String>);
+            let mut q = sqlx::query_as::<_, Row>(&sql);
             for b in &binds {
                 q = q.bind(b);
             }
@@ -444,7 +448,10 @@ impl Store {
         })?;
         Ok(rows
             .into_iter()
-            .map(|r| [r.0, r.1, r.2, r.3, r.4, r.5, r.6])
+            .map(|r| Usage {
+                service_tier: r.7.as_deref().and_then(ServiceTier::parse),
+                ..call_usage(&[r.0, r.1, r.2, r.3, r.4, r.5, r.6])
+            })
             .collect())
     }
 }

@@ -8,12 +8,13 @@ use crate::budgets::enforce::Settlement;
 use crate::metering::{CallStart, CallStatus, Endpoint, UsageRecord, UsageSource};
 use crate::money::{from_picos, to_picos};
 use crate::pricing::Usage;
+use crate::service_tier::ServiceTier;
 
 pub(super) const RECORD_COLUMNS: &str = "id, started_at, finished_at, key_id, team_id, model_id, provider_id, \
     upstream_model, endpoint, streamed, status, http_status, upstream_status, input_tokens, \
     cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, images, usage_source, \
     price_version_id, cost_picos, latency_ms, ttft_ms, error, usage_note, requested_model, \
-    cache_write_1h_tokens";
+    cache_write_1h_tokens, service_tier";
 
 #[derive(FromRow)]
 struct RecordRow {
@@ -45,6 +46,7 @@ struct RecordRow {
     usage_note: Option<String>,
     requested_model: Option<String>,
     cache_write_1h_tokens: i64,
+    service_tier: Option<String>,
 }
 
 #[derive(FromRow)]
@@ -266,9 +268,9 @@ async fn insert_record(
          provider_id, upstream_model, endpoint, streamed, status, http_status, upstream_status, \
          input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, \
          images, usage_source, price_version_id, cost_picos, latency_ms, ttft_ms, error, usage_note, \
-         requested_model, cache_write_1h_tokens) \
+         requested_model, cache_write_1h_tokens, service_tier) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-         $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) ON CONFLICT (id) DO NOTHING",
+         $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29) ON CONFLICT (id) DO NOTHING",
     )
     .bind(&r.id)
     .bind(to_millis(r.started_at))
@@ -298,6 +300,7 @@ async fn insert_record(
     .bind(&r.usage_note)
     .bind(&r.requested_model)
     .bind(int(r.usage.cache_write_1h_tokens))
+    .bind(r.usage.service_tier.map(ServiceTier::as_str))
     .execute(&mut **tx)
     .await?;
     sqlx::query("DELETE FROM call_starts WHERE id = $1")
@@ -342,6 +345,7 @@ impl RecordRow {
                 cached_input_tokens: count(self.cached_input_tokens),
                 cache_write_tokens: count(self.cache_write_tokens),
                 cache_write_1h_tokens: count(self.cache_write_1h_tokens),
+                service_tier: self.service_tier.as_deref().and_then(ServiceTier::parse),
                 output_tokens: count(self.output_tokens),
                 reasoning_tokens: count(self.reasoning_tokens),
                 images: count(self.images),

@@ -615,6 +615,13 @@ async fn the_real_litellm_price_map_imports_and_calls_cost_what_litellm_says() {
         "cache_creation_input_token_cost_above_1hr",
         "cache_creation_input_token_cost_above_1hr_above_100k_tokens",
         "cache_creation_input_token_cost_above_1hr_above_200k_tokens",
+        "input_cost_per_token_batches",
+        "output_cost_per_token_batches",
+        "input_cost_per_token_priority",
+        "output_cost_per_token_priority",
+        "cache_read_input_token_cost_priority",
+        "input_cost_per_token_flex",
+        "input_cost_per_token_above_272k_tokens_priority",
     ] {
         assert!(
             unapplied.get(field).is_none(),
@@ -622,12 +629,6 @@ async fn the_real_litellm_price_map_imports_and_calls_cost_what_litellm_says() {
         );
     }
     for (field, n) in [
-        ("input_cost_per_token_batches", 592),
-        ("output_cost_per_token_batches", 570),
-        ("input_cost_per_token_priority", 433),
-        ("output_cost_per_token_priority", 433),
-        ("cache_read_input_token_cost_priority", 298),
-        ("input_cost_per_token_flex", 312),
         ("search_context_cost_per_query", 503),
         ("input_cost_per_audio_token", 134),
         ("input_cost_per_image_token", 127),
@@ -766,6 +767,36 @@ async fn the_real_litellm_price_map_imports_and_calls_cost_what_litellm_says() {
             },
         );
         assert!(got > at_five_minutes, "{}", one_hour.what);
+    }
+
+    // Service tiers: a call the upstream reports serving in a tier costs what LiteLLM's rules
+    // give with the tier's rates (each `*_{tier}` field in place of the standard one).
+    for (key, reported, suffix) in [
+        ("gpt-4o", "priority", "_priority"),
+        ("gpt-5", "flex", "_flex"),
+        ("gpt-5", "priority", "_priority"),
+    ] {
+        let e: Entry = serde_json::from_str(map[key].get()).unwrap();
+        let mut tiered = e.clone();
+        for (k, v) in &e {
+            if let Some(base) = k.strip_suffix(suffix) {
+                tiered.insert(base.to_string(), v.clone());
+            }
+        }
+        let case = Case::new(key, t(300_000, 100_000, 0, 900, 200), "a service tier");
+        gw.mock.set(|s| s.service_tier = Some(json!(reported)));
+        let got = call(&gw, &case, false).await;
+        gw.mock.set(|s| s.service_tier = None);
+        assert_eq!(
+            got,
+            litellm_cost("openai", &tiered, case.tokens),
+            "{key} in {reported}"
+        );
+        assert_ne!(
+            got,
+            litellm_cost("openai", &e, case.tokens),
+            "{key} in {reported}"
+        );
     }
 
     let models: std::collections::BTreeSet<&str> = cases.iter().map(|c| c.key).collect();

@@ -34,3 +34,4 @@ mod report_errors;
 mod report_exactness;
 mod reports;
 mod responses;
+mod service_tiers;

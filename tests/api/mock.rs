@@ -25,6 +25,9 @@ pub struct Script {
     /// not 0).
     pub cache_write_1h_tokens: u64,
     pub reasoning_tokens: u64,
+    /// The service tier the answer reports serving the call in (OpenAI: top-level
+    /// `service_tier` of the answer and of every chunk; Anthropic: `usage.service_tier`).
+    pub service_tier: Option<Value>,
     /// Report no usage at all.
     pub no_usage: bool,
     /// Answer with this error status instead.
@@ -66,6 +69,7 @@ impl Default for Script {
             cache_write_tokens: 0,
             cache_write_1h_tokens: 0,
             reasoning_tokens: 0,
+            service_tier: None,
             no_usage: false,
             status: None,
             delay_ms: 0,
@@ -247,15 +251,26 @@ async fn openai(State(mock): State<Mock>, headers: HeaderMap, Json(body): Json<V
         if s.no_usage {
             resp.as_object_mut().unwrap().remove("usage");
         }
+        if let Some(t) = &s.service_tier {
+            resp["service_tier"] = t.clone();
+        }
         if s.pad_bytes > 0 {
             resp["padding"] = "x".repeat(s.pad_bytes).into();
         }
         return Json(resp).into_response();
     }
+    let tiered = |mut c: Value| {
+        if let Some(t) = &s.service_tier {
+            c["service_tier"] = t.clone();
+        }
+        c
+    };
     let chunk = |delta: Value, finish: Value| {
         format!(
             "data: {}\n\n",
-            json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1, "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+            tiered(
+                json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1, "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+            )
         )
     };
     let mut events = vec![chunk(
@@ -290,7 +305,7 @@ async fn openai(State(mock): State<Mock>, headers: HeaderMap, Json(body): Json<V
     }
     events.push(chunk(json!({}), finish.into()));
     if !s.no_usage && body["stream_options"]["include_usage"] == true {
-        events.push(format!("data: {}\n\n", json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1, "model": model, "choices": [], "usage": usage})));
+        events.push(format!("data: {}\n\n", tiered(json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1, "model": model, "choices": [], "usage": usage}))));
     }
     events.push("data: [DONE]\n\n".into());
     sse(events, &s)
@@ -421,8 +436,12 @@ fn stream_error(s: &Script) -> Value {
     json!({"type": "overloaded_error", "message": message})
 }
 
-/// Anthropic's split of the cache writes by lifetime, added when the script has 1-hour writes.
+/// Anthropic's split of the cache writes by lifetime, added when the script has 1-hour writes,
+/// and the service tier when the script names one.
 fn with_lifetimes(s: &Script, mut usage: Value) -> Value {
+    if let Some(t) = &s.service_tier {
+        usage["service_tier"] = t.clone();
+    }
     if s.cache_write_1h_tokens > 0 {
         usage["cache_creation"] = json!({
             "ephemeral_5m_input_tokens": s.cache_write_tokens - s.cache_write_1h_tokens,

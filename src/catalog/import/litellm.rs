@@ -16,12 +16,13 @@ use rust_decimal::Decimal;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use super::litellm_tiers;
 use super::providers::provider_for;
 use super::{checked, exact, model_defaults, per_mtok, ParseError, Skipped, Source, SourceModel};
 use crate::catalog::Model;
 use crate::pricing::{PriceTier, Prices};
 
-type Entry = BTreeMap<String, Box<RawValue>>;
+pub(super) type Entry = BTreeMap<String, Box<RawValue>>;
 
 /// The per-token rates Tollgate charges, by LiteLLM's field name.
 #[derive(Clone, Copy, PartialEq)]
@@ -147,8 +148,8 @@ fn count_fields(entry: &Entry, source: &mut Source) {
         let f = field.as_str();
         let understood = UNDERSTOOD.contains(&f)
             || f.starts_with("supports_")
-            || RATES.iter().any(|(name, _)| *name == f)
-            || threshold(f).is_some();
+            || is_rate_field(f)
+            || litellm_tiers::is_tier_rate_field(f);
         if understood {
             continue;
         }
@@ -158,6 +159,11 @@ fn count_fields(entry: &Entry, source: &mut Source) {
             source.count_unknown(f);
         }
     }
+}
+
+/// A per-token rate the importer applies, or one of its thresholds.
+pub(super) fn is_rate_field(field: &str) -> bool {
+    RATES.iter().any(|(name, _)| *name == field) || threshold(field).is_some()
 }
 
 /// `input_cost_per_token_above_200k_tokens` → (input, 200 000);
@@ -333,7 +339,7 @@ fn provider_defaults(provider: &str, flat: &mut Level, found: &BTreeMap<&str, De
     }
 }
 
-fn prices(entry: &Entry, provider: &str) -> Result<Option<Prices>, String> {
+pub(super) fn prices(entry: &Entry, provider: &str) -> Result<Option<Prices>, String> {
     let (mut flat, found) = Level::read(entry)?;
     let per_image = price(entry, "input_cost_per_image")?;
     let per_request = match price(entry, "input_cost_per_request")? {
@@ -369,8 +375,30 @@ fn prices(entry: &Entry, provider: &str) -> Result<Option<Prices>, String> {
         per_request: per_request.unwrap_or_default().normalize(),
         per_image: per_image.unwrap_or_default().normalize(),
         tiers,
+        service_tiers: vec![],
         effective_from: None,
     })
+}
+
+/// The entry's prices with its service tiers' (see [`litellm_tiers`]). A tier whose prices
+/// cannot be stored exactly is left out and counted as not applied; the standard prices stand.
+fn prices_with_tiers(
+    entry: &Entry,
+    provider: &str,
+    source: &mut Source,
+) -> Result<Option<Prices>, String> {
+    let Some(mut p) = prices(entry, provider)? else {
+        return Ok(None);
+    };
+    for (suffix, tier) in litellm_tiers::service_tiers(entry, provider) {
+        match tier {
+            Ok(s) => p.service_tiers.push(s),
+            Err(_) => {
+                source.count_unapplied(&format!("*{suffix} rates (not exact to a picodollar)"))
+            }
+        }
+    }
+    Ok(Some(p))
 }
 
 fn capabilities(entry: &Entry, mode: &str) -> Vec<String> {
@@ -459,7 +487,7 @@ fn model(
     Ok(SourceModel {
         model,
         provider,
-        prices: prices(entry, &provider_name)?,
+        prices: prices_with_tiers(entry, &provider_name, source)?,
     })
 }
 

@@ -10,6 +10,7 @@
 
 pub mod cli;
 pub mod litellm;
+mod litellm_tiers;
 pub mod openrouter;
 pub mod plan;
 pub mod providers;

@@ -196,6 +196,7 @@ fn prices(pricing: &BTreeMap<String, Value>) -> Result<Option<Prices>, String> {
         per_request: fee(request),
         per_image: fee(image),
         tiers: vec![],
+        service_tiers: vec![],
         effective_from: None,
     };
     checked(p)

@@ -315,6 +315,7 @@ pub fn decode_answer(body: &Value) -> Answer {
 #[derive(Default)]
 pub struct ChatDecoder {
     usage: Option<Value>,
+    served_tier: Option<Value>,
     /// The upstream's tool call index → the canonical one.
     tools: Vec<u64>,
 }
@@ -333,6 +334,9 @@ impl StreamDecoder for ChatDecoder {
         }
         if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {
             self.usage = Some(u.clone());
+        }
+        if let Some(t) = chunk.get("service_tier").filter(|t| !t.is_null()) {
+            self.served_tier = Some(t.clone());
         }
         let Some(choice) = chunk.pointer("/choices/0") else {
             return Signal::Continue;
@@ -370,6 +374,10 @@ impl StreamDecoder for ChatDecoder {
 
     fn usage(&self) -> Option<&Value> {
         self.usage.as_ref()
+    }
+
+    fn served_tier(&self) -> Option<&Value> {
+        self.served_tier.as_ref()
     }
 }
 
