@@ -296,6 +296,7 @@ pub fn translate(data: &[u8]) {
         output_tokens: 50,
         reasoning_tokens: 10,
         images: 0,
+        web_search_requests: 0,
         service_tier: None,
     };
 
@@ -421,6 +422,10 @@ fn check_usage_bounds(u: &Usage) {
         assert!(n <= max, "{u:?}");
     }
     assert!(u.cache_write_1h_tokens <= u.cache_write_tokens, "{u:?}");
+    assert!(
+        u.web_search_requests <= usage::MAX_WEB_SEARCHES_PER_CALL,
+        "{u:?}"
+    );
     assert_eq!(u.images, 0, "usage reports never carry images: {u:?}");
 }
 
@@ -447,6 +452,7 @@ fn max_prices() -> Prices {
         reasoning_per_mtok: Some(top),
         per_request: top,
         per_image: top,
+        per_web_search: top,
         tiers: vec![],
         service_tiers: vec![],
         effective_from: None,
@@ -534,6 +540,7 @@ fn usage_of(input: u64, cached: u64, write: u64, output: u64, reasoning: u64) ->
         output_tokens: output,
         reasoning_tokens: reasoning,
         images: 1,
+        web_search_requests: 2,
         service_tier: None,
     }
 }
@@ -575,6 +582,7 @@ fn check_exact(p: &Prices) {
             output_tokens: a.output_tokens + b.output_tokens,
             reasoning_tokens: a.reasoning_tokens + b.reasoning_tokens,
             images: a.images + b.images,
+            web_search_requests: a.web_search_requests + b.web_search_requests,
             service_tier: None,
         };
         assert_eq!(p.cost_of_sum(&sum, 2), Some(p.cost(&a) + p.cost(&b)));

@@ -117,6 +117,11 @@ pub struct Prices {
     #[serde(default)]
     #[schema(value_type = String, example = "0")]
     pub per_image: Decimal,
+    /// Fee per web search the upstream reports the call made (Anthropic's
+    /// `usage.server_tool_use.web_search_requests`).
+    #[serde(default)]
+    #[schema(value_type = String, example = "0.01")]
+    pub per_web_search: Decimal,
     #[serde(default)]
     pub tiers: Vec<PriceTier>,
     /// Prices in other service tiers (`flex`, `priority`: charged when the upstream reports
@@ -183,6 +188,9 @@ struct PriceVersionSchema {
     /// Fee per input image.
     #[schema(value_type = String, example = "0")]
     per_image: Decimal,
+    /// Fee per web search the upstream reports the call made.
+    #[schema(value_type = String, example = "0.01")]
+    per_web_search: Decimal,
     tiers: Vec<PriceTier>,
     /// Prices in other service tiers (`flex`, `priority`: charged when the upstream reports
     /// serving a call in that tier; `batch`: listed only).
@@ -222,6 +230,9 @@ pub struct Usage {
     pub output_tokens: u64,
     pub reasoning_tokens: u64,
     pub images: u64,
+    /// Web searches the upstream reports the call made (server-side tool use).
+    #[serde(default)]
+    pub web_search_requests: u64,
     /// The service tier the upstream reported serving the call in (`None`: not reported).
     #[serde(default)]
     pub service_tier: Option<ServiceTier>,
@@ -233,6 +244,7 @@ impl Prices {
         check_rates("", self.per_mtok_fields())?;
         check_amount("per_request", self.per_request, MAX_FEE_SCALE)?;
         check_amount("per_image", self.per_image, MAX_FEE_SCALE)?;
+        check_amount("per_web_search", self.per_web_search, MAX_FEE_SCALE)?;
         let mut last = None;
         for (i, tier) in self.tiers.iter().enumerate() {
             check_rates(&format!("tiers[{i}]."), tier.per_mtok_fields())?;
@@ -279,6 +291,7 @@ impl Prices {
         all_zero(self.per_mtok_fields())
             && self.per_request.is_zero()
             && self.per_image.is_zero()
+            && self.per_web_search.is_zero()
             && self.tiers.iter().all(|t| all_zero(t.per_mtok_fields()))
             && self
                 .service_tiers
@@ -342,9 +355,13 @@ impl Prices {
     /// produce a negative charge.
     pub fn cost(&self, usage: &Usage) -> Decimal {
         let p = self.in_tier(usage.service_tier);
-        token_cost(&p.rates_for(usage.input_tokens), usage)
-            + p.per_request
-            + Decimal::from(usage.images) * p.per_image
+        token_cost(&p.rates_for(usage.input_tokens), usage) + p.per_request + p.unit_fees(usage)
+    }
+
+    /// The fees charged per unit a call used: input images and web searches.
+    fn unit_fees(&self, usage: &Usage) -> Decimal {
+        Decimal::from(usage.images) * self.per_image
+            + Decimal::from(usage.web_search_requests) * self.per_web_search
     }
 
     /// The exact cost of `requests` calls whose usage sums to `usage`. Only prices without
@@ -358,7 +375,7 @@ impl Prices {
         Some(
             token_cost(&self.base_rates(), usage)
                 + self.per_request * Decimal::from(requests)
-                + Decimal::from(usage.images) * self.per_image,
+                + self.unit_fees(usage),
         )
     }
 }
@@ -397,6 +414,7 @@ impl ServicePrices {
             reasoning_per_mtok: self.reasoning_per_mtok,
             per_request: version.per_request,
             per_image: version.per_image,
+            per_web_search: version.per_web_search,
             tiers: self.tiers.clone(),
             service_tiers: vec![],
             effective_from: None,
@@ -545,6 +563,7 @@ mod tests {
             reasoning_per_mtok: None,
             per_request: Decimal::ZERO,
             per_image: Decimal::ZERO,
+            per_web_search: Decimal::ZERO,
             tiers: vec![],
             service_tiers: vec![],
             effective_from: None,
@@ -790,6 +809,33 @@ mod tests {
     }
 
     #[test]
+    fn web_searches_are_charged_per_search_in_every_tier() {
+        let mut p = prices("3", "15");
+        p.per_web_search = dec("0.01");
+        p.service_tiers = vec![priority("6", "30")];
+        let mut u = Usage {
+            input_tokens: 1_000,
+            web_search_requests: 3,
+            ..Default::default()
+        };
+        assert_eq!(p.cost(&u), dec("0.003") + dec("0.03"));
+        u.service_tier = Some(ServiceTier::Priority);
+        assert_eq!(p.cost(&u), dec("0.006") + dec("0.03"), "the version's fee");
+        p.service_tiers.clear();
+        let sum = Usage {
+            web_search_requests: 5,
+            ..u
+        };
+        assert_eq!(
+            p.cost_of_sum(&sum, 2),
+            Some(dec("0.003") + dec("0.05")),
+            "linear in searches"
+        );
+        p.per_web_search = dec("0.0000000000001");
+        assert_eq!(p.validate().unwrap_err().field, "per_web_search");
+    }
+
+    #[test]
     fn fees_are_added() {
         let mut p = prices("3", "15");
         p.per_request = dec("0.018");
@@ -840,6 +886,7 @@ mod tests {
             output_tokens: 5,
             reasoning_tokens: 9,
             images: 0,
+            web_search_requests: 0,
             service_tier: None,
         };
         assert_eq!(prices("1", "1").cost(&u), dec("0.000015"));
@@ -923,8 +970,9 @@ mod tests {
             p.reasoning_per_mtok = Some(reasoning);
             p.per_request = fee;
             p.per_image = fee;
+            p.per_web_search = fee;
             prop_assert!(p.validate().is_ok());
-            let u = Usage { input_tokens: tokens[0], cached_input_tokens: tokens[1], cache_write_tokens: tokens[2], cache_write_1h_tokens: tokens[2] / 2, output_tokens: tokens[3], reasoning_tokens: tokens[4], images, service_tier: None };
+            let u = Usage { input_tokens: tokens[0], cached_input_tokens: tokens[1], cache_write_tokens: tokens[2], cache_write_1h_tokens: tokens[2] / 2, output_tokens: tokens[3], reasoning_tokens: tokens[4], images, web_search_requests: images, service_tier: None };
             let cost = p.cost(&u);
             prop_assert!(cost >= Decimal::ZERO);
             let picos = to_picos(cost);

@@ -203,6 +203,7 @@ fn prices(input: &str, from_ms: i64) -> Prices {
         reasoning_per_mtok: None,
         per_request: dec("0"),
         per_image: dec("0.001"),
+        per_web_search: Decimal::ZERO,
         tiers: vec![],
         service_tiers: vec![],
         effective_from: Some(at(from_ms)),

@@ -60,7 +60,7 @@ pub struct OpenAiModel {
 }
 
 /// OpenRouter's prices: USD per token (`prompt`, `completion`, `input_cache_read`,
-/// `input_cache_write`, `internal_reasoning`) or per unit (`image`, `request`), as exact
+/// `input_cache_write`, `internal_reasoning`) or per unit (`image`, `request`, `web_search`), as exact
 /// decimal strings (`"0.000003"` for 3 per 1M tokens; `"0"` when free). A key whose price is
 /// not set is absent: cache reads and writes then cost `prompt`, reasoning costs `completion`.
 /// Long-context tiers have no OpenRouter key: they are in Tollgate's `tiers`.
@@ -85,6 +85,9 @@ pub struct OpenRouterPricing {
     /// Per call.
     #[schema(value_type = String, example = "0")]
     pub request: Decimal,
+    /// Per web search the upstream reports.
+    #[schema(value_type = String, example = "0.01")]
+    pub web_search: Decimal,
 }
 
 impl OpenRouterPricing {
@@ -98,6 +101,7 @@ impl OpenRouterPricing {
             internal_reasoning: p.reasoning_per_mtok.map(per_token),
             image: p.per_image.normalize(),
             request: p.per_request.normalize(),
+            web_search: p.per_web_search.normalize(),
         }
     }
 }
@@ -399,6 +403,7 @@ mod tests {
             reasoning_per_mtok: None,
             per_request: Decimal::ZERO,
             per_image: Decimal::ZERO,
+            per_web_search: Decimal::ZERO,
             tiers: vec![],
             service_tiers: vec![],
             effective_from: None,
@@ -413,6 +418,7 @@ mod tests {
         p.reasoning_per_mtok = Some(dec("0.075"));
         p.per_image = dec("0.004800");
         p.per_request = dec("0.01");
+        p.per_web_search = dec("0.010");
         let v = serde_json::to_value(ListedPrice::of(&version(p))).unwrap();
         assert_eq!(
             v["input_per_mtok"], "3.00",
@@ -427,6 +433,7 @@ mod tests {
         assert_eq!(v["internal_reasoning"], "0.000000075");
         assert_eq!(v["image"], "0.0048");
         assert_eq!(v["request"], "0.01");
+        assert_eq!(v["web_search"], "0.01");
 
         let v = serde_json::to_value(ListedPrice::of(&version(prices("0", "0.000")))).unwrap();
         assert_eq!((&v["prompt"], &v["completion"]), (&"0".into(), &"0".into()));

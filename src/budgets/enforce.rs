@@ -564,6 +564,7 @@ mod tests {
             reasoning_per_mtok: Some("5".parse().unwrap()),
             per_request: "0.01".parse().unwrap(),
             per_image: "0".parse().unwrap(),
+            per_web_search: "0".parse().unwrap(),
             tiers: vec![],
             service_tiers: vec![],
             effective_from: None,

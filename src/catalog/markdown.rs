@@ -415,6 +415,9 @@ fn pricing_section(s: &mut String, f: &Facts, now: DateTime<Utc>, site: &Site) {
     if !p.per_image.is_zero() {
         let _ = writeln!(s, "| Per image | {} |", usd(p.per_image));
     }
+    if !p.per_web_search.is_zero() {
+        let _ = writeln!(s, "| Per web search | {} |", usd(p.per_web_search));
+    }
     let blended = p.blended_per_mtok();
     let _ = writeln!(s, "| Blended | {} / 1M tokens |\n", usd(blended));
     let _ = writeln!(
@@ -842,6 +845,9 @@ fn billing_answer(s: &mut String, f: &Facts) {
             }
             if !p.per_request.is_zero() {
                 let _ = write!(s, ", plus {} per request", usd(p.per_request));
+            }
+            if !p.per_web_search.is_zero() {
+                let _ = write!(s, ", plus {} per web search", usd(p.per_web_search));
             }
             if !p.per_image.is_zero() {
                 let _ = write!(s, ", plus {} per input image", usd(p.per_image));

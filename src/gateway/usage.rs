@@ -103,6 +103,8 @@ pub fn from_openai(usage: &Value) -> Reported {
             reasoning_tokens: n(usage, &["completion_tokens_details", "reasoning_tokens"])?,
             images: 0,
             cache_write_1h_tokens: 0,
+            // OpenAI's search models charge per call but report no count.
+            web_search_requests: 0,
             service_tier: None,
         })
     })();
@@ -138,6 +140,7 @@ pub fn from_anthropic(usage: &Value) -> Reported {
             reasoning_tokens: 0,
             images: 0,
             cache_write_1h_tokens: one_hour_writes(usage, write)?,
+            web_search_requests: web_searches(usage)?,
             service_tier: reported_tier(usage.get("service_tier"), ServiceTier::from_anthropic),
         })
     })();
@@ -159,6 +162,21 @@ fn one_hour_writes(usage: &Value, write: u64) -> Result<u64, String> {
         ));
     }
     Ok(one_hour)
+}
+
+/// The most web searches one call may report: Anthropic's search tool runs a handful per turn
+/// (`max_uses` bounds it); a count above this is a lying report.
+pub const MAX_WEB_SEARCHES_PER_CALL: u64 = 10_000;
+
+/// Anthropic's `server_tool_use.web_search_requests`: the searches the call made, each billed.
+fn web_searches(usage: &Value) -> Result<u64, String> {
+    let searches = n(usage, &["server_tool_use", "web_search_requests"])?;
+    if searches > MAX_WEB_SEARCHES_PER_CALL {
+        return Err(format!(
+            "usage.server_tool_use.web_search_requests is {searches}, above {MAX_WEB_SEARCHES_PER_CALL}"
+        ));
+    }
+    Ok(searches)
 }
 
 /// The tier an upstream reports serving a call in, by the protocol's closed set of names. A
@@ -231,6 +249,10 @@ pub fn to_anthropic(u: &Usage) -> Value {
     });
     if let Some(name) = u.service_tier.and_then(ServiceTier::anthropic_name) {
         usage["service_tier"] = name.into();
+    }
+    if u.web_search_requests > 0 {
+        usage["server_tool_use"] =
+            serde_json::json!({"web_search_requests": u.web_search_requests});
     }
     usage
 }
@@ -350,6 +372,23 @@ mod tests {
                 panic!("{report} was accepted")
             };
             assert!(reason.contains("cache_creation"), "{reason}");
+        }
+    }
+
+    #[test]
+    fn anthropic_web_searches_are_counted_and_bounded() {
+        let report = |n: Value| {
+            from_anthropic(&json!({"input_tokens": 10, "output_tokens": 7,
+                "server_tool_use": {"web_search_requests": n}}))
+        };
+        let u = report(json!(3)).valid().unwrap();
+        assert_eq!(u.web_search_requests, 3);
+        assert_eq!(from_anthropic(&to_anthropic(&u)), Reported::Valid(u));
+        for bad in [json!(-1), json!(1.5), json!("3"), json!(10_001)] {
+            let Reported::Invalid { reason, .. } = report(bad.clone()) else {
+                panic!("{bad} was accepted")
+            };
+            assert!(reason.contains("web_search_requests"), "{reason}");
         }
     }
 

@@ -195,6 +195,8 @@ pub struct GenerationView {
     pub output_tokens: u64,
     pub reasoning_tokens: u64,
     pub images: u64,
+    /// Web searches the upstream reported for the call.
+    pub web_search_requests: u64,
     pub usage_source: UsageSource,
     pub price_version_id: Option<i64>,
     /// USD, decimal string.
@@ -265,6 +267,7 @@ impl UsageRecord {
             output_tokens: self.usage.output_tokens,
             reasoning_tokens: self.usage.reasoning_tokens,
             images: self.usage.images,
+            web_search_requests: self.usage.web_search_requests,
             usage_source: self.usage_source,
             price_version_id: self.price_version_id,
             cost_usd: format_usd(self.cost),

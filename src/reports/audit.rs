@@ -114,6 +114,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     "requested_model",
     "cache_write_1h_tokens",
     "service_tier",
+    "web_search_requests",
 ];
 
 pub fn csv_header() -> String {

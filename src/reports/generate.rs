@@ -101,6 +101,7 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
                 output_tokens: rng.gen_range(1..2_000),
                 reasoning_tokens: 0,
                 images: 0,
+                web_search_requests: 0,
                 service_tier: None,
             };
             let price = entry

@@ -604,6 +604,7 @@ impl SpendReport {
             "cost_usd",
             // Added later, so last: readers of the earlier columns by position are undisturbed.
             "cache_write_1h_tokens",
+            "web_search_requests",
         ];
         let mut out = words
             .iter()
@@ -718,6 +719,7 @@ fn measure_cells(t: &Totals) -> Vec<String> {
         v.images.to_string(),
         v.cost_usd,
         v.cache_write_1h_tokens.to_string(),
+        v.web_search_requests.to_string(),
     ]
 }
 

@@ -11,10 +11,10 @@ fn count(v: i64) -> u64 {
 }
 
 /// How many counts a stored call (or a sum of calls) has.
-pub const COUNTS: usize = 7;
+pub const COUNTS: usize = 8;
 
 /// The usage of one call from its stored counts (input, cached, cache write, output,
-/// reasoning, images, one-hour cache write: the last added last).
+/// reasoning, images, one-hour cache write, web searches: the last ones added last).
 pub fn call_usage(c: &[i64; COUNTS]) -> Usage {
     Usage {
         input_tokens: count(c[0]),
@@ -24,6 +24,7 @@ pub fn call_usage(c: &[i64; COUNTS]) -> Usage {
         reasoning_tokens: count(c[4]),
         images: count(c[5]),
         cache_write_1h_tokens: count(c[6]),
+        web_search_requests: count(c[7]),
         service_tier: None,
     }
 }
@@ -40,6 +41,7 @@ pub struct Totals {
     pub output_tokens: i64,
     pub reasoning_tokens: i64,
     pub images: i64,
+    pub web_search_requests: i64,
     pub cost_picos: i128,
     /// Calls whose status is not `ok` (upstream errors, timeouts, cancellations, refusals…).
     pub errors: i64,
@@ -61,6 +63,9 @@ impl Totals {
         self.output_tokens = self.output_tokens.saturating_add(o.output_tokens);
         self.reasoning_tokens = self.reasoning_tokens.saturating_add(o.reasoning_tokens);
         self.images = self.images.saturating_add(o.images);
+        self.web_search_requests = self
+            .web_search_requests
+            .saturating_add(o.web_search_requests);
         self.cost_picos = self.cost_picos.saturating_add(o.cost_picos);
         self.errors = self.errors.saturating_add(o.errors);
     }
@@ -79,6 +84,9 @@ impl Totals {
         self.output_tokens = self.output_tokens.saturating_sub(o.output_tokens);
         self.reasoning_tokens = self.reasoning_tokens.saturating_sub(o.reasoning_tokens);
         self.images = self.images.saturating_sub(o.images);
+        self.web_search_requests = self
+            .web_search_requests
+            .saturating_sub(o.web_search_requests);
         self.cost_picos = self.cost_picos.saturating_sub(o.cost_picos);
         self.errors = self.errors.saturating_sub(o.errors);
     }
@@ -99,6 +107,7 @@ impl Totals {
             self.reasoning_tokens,
             self.images,
             self.cache_write_1h_tokens,
+            self.web_search_requests,
         ])
     }
 
@@ -129,6 +138,7 @@ impl Totals {
             output_tokens: self.output_tokens,
             reasoning_tokens: self.reasoning_tokens,
             images: self.images,
+            web_search_requests: self.web_search_requests,
             cost_usd: format_usd(self.cost()),
             errors: self.errors,
         }
@@ -146,6 +156,7 @@ pub struct TotalsView {
     pub output_tokens: i64,
     pub reasoning_tokens: i64,
     pub images: i64,
+    pub web_search_requests: i64,
     pub cost_usd: String,
     /// Calls whose status is not `ok` (exact, from the rollups like every measure here): the
     /// error rate of the group is `errors / requests`.

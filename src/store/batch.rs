@@ -96,7 +96,7 @@ impl<'a> Script<'a> {
                 "INSERT INTO usage_records (id, started_at, finished_at, key_id, team_id, model_id, provider_id, upstream_model, \
                  endpoint, streamed, status, http_status, upstream_status, input_tokens, cached_input_tokens, cache_write_tokens, \
                  output_tokens, reasoning_tokens, images, usage_source, price_version_id, cost_picos, latency_ms, ttft_ms, error, \
-                 usage_note, requested_model, cache_write_1h_tokens, service_tier) ",
+                 usage_note, requested_model, cache_write_1h_tokens, service_tier, web_search_requests) ",
             );
             self.qb
                 .push_values(chunk.iter().zip(costs), |mut b, (r, cost)| {
@@ -128,7 +128,8 @@ impl<'a> Script<'a> {
                         .push_bind(&r.usage_note)
                         .push_bind(&r.requested_model)
                         .push_bind(int(r.usage.cache_write_1h_tokens))
-                        .push_bind(r.usage.service_tier.map(|t| t.as_str()));
+                        .push_bind(r.usage.service_tier.map(|t| t.as_str()))
+                        .push_bind(int(r.usage.web_search_requests));
                 });
             self.qb.push(if returning {
                 " ON CONFLICT (id) DO NOTHING RETURNING id; "

@@ -61,6 +61,7 @@ struct PriceRow {
     reasoning_per_mtok: Option<String>,
     per_request: String,
     per_image: String,
+    per_web_search: String,
     tiers: String,
     source: Option<String>,
 }
@@ -89,7 +90,7 @@ struct AliasRow {
 
 const PRICE_COLUMNS: &str = "id, model_id, effective_from, input_per_mtok, output_per_mtok, \
      cached_input_per_mtok, cache_write_per_mtok, reasoning_per_mtok, per_request, per_image, tiers, \
-     source, cache_write_1h_per_mtok, service_tiers";
+     source, cache_write_1h_per_mtok, service_tiers, per_web_search";
 
 /// Binds a model's columns in table order (`id` through `status`), shared by insert and update,
 /// on a query of either backend.
@@ -617,11 +618,12 @@ pub(super) async fn insert_price(
     }
     let dec = |d: Option<Decimal>| d.map(|d| d.to_string());
     let created_at = to_millis(Utc::now());
-    let (id,): (i64,) = on_tx!(tx, |conn| sqlx::query_as(
+    let (id,): (i64,) = on_tx!(tx, |conn| {
+        sqlx::query_as(
         "INSERT INTO model_prices (model_id, effective_from, input_per_mtok, output_per_mtok, \
          cached_input_per_mtok, cache_write_per_mtok, reasoning_per_mtok, per_request, \
-         per_image, tiers, created_at, source, cache_write_1h_per_mtok, service_tiers) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+         per_image, tiers, created_at, source, cache_write_1h_per_mtok, service_tiers, per_web_search) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
     )
     .bind(model_id)
     .bind(from)
@@ -637,8 +639,10 @@ pub(super) async fn insert_price(
     .bind(source)
     .bind(dec(p.cache_write_1h_per_mtok))
     .bind(to_json(&p.service_tiers))
+    .bind(p.per_web_search.to_string())
     .fetch_one(conn)
-    .await)?;
+    .await
+    })?;
     let mut prices = p.clone();
     prices.effective_from = None;
     Ok(PriceVersion {
@@ -884,6 +888,7 @@ impl PriceRow {
                 reasoning_per_mtok: opt(&self.reasoning_per_mtok)?,
                 per_request: dec(&self.per_request)?,
                 per_image: dec(&self.per_image)?,
+                per_web_search: dec(&self.per_web_search)?,
                 tiers: parse_json("tiers", &self.tiers)?,
                 service_tiers: parse_json("service_tiers", &self.service_tiers)?,
                 effective_from: None,

@@ -74,12 +74,12 @@ pub(super) async fn insert_records(
          upstream_model, endpoint, streamed, status, http_status, upstream_status, input_tokens, \
          cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, images, usage_source, \
          price_version_id, cost_picos, latency_ms, ttft_ms, error, usage_note, requested_model, \
-         cache_write_1h_tokens, service_tier) \
+         cache_write_1h_tokens, service_tier, web_search_requests) \
          SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], \
          $7::text[], $8::text[], $9::text[], $10::boolean[], $11::text[], $12::bigint[], $13::bigint[], \
          $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[], \
          $20::text[], $21::bigint[], $22::bigint[], $23::bigint[], $24::bigint[], $25::text[], $26::text[], \
-         $27::text[], $28::bigint[], $29::text[]) \
+         $27::text[], $28::bigint[], $29::text[], $30::bigint[]) \
          ON CONFLICT (id) DO NOTHING RETURNING id",
     )
     .bind(records.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
@@ -116,6 +116,7 @@ pub(super) async fn insert_records(
             .map(|r| r.usage.service_tier.map(|t| t.as_str()))
             .collect::<Vec<_>>(),
     )
+    .bind(col(|r| int(r.usage.web_search_requests)))
     .fetch_all(tx)
     .await?;
     Ok(ids.into_iter().map(|(id,)| id).collect())

@@ -53,14 +53,16 @@ const MEASURES: &str = "CAST(SUM(requests) AS BIGINT), CAST(SUM(input_tokens) AS
     CAST(SUM(cached_input_tokens) AS BIGINT), CAST(SUM(cache_write_tokens) AS BIGINT), \
     CAST(SUM(output_tokens) AS BIGINT), CAST(SUM(reasoning_tokens) AS BIGINT), CAST(SUM(images) AS BIGINT), \
     CAST(SUM(cost_picos / 1000000) AS BIGINT), CAST(SUM(cost_picos % 1000000) AS BIGINT), \
-    CAST(SUM(errors) AS BIGINT), CAST(SUM(cache_write_1h_tokens) AS BIGINT)";
+    CAST(SUM(errors) AS BIGINT), CAST(SUM(cache_write_1h_tokens) AS BIGINT), \
+    CAST(SUM(web_search_requests) AS BIGINT)";
 
 const RECORD_MEASURES: &str =
     "COUNT(*), CAST(SUM(input_tokens) AS BIGINT), CAST(SUM(cached_input_tokens) AS BIGINT), \
     CAST(SUM(cache_write_tokens) AS BIGINT), CAST(SUM(output_tokens) AS BIGINT), \
     CAST(SUM(reasoning_tokens) AS BIGINT), CAST(SUM(images) AS BIGINT), \
     CAST(SUM(net_picos / 1000000) AS BIGINT), CAST(SUM(net_picos % 1000000) AS BIGINT), \
-    CAST(SUM(CASE WHEN status = 'ok' THEN 0 ELSE 1 END) AS BIGINT), CAST(SUM(cache_write_1h_tokens) AS BIGINT)";
+    CAST(SUM(CASE WHEN status = 'ok' THEN 0 ELSE 1 END) AS BIGINT), CAST(SUM(cache_write_1h_tokens) AS BIGINT), \
+    CAST(SUM(web_search_requests) AS BIGINT)";
 
 /// A call's adjustments, summed: `COALESCE(…, 0)` of it plus `cost_picos` is its net cost. Cast
 /// to BIGINT so that the net cost stays an integer on PostgreSQL (NUMERIC there, and `/` and `%`
@@ -436,10 +438,10 @@ impl Store {
         let (filter, binds) = where_clause(Source::Records, from, to, &filters, 1);
         let sql = format!(
             "SELECT input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, images, \
-             cache_write_1h_tokens, service_tier FROM usage_records WHERE {filter}"
+             cache_write_1h_tokens, web_search_requests, service_tier FROM usage_records WHERE {filter}"
         );
         let rows = on_pool!(self, |pool| {
-            type Row = (i64, i64, i64, i64, i64, i64, i64, Option<String>);
+            type Row = (i64, i64, i64, i64, i64, i64, i64, i64, Option<String>);
             let mut q = sqlx::query_as::<_, Row>(&sql);
             for b in &binds {
                 q = q.bind(b);
@@ -449,8 +451,8 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(|r| Usage {
-                service_tier: r.7.as_deref().and_then(ServiceTier::parse),
-                ..call_usage(&[r.0, r.1, r.2, r.3, r.4, r.5, r.6])
+                service_tier: r.8.as_deref().and_then(ServiceTier::parse),
+                ..call_usage(&[r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7])
             })
             .collect())
     }
@@ -487,6 +489,7 @@ where
             cached_input_tokens: n(2)?,
             cache_write_tokens: n(3)?,
             cache_write_1h_tokens: n(10)?,
+            web_search_requests: n(11)?,
             output_tokens: n(4)?,
             reasoning_tokens: n(5)?,
             images: n(6)?,
@@ -519,13 +522,14 @@ pub(super) async fn upsert_rollups(
         let sql = format!(
             "INSERT INTO {table} (bucket, key_id, team_id, model_id, provider_id, requests, input_tokens, \
              cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, images, cost_picos, \
-             cache_write_1h_tokens) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+             cache_write_1h_tokens, web_search_requests) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
              ON CONFLICT (bucket, key_id, team_id, model_id, provider_id) DO UPDATE SET \
              requests = {table}.requests + excluded.requests, input_tokens = {table}.input_tokens + excluded.input_tokens, \
              cached_input_tokens = {table}.cached_input_tokens + excluded.cached_input_tokens, \
              cache_write_tokens = {table}.cache_write_tokens + excluded.cache_write_tokens, \
              cache_write_1h_tokens = {table}.cache_write_1h_tokens + excluded.cache_write_1h_tokens, \
+             web_search_requests = {table}.web_search_requests + excluded.web_search_requests, \
              output_tokens = {table}.output_tokens + excluded.output_tokens, \
              reasoning_tokens = {table}.reasoning_tokens + excluded.reasoning_tokens, \
              images = {table}.images + excluded.images, cost_picos = {table}.cost_picos + excluded.cost_picos"
@@ -545,6 +549,7 @@ pub(super) async fn upsert_rollups(
             .bind(t.images)
             .bind(cost)
             .bind(t.cache_write_1h_tokens)
+            .bind(t.web_search_requests)
             .execute(conn)
             .await
             .map(drop))?;

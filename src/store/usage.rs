@@ -14,7 +14,7 @@ pub(super) const RECORD_COLUMNS: &str = "id, started_at, finished_at, key_id, te
     upstream_model, endpoint, streamed, status, http_status, upstream_status, input_tokens, \
     cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, images, usage_source, \
     price_version_id, cost_picos, latency_ms, ttft_ms, error, usage_note, requested_model, \
-    cache_write_1h_tokens, service_tier";
+    cache_write_1h_tokens, service_tier, web_search_requests";
 
 #[derive(FromRow)]
 struct RecordRow {
@@ -47,6 +47,7 @@ struct RecordRow {
     requested_model: Option<String>,
     cache_write_1h_tokens: i64,
     service_tier: Option<String>,
+    web_search_requests: i64,
 }
 
 #[derive(FromRow)]
@@ -268,9 +269,9 @@ async fn insert_record(
          provider_id, upstream_model, endpoint, streamed, status, http_status, upstream_status, \
          input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, \
          images, usage_source, price_version_id, cost_picos, latency_ms, ttft_ms, error, usage_note, \
-         requested_model, cache_write_1h_tokens, service_tier) \
+         requested_model, cache_write_1h_tokens, service_tier, web_search_requests) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-         $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29) ON CONFLICT (id) DO NOTHING",
+         $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30) ON CONFLICT (id) DO NOTHING",
     )
     .bind(&r.id)
     .bind(to_millis(r.started_at))
@@ -301,6 +302,7 @@ async fn insert_record(
     .bind(&r.requested_model)
     .bind(int(r.usage.cache_write_1h_tokens))
     .bind(r.usage.service_tier.map(ServiceTier::as_str))
+    .bind(int(r.usage.web_search_requests))
     .execute(&mut **tx)
     .await?;
     sqlx::query("DELETE FROM call_starts WHERE id = $1")
@@ -346,6 +348,7 @@ impl RecordRow {
                 cache_write_tokens: count(self.cache_write_tokens),
                 cache_write_1h_tokens: count(self.cache_write_1h_tokens),
                 service_tier: self.service_tier.as_deref().and_then(ServiceTier::parse),
+                web_search_requests: count(self.web_search_requests),
                 output_tokens: count(self.output_tokens),
                 reasoning_tokens: count(self.reasoning_tokens),
                 images: count(self.images),

@@ -182,11 +182,10 @@ async fn aliases_and_patterns_call_their_model_on_both_endpoints_and_are_recorde
         .await
         .unwrap();
     let mut lines = csv.lines();
-    assert!(lines
-        .next()
-        .unwrap()
-        .ends_with(",error,requested_model,cache_write_1h_tokens,service_tier"));
-    assert!(csv.lines().any(|l| l.ends_with(",oa-latest,0,")), "{csv}");
+    assert!(lines.next().unwrap().ends_with(
+        ",error,requested_model,cache_write_1h_tokens,service_tier,web_search_requests"
+    ));
+    assert!(csv.lines().any(|l| l.ends_with(",oa-latest,0,,0")), "{csv}");
 }
 
 #[tokio::test]

@@ -622,6 +622,7 @@ async fn the_real_litellm_price_map_imports_and_calls_cost_what_litellm_says() {
         "cache_read_input_token_cost_priority",
         "input_cost_per_token_flex",
         "input_cost_per_token_above_272k_tokens_priority",
+        "search_context_cost_per_query",
     ] {
         assert!(
             unapplied.get(field).is_none(),
@@ -629,7 +630,6 @@ async fn the_real_litellm_price_map_imports_and_calls_cost_what_litellm_says() {
         );
     }
     for (field, n) in [
-        ("search_context_cost_per_query", 503),
         ("input_cost_per_audio_token", 134),
         ("input_cost_per_image_token", 127),
         ("off_peak_pricing", 10),
@@ -768,6 +768,30 @@ async fn the_real_litellm_price_map_imports_and_calls_cost_what_litellm_says() {
         );
         assert!(got > at_five_minutes, "{}", one_hour.what);
     }
+
+    // Web searches Anthropic reports cost `search_context_cost_per_query` each (every size is
+    // priced alike for Anthropic in this file; Tollgate takes the medium one).
+    let e: Entry = serde_json::from_str(map["claude-sonnet-4-5"].get()).unwrap();
+    let sizes: Entry = serde_json::from_str(e["search_context_cost_per_query"].get()).unwrap();
+    let per_search = get(&sizes, "search_context_size_medium").unwrap();
+    let tokens = t(12_000, 0, 0, 700, 0);
+    let mut usage = usage_object(true, tokens);
+    usage["server_tool_use"] = json!({"web_search_requests": 4});
+    gw.mock.set(|s| s.usage_override = Some(usage));
+    let r = gw
+        .post(
+            "/v1/messages",
+            request(&Case {
+                messages: true,
+                ..Case::new("claude-sonnet-4-5", tokens, "web searches")
+            }),
+        )
+        .await;
+    let g = gw.generation(&request_id(&r)).await;
+    assert_eq!(
+        Decimal::from_str(g["cost_usd"].as_str().unwrap()).unwrap(),
+        litellm_cost("anthropic", &e, tokens) + Decimal::from(4) * per_search
+    );
 
     // Service tiers: a call the upstream reports serving in a tier costs what LiteLLM's rules
     // give with the tier's rates (each `*_{tier}` field in place of the standard one).

@@ -35,3 +35,4 @@ mod report_exactness;
 mod reports;
 mod responses;
 mod service_tiers;
+mod web_search;

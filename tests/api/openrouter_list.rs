@@ -69,6 +69,8 @@ struct OrPricing {
     input_cache_read: Option<String>,
     #[serde(default)]
     input_cache_write: Option<String>,
+    #[serde(default)]
+    web_search: Option<String>,
 }
 
 impl OrPricing {
@@ -81,6 +83,7 @@ impl OrPricing {
             ("internal_reasoning", self.internal_reasoning.as_ref()),
             ("input_cache_read", self.input_cache_read.as_ref()),
             ("input_cache_write", self.input_cache_write.as_ref()),
+            ("web_search", self.web_search.as_ref()),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| (k, v.as_str())))
@@ -158,6 +161,7 @@ async fn the_listing_parses_with_openrouters_field_names_and_exact_per_token_pri
             ("input_cache_write", "0.00000625"),
             ("image", "0"),
             ("request", "0"),
+            ("web_search", "0"),
         ]),
         "no internal_reasoning: reasoning costs the completion price"
     );
@@ -221,6 +225,7 @@ async fn the_listing_parses_with_openrouters_field_names_and_exact_per_token_pri
             ("completion", "0.0000003"),
             ("image", "0.0012"),
             ("request", "0.005"),
+            ("web_search", "0"),
         ])
     );
 }
@@ -284,8 +289,6 @@ async fn an_imported_openrouter_list_is_listed_with_the_sources_prices() {
             let value = value.as_str().unwrap_or_default();
             match key.as_str() {
                 "discount" => {}
-                // Not charged by Tollgate, so not listed.
-                "web_search" => assert!(!listed.contains_key("web_search")),
                 // OpenRouter's 0: reasoning billed as completion — no price of its own.
                 "internal_reasoning" if value == "0" => {
                     assert!(!listed.contains_key("internal_reasoning"), "{id}")
@@ -300,12 +303,12 @@ async fn an_imported_openrouter_list_is_listed_with_the_sources_prices() {
         for (key, value) in &listed {
             assert!(
                 pricing.get(*key).is_some()
-                    || (*value == "0" && ["image", "request"].contains(key)),
+                    || (*value == "0" && ["image", "request", "web_search"].contains(key)),
                 "{id}: {key}"
             );
         }
     }
-    assert_eq!(compared, 6 + 2 + 2, "the prices the source gave");
+    assert_eq!(compared, 7 + 2 + 2, "the prices the source gave");
     let deepseek = find(&ours, "deepseek/deepseek-imported")
         .pricing
         .as_ref()

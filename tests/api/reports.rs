@@ -321,8 +321,8 @@ async fn spend_as_csv() {
         .starts_with("text/csv"));
     let text = r.text().await.unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines[0], "model,day,requests,input_tokens,cached_input_tokens,cache_write_tokens,output_tokens,reasoning_tokens,images,cost_usd,cache_write_1h_tokens");
-    assert_eq!(lines[1], "m1,2026-11-01,1,1000,100,0,100,0,0,0.010000,0");
+    assert_eq!(lines[0], "model,day,requests,input_tokens,cached_input_tokens,cache_write_tokens,output_tokens,reasoning_tokens,images,cost_usd,cache_write_1h_tokens,web_search_requests");
+    assert_eq!(lines[1], "m1,2026-11-01,1,1000,100,0,100,0,0,0.010000,0,0");
     assert_eq!(lines.len(), 5);
 }
 

@@ -63,6 +63,7 @@ const UNDERSTOOD: &[&str] = &[
     "input_cost_per_request",
     "input_cost_per_query",
     "tiered_pricing",
+    "search_context_cost_per_query",
 ];
 
 /// Parses the whole file. `sample_spec` (LiteLLM's documentation entry) is skipped.
@@ -326,6 +327,22 @@ fn ranged_tiers(entry: &Entry, flat: &Level) -> Result<Option<(Level, Vec<PriceT
     Ok(Some((base, tiers)))
 }
 
+/// `search_context_cost_per_query`: USD per web search, a number or an object by the
+/// request's `search_context_size`; the `medium` size is taken (OpenAI's default size; every
+/// entry of the pinned file but four Perplexity ones prices the sizes alike).
+fn web_search_fee(entry: &Entry) -> Result<Option<Decimal>, String> {
+    const FIELD: &str = "search_context_cost_per_query";
+    let Some(raw) = entry.get(FIELD) else {
+        return Ok(None);
+    };
+    if raw.get().trim_start().starts_with('{') {
+        let sizes: Entry = serde_json::from_str(raw.get())
+            .map_err(|_| format!("{FIELD} is not an object of prices"))?;
+        return price(&sizes, "search_context_size_medium").map_err(|e| format!("{FIELD}.{e}"));
+    }
+    price(entry, FIELD)
+}
+
 /// LiteLLM prices Fireworks AI's cache reads at half the input rate when the entry names none.
 fn provider_defaults(provider: &str, flat: &mut Level, found: &BTreeMap<&str, Decimal>) {
     if provider == "fireworks_ai"
@@ -342,6 +359,7 @@ fn provider_defaults(provider: &str, flat: &mut Level, found: &BTreeMap<&str, De
 pub(super) fn prices(entry: &Entry, provider: &str) -> Result<Option<Prices>, String> {
     let (mut flat, found) = Level::read(entry)?;
     let per_image = price(entry, "input_cost_per_image")?;
+    let per_search = web_search_fee(entry)?;
     let per_request = match price(entry, "input_cost_per_request")? {
         Some(d) => Some(d),
         None => price(entry, "input_cost_per_query")?,
@@ -349,6 +367,7 @@ pub(super) fn prices(entry: &Entry, provider: &str) -> Result<Option<Prices>, St
     if found.is_empty()
         && per_image.is_none()
         && per_request.is_none()
+        && per_search.is_none()
         && !entry.contains_key("tiered_pricing")
     {
         return Ok(None);
@@ -374,6 +393,7 @@ pub(super) fn prices(entry: &Entry, provider: &str) -> Result<Option<Prices>, St
         reasoning_per_mtok: base.reasoning,
         per_request: per_request.unwrap_or_default().normalize(),
         per_image: per_image.unwrap_or_default().normalize(),
+        per_web_search: web_search_fee(entry)?.unwrap_or_default().normalize(),
         tiers,
         service_tiers: vec![],
         effective_from: None,

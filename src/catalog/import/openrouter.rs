@@ -77,6 +77,7 @@ const PRICED: &[&str] = &[
     "input_cache_write",
     "image",
     "request",
+    "web_search",
     "discount",
 ];
 
@@ -164,9 +165,11 @@ fn prices(pricing: &BTreeMap<String, Value>) -> Result<Option<Prices>, String> {
             read("input_cache_write")?,
             read("image")?,
             read("request")?,
+            read("web_search")?,
         ))
     })();
-    let (prompt, completion, reasoning, cache_read, cache_write, image, request) = match all {
+    let (prompt, completion, reasoning, cache_read, cache_write, image, request, search) = match all
+    {
         Ok(v) => v,
         Err(None) => return Ok(None),
         Err(Some(e)) => return Err(e),
@@ -195,6 +198,7 @@ fn prices(pricing: &BTreeMap<String, Value>) -> Result<Option<Prices>, String> {
         reasoning_per_mtok: rate(reasoning).filter(|r| !r.is_zero()),
         per_request: fee(request),
         per_image: fee(image),
+        per_web_search: fee(search),
         tiers: vec![],
         service_tiers: vec![],
         effective_from: None,
@@ -299,7 +303,8 @@ mod tests {
         assert!(s.models[2].prices.is_none(), "null pricing: unpriced");
         let cheap = s.models[3].prices.as_ref().unwrap();
         assert_eq!(cheap.input_per_mtok.to_string(), "0.5");
-        assert_eq!(s.unapplied_fields["pricing.web_search"], 1);
+        assert_eq!(p.per_web_search.to_string(), "0.01");
+        assert!(s.unapplied_fields.is_empty(), "{:?}", s.unapplied_fields);
         assert_eq!(s.unknown_fields["new_field"], 1);
         assert!(!s.unknown_fields.contains_key("canonical_slug"));
     }
