@@ -172,6 +172,12 @@ pub struct Settings {
     /// async runtime); further ones wait. When unset: the number of CPU cores.
     #[arg(long, env = "TOLLGATE_TOKENIZER_CONCURRENCY")]
     pub tokenizer_concurrency: Option<usize>,
+
+    /// Load the tokenizer's vocabulary at start instead of on first use. It holds about 58 MB
+    /// and a call only needs it when its upstream reports no usage (or for `count_tokens` and
+    /// estimates); loading it takes about 0.2 s, off the async runtime either way.
+    #[arg(long, env = "TOLLGATE_TOKENIZER_PRELOAD", default_value_t = false)]
+    pub tokenizer_preload: bool,
 }
 
 impl Settings {
@@ -209,6 +215,7 @@ impl Settings {
             body_key_max_bytes: 64 * 1024,
             count_tokens_max_bytes: 4 * 1024 * 1024,
             tokenizer_concurrency: None,
+            tokenizer_preload: false,
         }
     }
 

@@ -57,7 +57,9 @@ impl Application {
         let credits = CreditOwners::default();
         credits.set(store.credit_owners().await?);
         recover(&store, Duration::from_secs(settings.instance_lease_secs)).await?;
-        tokio::task::spawn_blocking(crate::gateway::tokens::warm_up);
+        if settings.tokenizer_preload {
+            tokio::task::spawn_blocking(crate::gateway::tokens::warm_up);
+        }
         let upstream = Arc::new(Upstream::new(Timeouts {
             connect: Duration::from_millis(settings.upstream_connect_timeout_ms),
             first_byte: Duration::from_millis(settings.upstream_first_byte_timeout_ms),

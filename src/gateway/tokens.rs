@@ -11,14 +11,36 @@ use tiktoken_rs::CoreBPE;
 const PER_MESSAGE: u64 = 3;
 const PER_REPLY: u64 = 3;
 
+static BPE: OnceLock<CoreBPE> = OnceLock::new();
+
 fn bpe() -> &'static CoreBPE {
-    static BPE: OnceLock<CoreBPE> = OnceLock::new();
     BPE.get_or_init(|| tiktoken_rs::o200k_base().expect("bundled o200k_base vocabulary loads"))
 }
 
-/// Loads the vocabulary ahead of the first call that needs it.
+/// Loads the vocabulary ahead of the first call that needs it (`TOLLGATE_TOKENIZER_PRELOAD`).
 pub fn warm_up() {
     let _ = bpe();
+}
+
+/// True on a multi-threaded async runtime, where a long computation can be moved off the
+/// runtime with `block_in_place`.
+fn on_multi_thread_runtime() -> bool {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread)
+}
+
+/// The vocabulary is loaded on first use (it is most of the process's memory and most calls
+/// never need it); that first load, about 0.2 s, runs with the runtime told that this thread
+/// blocks, so other calls are not held up behind it.
+fn ensure_loaded() {
+    if BPE.get().is_some() {
+        return;
+    }
+    if on_multi_thread_runtime() {
+        tokio::task::block_in_place(warm_up);
+    } else {
+        warm_up();
+    }
 }
 
 /// Longest piece of text tokenized at once. BPE merging is quadratic in the length of one
@@ -34,10 +56,8 @@ const OFFLOAD: usize = 64 * 1024;
 /// runtime is counted inside `block_in_place`, so the runtime moves its other tasks off this
 /// thread meanwhile (a 20 MB request takes about a second).
 pub fn count_text(text: &str) -> u64 {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    let multi_thread =
-        || Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
-    if text.len() > OFFLOAD && multi_thread() {
+    ensure_loaded();
+    if text.len() > OFFLOAD && on_multi_thread_runtime() {
         tokio::task::block_in_place(|| count_pieces(text))
     } else {
         count_pieces(text)
