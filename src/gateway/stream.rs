@@ -13,11 +13,11 @@ use crate::error::ApiError;
 use crate::pricing::Usage;
 
 pub fn openai_data(v: &Value) -> Bytes {
-    Bytes::from(format!("data: {v}\n\n"))
+    crate::protocol::sse_frame(None, v)
 }
 
 pub fn anthropic_event(name: &str, v: &Value) -> Bytes {
-    Bytes::from(format!("event: {name}\ndata: {v}\n\n"))
+    crate::protocol::sse_frame(Some(name), v)
 }
 
 /// The number for OpenAI's `usage.cost` (a JSON number, as OpenRouter sends it); the exact

@@ -67,5 +67,20 @@ pub fn untranslatable(field: &str, why: &str) -> ApiError {
 
 /// An SSE event with a name.
 pub fn named_event(name: &str, data: &Value) -> Bytes {
-    Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+    sse_frame(Some(name), data)
+}
+
+/// One SSE frame, the JSON written straight into the buffer (through `Display` it went
+/// through the formatter piece by piece: ~6,600 instructions per chunk, bench/callgrind.py).
+pub fn sse_frame(event: Option<&str>, v: &Value) -> Bytes {
+    let mut buf = Vec::with_capacity(256);
+    if let Some(name) = event {
+        buf.extend_from_slice(b"event: ");
+        buf.extend_from_slice(name.as_bytes());
+        buf.push(b'\n');
+    }
+    buf.extend_from_slice(b"data: ");
+    serde_json::to_writer(&mut buf, v).expect("a JSON value serializes");
+    buf.extend_from_slice(b"\n\n");
+    Bytes::from(buf)
 }

@@ -389,7 +389,7 @@ impl ChatEncoder {
 }
 
 fn data(v: &Value) -> Bytes {
-    Bytes::from(format!("data: {v}\n\n"))
+    crate::protocol::sse_frame(None, v)
 }
 
 impl StreamEncoder for ChatEncoder {
