@@ -7,6 +7,7 @@
 //! completed always has its record on disk, even if the process is killed right after.
 
 mod record;
+mod reserver;
 mod writer;
 
 pub use record::*;

@@ -13,9 +13,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::reserver::{self, Answer};
 use super::{CallStart, UsageRecord};
 use crate::budgets::enforce::{Line, Settlement};
 use crate::store::budgets::Refused;
+use crate::store::reserve_many::Ask;
 use crate::store::{LedgerConnection, Store};
 use crate::telemetry::Metrics;
 
@@ -35,11 +37,7 @@ enum Command {
         Option<Box<Settlement>>,
         oneshot::Sender<Result<(), String>>,
     ),
-    Reserve(
-        String,
-        Vec<Line>,
-        oneshot::Sender<Result<Result<(), Refused>, String>>,
-    ),
+    Reserve(Ask, Answer),
     Shutdown,
 }
 
@@ -47,10 +45,10 @@ enum Command {
 #[derive(Clone)]
 pub struct Meter {
     tx: mpsc::Sender<Command>,
-    /// On PostgreSQL, reservations run on pooled connections instead of the writer's (row
-    /// locks serialise only calls sharing an account; SQLite has one write lock, which the
-    /// writer's connection takes in turn).
-    pooled_reservations: Option<Store>,
+    /// On PostgreSQL, the reservation batcher's queue (its own connection, so reservations
+    /// never wait for the ledger's synchronous commits); on SQLite, reservations go to the
+    /// writer, whose connection takes SQLite's one write lock in turn with its batches.
+    reservations: Option<mpsc::Sender<(Ask, Answer)>>,
     task: Arc<Mutex<Option<JoinHandle<()>>>>,
     checkpoints: CancellationToken,
 }
@@ -66,12 +64,15 @@ impl Meter {
         let (tx, rx) = mpsc::channel(QUEUE);
         let checkpoints = CancellationToken::new();
         tokio::spawn(checkpoint(store.clone(), checkpoints.clone()));
-        let pooled_reservations =
-            (store.backend() == crate::store::Backend::Postgres).then(|| store.clone());
+        let reservations = (store.backend() == crate::store::Backend::Postgres).then(|| {
+            let (tx, rx) = mpsc::channel(QUEUE);
+            tokio::spawn(reserver::run(store.ledger_connection(), rx));
+            tx
+        });
         let task = tokio::spawn(Writer::new(store, metrics).run(rx));
         Meter {
             tx,
-            pooled_reservations,
+            reservations,
             task: Arc::new(Mutex::new(Some(task))),
             checkpoints,
         }
@@ -108,24 +109,22 @@ impl Meter {
             .map_err(MeterError)
     }
 
-    /// Reserves a call's budget and balance lines on the writer's connection, in turn with
-    /// the ledger's batches (see [`crate::store::LedgerConnection::reserve`]).
+    /// Reserves a call's budget and balance lines, batched with the other calls reserving at
+    /// the same time (see [`crate::store::LedgerConnection::reserve_many`]).
     pub async fn reserve(
         &self,
         call_id: &str,
         lines: &[Line],
     ) -> Result<Result<(), Refused>, MeterError> {
-        if let Some(store) = &self.pooled_reservations {
-            return store
-                .reserve_pooled(call_id, lines)
-                .await
-                .map_err(|e| MeterError(e.to_string()));
-        }
         let (ack, done) = oneshot::channel();
-        self.tx
-            .send(Command::Reserve(call_id.to_string(), lines.to_vec(), ack))
-            .await
-            .map_err(|_| MeterError("metering writer has stopped".into()))?;
+        let ask = (call_id.to_string(), lines.to_vec());
+        let sent = match &self.reservations {
+            Some(batcher) => batcher.send((ask, ack)).await.is_ok(),
+            None => self.tx.send(Command::Reserve(ask, ack)).await.is_ok(),
+        };
+        if !sent {
+            return Err(MeterError("metering writer has stopped".into()));
+        }
         done.await
             .map_err(|_| MeterError("metering writer has stopped".into()))?
             .map_err(MeterError)
@@ -195,6 +194,7 @@ impl Writer {
             let mut records = Vec::new();
             let mut settlements = Vec::new();
             let mut acks = Vec::new();
+            let mut reservations = Vec::new();
             for command in batch {
                 match command {
                     Command::Start(s) => {
@@ -206,13 +206,13 @@ impl Writer {
                         settlements.push(settlement.map(|s| *s));
                         acks.push(ack);
                     }
-                    Command::Reserve(call_id, lines, ack) => {
-                        let result = self.ledger.reserve(&call_id, &lines).await;
-                        let _ = ack.send(result.map_err(|e| e.to_string()));
-                    }
+                    Command::Reserve(ask, ack) => reservations.push((ask, ack)),
                     Command::Shutdown => stopping = true,
                 }
             }
+            // Before the batch: a reserving call waits for its answer before it is forwarded,
+            // while the records' calls have had their answers.
+            reserver::answer(&mut self.ledger, reservations).await;
             let due = Instant::now() - START_DELAY;
             let ripe: Vec<String> = self
                 .pending

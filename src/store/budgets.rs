@@ -569,10 +569,17 @@ pub(super) async fn settle_batch(
     insert_alerts::sqlite::run(tx, &alerts).await
 }
 
+/// One line's part in a PostgreSQL settlement: the line, its call's cost, the amount it gives
+/// back, and its settlement.
+type Settling<'a> = (&'a Line, i64, i64, &'a Settlement);
+
 /// Settles a batch's reservations on PostgreSQL in the batch's transaction: one statement per
-/// line, taken in the same fixed order as reservations lock their rows (after the rollups the
-/// record insert locked), so concurrent batches and reservations on other replicas never wait
-/// on each other in a cycle.
+/// account, whatever the number of its calls in the batch (a hot budget's row was updated once
+/// per call, each a round trip under its lock, and reservations queued behind them), taken in
+/// the same fixed order as reservations lock their rows (after the rollups the record insert
+/// locked), so concurrent batches and reservations on other replicas never wait on each other
+/// in a cycle. The value right after each call, which its alerts need, is the account's final
+/// value with the later calls' costs taken back out: the row is locked from its update on.
 pub(super) async fn settle_batch_postgres(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     items: &[(&UsageRecord, &Settlement)],
@@ -583,67 +590,125 @@ pub(super) async fn settle_batch_postgres(
         .iter()
         .flat_map(|(_, s)| s.alerts.iter().cloned())
         .collect();
-    let mut lines: Vec<(&Line, &UsageRecord, &Settlement)> = items
-        .iter()
-        .flat_map(|(r, s)| s.lines.iter().map(move |l| (l, *r, *s)))
-        .collect();
-    lines.sort_by_key(|(l, _, _)| lock_order(&l.account));
-    for (line, record, s) in lines {
+    let mut accounts: std::collections::BTreeMap<LockKey, Vec<Settling<'_>>> =
+        std::collections::BTreeMap::new();
+    let mut entries: Vec<(&Account, i64, &str)> = Vec::new();
+    for (record, s) in items {
         let cost = to_picos(record.cost).unwrap_or(0);
-        let held = if released.holds(&record.id, &line.account) {
-            line.amount_picos
-        } else {
-            0
-        };
-        let settled: Option<(i64, i64)> = match &line.account {
-            Account::Budget {
-                scope,
-                id,
-                period_start,
-                ..
-            } => sqlx::query_as(
-                "UPDATE budget_counters SET spent_picos = spent_picos + $4, reserved_picos = reserved_picos - $5 \
-                 WHERE scope = $1 AND scope_id = $2 AND period_start = $3 RETURNING spent_picos, CAST(0 AS BIGINT)",
-            )
-            .bind(scope.as_str())
-            .bind(id)
-            .bind(period_start)
-            .bind(cost)
-            .bind(held)
-            .fetch_optional(&mut **tx)
-            .await?,
-            Account::Credit { owner, id, .. } => {
-                if cost > 0 {
-                    sqlx::query(
-                        "INSERT INTO credit_entries (id, owner_kind, owner_id, kind, amount_picos, usage_id, note, created_at) \
-                         VALUES ($1, $2, $3, 'usage', $4, $5, NULL, $6)",
-                    )
-                    .bind(format!("cred_{}", uuid::Uuid::now_v7().simple()))
-                    .bind(owner.as_str())
-                    .bind(id)
-                    .bind(-cost)
-                    .bind(&record.id)
-                    .bind(now)
-                    .execute(&mut **tx)
-                    .await?;
-                }
-                sqlx::query_as(
-                    "UPDATE credit_accounts SET balance_picos = balance_picos - $3, reserved_picos = reserved_picos - $4 \
-                     WHERE owner_kind = $1 AND owner_id = $2 RETURNING balance_picos, granted_seq",
-                )
-                .bind(owner.as_str())
-                .bind(id)
-                .bind(cost)
-                .bind(held)
-                .fetch_optional(&mut **tx)
-                .await?
+        for line in &s.lines {
+            let held = if released.holds(&record.id, &line.account) {
+                line.amount_picos
+            } else {
+                0
+            };
+            accounts
+                .entry(lock_order(&line.account))
+                .or_default()
+                .push((line, cost, held, s));
+            if matches!(line.account, Account::Credit { .. }) && cost > 0 {
+                entries.push((&line.account, cost, &record.id));
             }
+        }
+    }
+    insert_credit_entries(tx, &entries, now).await?;
+    for settling in accounts.values() {
+        let Some((value, granted_seq)) = settle_account(tx, settling).await? else {
+            continue;
         };
-        if let Some((value, granted_seq)) = settled {
-            alerts.extend(settlement_alerts(line, cost, value, granted_seq, s, now));
+        let credit = matches!(settling[0].0.account, Account::Credit { .. });
+        // Back from the final value: each call's value is the next one's minus its cost.
+        let mut after = vec![value; settling.len()];
+        for i in (0..settling.len().saturating_sub(1)).rev() {
+            let later = settling[i + 1].1;
+            after[i] = if credit {
+                after[i + 1].saturating_add(later)
+            } else {
+                after[i + 1].saturating_sub(later)
+            };
+        }
+        for ((line, cost, _, s), after) in settling.iter().zip(after) {
+            alerts.extend(settlement_alerts(line, *cost, after, granted_seq, s, now));
         }
     }
     insert_alerts::postgres::run(tx, &alerts).await
+}
+
+/// One account's settlement: the batch's costs added to its spend (or taken from its balance)
+/// and its reservations given back, in one statement. Returns the new spend or balance, with
+/// the balance's grant sequence; `None` when the row does not exist.
+async fn settle_account(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    settling: &[Settling<'_>],
+) -> Result<Option<(i64, i64)>, StoreError> {
+    let sum = |f: fn(&Settling<'_>) -> i64| {
+        settling
+            .iter()
+            .try_fold(0i64, |t, l| t.checked_add(f(l)))
+            .ok_or_else(|| StoreError::Corrupt("a batch's settlement overflows".into()))
+    };
+    let (cost, held) = (sum(|l| l.1)?, sum(|l| l.2)?);
+    Ok(match &settling[0].0.account {
+        Account::Budget {
+            scope,
+            id,
+            period_start,
+            ..
+        } => sqlx::query_as(
+            "UPDATE budget_counters SET spent_picos = spent_picos + $4, reserved_picos = reserved_picos - $5 \
+             WHERE scope = $1 AND scope_id = $2 AND period_start = $3 RETURNING spent_picos, CAST(0 AS BIGINT)",
+        )
+        .bind(scope.as_str())
+        .bind(id)
+        .bind(period_start)
+        .bind(cost)
+        .bind(held)
+        .fetch_optional(&mut **tx)
+        .await?,
+        Account::Credit { owner, id, .. } => sqlx::query_as(
+            "UPDATE credit_accounts SET balance_picos = balance_picos - $3, reserved_picos = reserved_picos - $4 \
+             WHERE owner_kind = $1 AND owner_id = $2 RETURNING balance_picos, granted_seq",
+        )
+        .bind(owner.as_str())
+        .bind(id)
+        .bind(cost)
+        .bind(held)
+        .fetch_optional(&mut **tx)
+        .await?,
+    })
+}
+
+/// The credit entries of a batch's charges to balances, in one statement.
+async fn insert_credit_entries(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    entries: &[(&Account, i64, &str)],
+    now: i64,
+) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let owner = |a: &Account| match a {
+        Account::Credit { owner, .. } => owner.as_str(),
+        Account::Budget { scope, .. } => scope.as_str(),
+    };
+    sqlx::query(
+        "INSERT INTO credit_entries (id, owner_kind, owner_id, kind, amount_picos, usage_id, note, created_at) \
+         SELECT e.id, e.owner_kind, e.owner_id, 'usage', e.amount, e.usage_id, NULL, $6 \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[]) AS e(id, owner_kind, owner_id, amount, usage_id)",
+    )
+    .bind(
+        entries
+            .iter()
+            .map(|_| format!("cred_{}", uuid::Uuid::now_v7().simple()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(entries.iter().map(|e| owner(e.0)).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| e.0.id()).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| -e.1).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| e.2).collect::<Vec<_>>())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// The ` WHERE` clause that picks an account's row: its budget period's counter or its balance.
@@ -845,8 +910,12 @@ pub(super) async fn reserve_postgres(
     Ok(result)
 }
 
+/// An account's place in the lock order: counters (0) by scope, id and period start, then
+/// balances (1) by owner kind and id.
+pub(super) type LockKey = (u8, String, String, i64);
+
 /// The order accounts' rows are locked in.
-fn lock_order(account: &Account) -> (u8, String, String, i64) {
+pub(super) fn lock_order(account: &Account) -> LockKey {
     match account {
         Account::Budget {
             scope,

@@ -21,6 +21,7 @@ pub mod keys;
 mod pg_ledger;
 pub mod ratelimits;
 pub mod reports;
+pub mod reserve_many;
 mod shared;
 mod teams;
 mod tx;

@@ -109,22 +109,6 @@ impl Store {
         result
     }
 
-    /// Reserves a call's lines on a pooled connection (PostgreSQL: row locks serialise only the
-    /// calls that share an account, so reservations need not queue behind the ledger writer).
-    pub async fn reserve_pooled(
-        &self,
-        call_id: &str,
-        lines: &[crate::budgets::enforce::Line],
-    ) -> Result<Result<(), super::budgets::Refused>, StoreError> {
-        let Pool::Postgres(pool) = &self.pool else {
-            return Err(StoreError::Unsupported(
-                "pooled reservations (SQLite reserves on the writer's connection)",
-            ));
-        };
-        let mut conn = pool.acquire().await?;
-        super::budgets::reserve_postgres(&mut conn, call_id, lines, self.instance_id()).await
-    }
-
     /// The connection the metering writer keeps (see [`LedgerConnection`]).
     pub fn ledger_connection(&self) -> LedgerConnection {
         LedgerConnection {
@@ -416,19 +400,20 @@ impl LedgerConnection {
         result
     }
 
-    /// Reserves a call's budget and balance lines on this
-    /// connection, so reservations and the ledger's batches take turns on one connection
-    /// instead of fighting over SQLite's write lock (whose busy wait sleeps in milliseconds).
-    pub async fn reserve(
+    /// Reserves several calls' budget and balance lines in one transaction on this connection
+    /// (see [`super::reserve_many`]); one answer per call. On SQLite this is the metering
+    /// writer's connection, so reservations and the ledger's batches take turns on it instead
+    /// of fighting over SQLite's write lock (whose busy wait sleeps in milliseconds); on
+    /// PostgreSQL the reservation batcher's own.
+    pub async fn reserve_many(
         &mut self,
-        call_id: &str,
-        lines: &[crate::budgets::enforce::Line],
-    ) -> Result<Result<(), super::budgets::Refused>, StoreError> {
+        asks: &[super::reserve_many::Ask],
+    ) -> Result<Vec<Result<(), super::budgets::Refused>>, StoreError> {
         let instance = self.store.instance.clone();
         let result = match self.connection().await? {
-            LedgerConn::Sqlite(conn) => super::budgets::reserve_on(conn, call_id, lines).await,
+            LedgerConn::Sqlite(conn) => super::reserve_many::reserve_many_sqlite(conn, asks).await,
             LedgerConn::Postgres(conn) => {
-                super::budgets::reserve_postgres(conn, call_id, lines, &instance).await
+                super::reserve_many::reserve_many_postgres(conn, asks, &instance).await
             }
         };
         if result.is_err() {
