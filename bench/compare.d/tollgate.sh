@@ -111,3 +111,18 @@ check_records() {
     RECORDS="$(digits "$ok") of $(digits "$ROW_OK")"
   fi
 }
+
+# The bare Rust hop (bench/rust_hop.rs, built with the release binary's examples): the crates
+# Tollgate is built from forwarding bytes and nothing else. Sets RUST_HOP_URL and RUST_HOP_PID;
+# fails when the example was not built (TOLLGATE_BIN from elsewhere).
+start_rust_hop() {
+  local bin
+  bin=$(dirname "$TOLLGATE_BIN")/examples/rust_hop
+  [[ -x $bin ]] || { say "bare Rust hop skipped: $bin not built (cargo build --release --examples)"; return 1; }
+  RUST_HOP_PORT=$(free_port)
+  RUST_HOP_URL=http://127.0.0.1:$RUST_HOP_PORT
+  "$bin" "127.0.0.1:$RUST_HOP_PORT" "$UPSTREAM_URL" >"$WORK/rust-hop.log" 2>&1 &
+  RUST_HOP_PID=$!
+  wait_http "$RUST_HOP_URL/healthz" 30 "$RUST_HOP_PID" ||
+    die "the bare Rust hop did not start: $(tail -n 5 "$WORK/rust-hop.log")"
+}

@@ -23,21 +23,26 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        json_content_type(req.headers())?;
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    ErrorKind::PayloadTooLarge,
-                    "payload_too_large",
-                    "request body is larger than the configured limit",
-                )
-            } else {
-                ApiError::bad_request("invalid_body", e.body_text())
-            }
-        })?;
-        parse_json(&bytes).map(ApiJson)
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        parse_json(&json_bytes(req).await?).map(ApiJson)
     }
+}
+
+/// The bytes of a JSON body, unparsed: a `Content-Type` other than JSON is a 415, a body over
+/// the limit a 413.
+pub async fn json_bytes(req: Request) -> Result<Bytes, ApiError> {
+    json_content_type(req.headers())?;
+    Bytes::from_request(req, &()).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                ErrorKind::PayloadTooLarge,
+                "payload_too_large",
+                "request body is larger than the configured limit",
+            )
+        } else {
+            ApiError::bad_request("invalid_body", e.body_text())
+        }
+    })
 }
 
 /// Refuses a body declared as anything but JSON (`application/json`, or any `+json` type) with a
@@ -98,7 +103,7 @@ fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
         .next()
         .unwrap_or(&message)
         .to_string();
-    let field = match missing_field(&message) {
+    let field = match missing_field(&message).or_else(|| duplicate_key(&message)) {
         Some(name) if path == "." => name.to_string(),
         Some(name) => format!("{path}.{name}"),
         None => path,
@@ -108,6 +113,12 @@ fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
 
 fn missing_field(message: &str) -> Option<&str> {
     let rest = message.strip_prefix("missing field `")?;
+    rest.split('`').next()
+}
+
+/// The key a strict gateway body names twice (see `crate::gateway::body`).
+fn duplicate_key(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("duplicate key `")?;
     rest.split('`').next()
 }
 

@@ -21,6 +21,7 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json, Router};
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -288,22 +289,32 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// Builds the application router.
+///
+/// The layers wrap the router as one service, once per request: `Router::layer` would wrap
+/// every route's own service, cloned and polled per request (bench/callgrind.py measured the
+/// difference, docs/benchmarks.md).
 pub fn router(state: AppState, settings: &Settings) -> Router {
     let (router, spec) = split();
     let spec = Arc::new(spec.to_pretty_json().expect("OpenAPI document serializes"));
-    let router = router
+    let app = router
         .merge(dashboard::routes())
         .fallback(not_found)
+        .with_state(state);
+    let app = ServiceBuilder::new()
         .layer(Extension(health::OpenApiJson(spec)))
         .layer(Extension(gateway::Limits::new(settings)))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(RequestBodyTimeoutLayer::new(Duration::from_millis(
             settings.body_read_timeout_ms,
-        )));
-    let app = protect(router).with_state(state);
-    // Before routing (a layer on the router itself runs after it): model ids written with a
-    // bare `/` on the catalog's read routes are taken as if the `/` were `%2F`.
-    Router::new().fallback_service(tower::ServiceExt::map_request(app, spell_out_model_path))
+        )))
+        .service(app);
+    // Before routing: model ids written with a bare `/` on the catalog's read routes are
+    // taken as if the `/` were `%2F`.
+    protect(
+        ServiceBuilder::new()
+            .map_request(spell_out_model_path)
+            .service(app),
+    )
 }
 
 /// The read routes whose last segment is a model id (`/models/` is the Markdown page,
@@ -349,12 +360,22 @@ fn spelled_out(path: &str) -> Option<String> {
 
 /// The outer layers: a panic becomes a 500 in the caller's dialect (never a dropped
 /// connection), every error is rendered in that dialect, every request is traced.
-fn protect<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
-    router
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(middleware::from_fn(dialect))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+fn protect<S>(app: S) -> Router
+where
+    S: tower::Service<Request, Error = std::convert::Infallible> + Clone + Send + Sync + 'static,
+    S::Response: IntoResponse,
+    S::Future: Send + 'static,
+{
+    let app = ServiceBuilder::new()
         .layer(middleware::from_fn(assign_call_id))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(middleware::from_fn(dialect))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .service(tower::ServiceExt::map_response(
+            app,
+            IntoResponse::into_response,
+        ));
+    Router::new().fallback_service(app)
 }
 
 /// The id of one request: a gateway call's id (its usage record's, `x-request-id`), given to

@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -41,6 +42,9 @@ pub struct Call {
     pub client_wants_usage: bool,
     /// The caller's body, gateway-only fields removed.
     pub body: Value,
+    /// The caller's body as sent: forwarded as it is, with the fields the gateway changes
+    /// spliced in, when the provider speaks the caller's protocol ([`super::body::splice`]).
+    pub raw: Bytes,
     /// Budget and balance reservations, settled with the usage record.
     pub settlement: Option<Settlement>,
     /// The most output tokens the call may produce (the cap sent upstream times `n`): a
@@ -51,6 +55,17 @@ pub struct Call {
     pub answer_tool: Option<String>,
     /// The rate-limit slot this call holds until it ends.
     pub permit: std::sync::Mutex<Option<Permit>>,
+}
+
+/// An authenticated request with its body read.
+pub struct Admitted {
+    pub headers: HeaderMap,
+    /// The body as sent.
+    pub raw: Bytes,
+    /// The body parsed (no duplicate keys).
+    pub body: Value,
+    /// The key the request authenticated with, checked once at the gateway's clock.
+    pub key: ApiKey,
 }
 
 /// Attaches the call id to a response: `x-request-id`, and `request-id`, where Anthropic's SDKs
@@ -69,11 +84,15 @@ pub async fn handle(
     state: AppState,
     format: Format,
     modelslab: bool,
-    headers: HeaderMap,
-    mut body: Value,
-    key: ApiKey,
+    admitted: Admitted,
     id: String,
 ) -> Response {
+    let Admitted {
+        headers,
+        raw,
+        mut body,
+        key,
+    } = admitted;
     let started = Instant::now();
     let now = state.clock.now();
     let mut limits = None;
@@ -165,6 +184,7 @@ pub async fn handle(
             stream,
             client_wants_usage,
             body,
+            raw,
             settlement,
             output_cap,
             answer_tool: None,

@@ -22,29 +22,60 @@ use crate::state::AppState;
 
 use super::call::Call;
 
+/// Top-level fields the gateway may change in a body it forwards in the caller's own protocol:
+/// the model (renamed), ModelsLab's `key` and `model_id` (removed), the output caps (set by a
+/// budget reservation) and `stream_options` (usage always requested of OpenAI streams).
+const EDITED: [&str; 7] = [
+    "model",
+    "key",
+    "model_id",
+    "max_tokens",
+    "max_completion_tokens",
+    "max_output_tokens",
+    "stream_options",
+];
+
 /// The body to send upstream: translated when the formats differ, the model renamed, and for
 /// OpenAI streams usage always requested.
 /// The second value names the tool that carries a structured answer (see
 /// [`crate::protocol::anthropic`]).
-pub(super) fn upstream_body(call: &Call) -> Result<(Value, Option<String>), ApiError> {
-    let upstream_model = call.model.upstream_model.as_str();
-    let mut answer_tool = None;
-    let mut body = match (call.format, call.provider.kind) {
+pub(super) fn upstream_body(call: &Call) -> Result<(Vec<u8>, Option<String>), ApiError> {
+    let upstream_model = Value::from(call.model.upstream_model.as_str());
+    let usage = serde_json::json!({"include_usage": true});
+    let wants_usage = call.stream && call.provider.kind == ProviderKind::Openai;
+    let edit = |field: &str| match field {
+        "model" => Some(&upstream_model),
+        "stream_options" if wants_usage => Some(&usage),
+        _ => call.body.get(field),
+    };
+    match (call.format, call.provider.kind) {
         (Format::OpenAi, ProviderKind::Openai) | (Format::Anthropic, ProviderKind::Anthropic) => {
-            let mut b = call.body.clone();
-            b["model"] = upstream_model.into();
-            b
+            // The caller's bytes, with the gateway's edits spliced in: no re-serialization of
+            // the whole body (bench/callgrind.py), and numbers and key order kept as sent.
+            let edits = EDITED.map(|f| (f, edit(f)));
+            // `call.body` already holds the other edits; the raw body is always an object
+            // once admitted, the fallback is for completeness.
+            let bytes = super::body::splice(&call.raw, &edits).unwrap_or_else(|| {
+                let mut b = call.body.clone();
+                b["model"] = upstream_model.clone();
+                if wants_usage {
+                    b["stream_options"] = usage.clone();
+                }
+                serde_json::to_vec(&b).expect("JSON values serialize")
+            });
+            Ok((bytes, None))
         }
         _ => {
-            let (body, tool) = hub::upstream_request(call)?;
-            answer_tool = tool;
-            body
+            let (mut body, tool) = hub::upstream_request(call)?;
+            if wants_usage {
+                body["stream_options"] = usage;
+            }
+            Ok((
+                serde_json::to_vec(&body).expect("JSON values serialize"),
+                tool,
+            ))
         }
-    };
-    if call.stream && call.provider.kind == ProviderKind::Openai {
-        body["stream_options"] = serde_json::json!({"include_usage": true});
     }
-    Ok((body, answer_tool))
 }
 
 /// The caller's error for a failed upstream exchange. The transport error itself (which names
@@ -132,7 +163,7 @@ pub(super) async fn forward(
     };
     let request = state
         .upstream
-        .request(&call.provider, secret.clone(), &body, headers);
+        .request(&call.provider, secret.clone(), body, headers);
     let sent = tokio::select! {
         sent = tokio::time::timeout(first_byte, request.send()) => sent,
         () = state.stopping.cancelled() => {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -11,12 +11,12 @@ use http_body_util::{BodyExt, Limited};
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
-use super::call::handle;
+use super::body::Strict;
+use super::call::{handle, Admitted};
 use super::{tokens, Format};
-use crate::api::extract::{json_content_type, parse_json, secret_from_headers, ApiJson};
+use crate::api::extract::{json_bytes, json_content_type, parse_json, secret_from_headers};
 use crate::configuration::Settings;
 use crate::error::{ApiError, ErrorKind};
-use crate::keys::ApiKey;
 use crate::state::AppState;
 
 /// Bounds of the gateway endpoints on what a caller sends.
@@ -41,6 +41,11 @@ impl Limits {
     }
 }
 
+/// A gateway body: JSON with no duplicate keys (see [`super::body`]).
+fn parse_body(bytes: &[u8]) -> Result<Value, ApiError> {
+    parse_json::<Strict>(bytes).map(|Strict(v)| v)
+}
+
 /// Authenticates a gateway request before its body is read, then reads and parses the body.
 ///
 /// A key in `Authorization: Bearer` or `x-api-key` is checked first: an unknown, revoked or
@@ -53,15 +58,21 @@ async fn admit(
     limits: &Limits,
     req: Request,
     modelslab: bool,
-) -> Result<(HeaderMap, Value, ApiKey), ApiError> {
+) -> Result<Admitted, ApiError> {
     let header_secret = secret_from_headers(req.headers());
     if header_secret.is_some() || !modelslab {
         let key = state
             .keys
             .authenticate(header_secret.as_deref(), state.clock.now())?;
         let headers = req.headers().clone();
-        let ApiJson(body) = ApiJson::<Value>::from_request(req, &()).await?;
-        return Ok((headers, body, key));
+        let raw = json_bytes(req).await?;
+        let body = parse_body(&raw)?;
+        return Ok(Admitted {
+            headers,
+            raw,
+            body,
+            key,
+        });
     }
     json_content_type(req.headers())?;
     let (parts, body) = req.into_parts();
@@ -88,10 +99,15 @@ async fn admit(
             ))
         }
     };
-    let body: Value = parse_json(&bytes)?;
+    let body = parse_body(&bytes)?;
     let secret = body.get("key").and_then(Value::as_str);
     let key = state.keys.authenticate(secret, state.clock.now())?;
-    Ok((parts.headers, body, key))
+    Ok(Admitted {
+        headers: parts.headers,
+        raw: bytes,
+        body,
+        key,
+    })
 }
 
 async fn call(
@@ -109,9 +125,7 @@ async fn call(
         // Boxed: the call's future is large (every stage's state), and an unboxed one is
         // copied whole each time a wrapper takes it (bench/callgrind.py measured ~60,000
         // instructions of memcpy per call).
-        Ok((headers, body, key)) => {
-            Box::pin(handle(state, format, modelslab, headers, body, key, id)).await
-        }
+        Ok(admitted) => Box::pin(handle(state, format, modelslab, admitted, id)).await,
         Err(e) => e.into_response(),
     }
 }
@@ -204,7 +218,7 @@ async fn count(
     req: Request,
     modelslab: bool,
 ) -> Result<Json<Value>, ApiError> {
-    let (_, mut body, _) = admit(&state, limits, req, modelslab).await?;
+    let Admitted { mut body, .. } = admit(&state, limits, req, modelslab).await?;
     if let Some(o) = body.as_object_mut() {
         o.remove("key");
     }

@@ -5,6 +5,7 @@
 //! answered. See [`call`] for the flow.
 
 pub mod admit;
+pub mod body;
 pub mod call;
 pub mod forward;
 pub mod handlers;

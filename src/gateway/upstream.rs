@@ -101,11 +101,10 @@ impl Upstream {
         &self,
         provider: &Provider,
         secret: Option<String>,
-        body: &Value,
+        body: Vec<u8>,
         client_headers: &HeaderMap,
     ) -> reqwest::RequestBuilder {
         let timeouts = self.timeouts(provider);
-        let bytes = serde_json::to_vec(body).expect("JSON values serialize");
         let client = self.client(timeouts.connect);
         let req = match self.endpoint(provider) {
             Ok(url) => client.post(url),
@@ -131,7 +130,7 @@ impl Upstream {
                 }
             }
         };
-        req.header("content-type", "application/json").body(bytes)
+        req.header("content-type", "application/json").body(body)
     }
 }
 

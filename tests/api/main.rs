@@ -4,6 +4,7 @@
 mod admin;
 mod admin_cli;
 mod aliases;
+mod body_fidelity;
 mod budgets;
 mod cache_write_1h;
 mod catalog;

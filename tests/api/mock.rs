@@ -93,6 +93,8 @@ pub struct Seen {
     pub path: String,
     pub headers: HeaderMap,
     pub body: Value,
+    /// The body's bytes as they arrived.
+    pub raw: axum::body::Bytes,
 }
 
 #[derive(Clone, Default)]
@@ -175,12 +177,14 @@ async fn prelude(
     mock: &Mock,
     path: &str,
     headers: HeaderMap,
+    raw: &axum::body::Bytes,
     body: &Value,
 ) -> Result<Script, Response> {
     mock.seen.lock().unwrap().push(Seen {
         path: path.into(),
         headers,
         body: body.clone(),
+        raw: raw.clone(),
     });
     let mut s = mock.script.lock().unwrap().clone();
     if s.override_model
@@ -221,8 +225,9 @@ async fn prelude(
     Ok(s)
 }
 
-async fn openai(State(mock): State<Mock>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    let s = match prelude(&mock, "/v1/chat/completions", headers, &body).await {
+async fn openai(State(mock): State<Mock>, headers: HeaderMap, raw: axum::body::Bytes) -> Response {
+    let body: Value = serde_json::from_slice(&raw).expect("the gateway sends JSON");
+    let s = match prelude(&mock, "/v1/chat/completions", headers, &raw, &body).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -314,9 +319,10 @@ async fn openai(State(mock): State<Mock>, headers: HeaderMap, Json(body): Json<V
 async fn anthropic(
     State(mock): State<Mock>,
     headers: HeaderMap,
-    Json(body): Json<Value>,
+    raw: axum::body::Bytes,
 ) -> Response {
-    let s = match prelude(&mock, "/v1/messages", headers, &body).await {
+    let body: Value = serde_json::from_slice(&raw).expect("the gateway sends JSON");
+    let s = match prelude(&mock, "/v1/messages", headers, &raw, &body).await {
         Ok(s) => s,
         Err(r) => return r,
     };
