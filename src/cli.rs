@@ -173,10 +173,33 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(settings) => {
-            init_tracing(&settings.log, &settings.log_format);
-            let app = crate::startup::Application::build(*settings).await?;
-            app.run_until_stopped(crate::startup::shutdown_signal())
-                .await
+            let export = crate::otel::resolve(settings.otlp_endpoint.as_deref(), |name| {
+                std::env::var(name).ok()
+            })?;
+            let exporter = export
+                .as_ref()
+                .map(crate::otel::Exporter::start)
+                .transpose()?;
+            init_tracing(&settings.log, &settings.log_format, exporter.as_ref());
+            if let Some(export) = &export {
+                tracing::info!(
+                    endpoint = %export.shown(),
+                    from = export.source,
+                    "{}",
+                    crate::otel::STARTED
+                );
+            }
+            let served = async {
+                let app = crate::startup::Application::build(*settings).await?;
+                app.run_until_stopped(crate::startup::shutdown_signal())
+                    .await
+            }
+            .await;
+            // After the drain: the spans of the last calls are sent before the process ends.
+            if let Some(exporter) = exporter {
+                exporter.shutdown().await;
+            }
+            served
         }
         Command::Spend(args) => print_spend(args).await,
         Command::Usage(UsageCommand::Export(args)) => export_usage(args).await,
@@ -185,7 +208,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::catalog::import::cli::run(args).await
         }
         Command::Dev(DevCommand::GenerateUsage(args)) => {
-            init_tracing("info", "text");
+            init_tracing("info", "text", None);
             crate::reports::generate::run(args).await
         }
         Command::Openapi => {
@@ -352,22 +375,42 @@ fn redact(url: &str) -> String {
 
 /// Logs to standard error: text, or with `TOLLGATE_LOG_FORMAT=json` one JSON object per line
 /// carrying the enclosing spans' fields (a call's `id`, `key` and `model`), so every line of a
-/// call can be found by its `x-request-id`.
-fn init_tracing(filter: &str, format: &str) {
+/// call can be found by its `x-request-id`. With an OTLP `exporter`, the spans (and the events
+/// inside them) are also exported as OpenTelemetry traces, whatever the log filter.
+fn init_tracing(filter: &str, format: &str, exporter: Option<&crate::otel::Exporter>) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let registry = tracing_subscriber::registry();
+    let _ = match exporter {
+        // The filter applies to everything: spans and events it rejects cost nothing.
+        None => registry.with(filter).with(log_layer(format)).try_init(),
+        // The filter applies to the logs only; the exporter's layer has its own.
+        Some(exporter) => registry
+            .with(log_layer(format).with_filter(filter))
+            .with(exporter.layer())
+            .try_init(),
+    };
+}
+
+/// The log lines, in `format`.
+fn log_layer<S>(format: &str) -> Box<dyn tracing_subscriber::Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    use tracing_subscriber::Layer as _;
+    let logs = tracing_subscriber::fmt::layer()
         .with_target(false)
         .with_writer(std::io::stderr);
-    let _ = if format == "json" {
-        builder
-            .json()
+    if format == "json" {
+        logs.json()
             .with_current_span(true)
             .with_span_list(false)
             .flatten_event(true)
-            .try_init()
+            .boxed()
     } else {
-        builder.try_init()
-    };
+        logs.boxed()
+    }
 }

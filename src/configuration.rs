@@ -112,6 +112,13 @@ pub struct Settings {
     #[arg(long, env = "TOLLGATE_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
 
+    /// Export traces (the `request` and `call` spans) over OTLP/HTTP to this collector base URL,
+    /// e.g. `http://localhost:4318` (`/v1/traces` is appended). Off when unset, unless the
+    /// standard `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT` is set;
+    /// `OTEL_SDK_DISABLED=true` turns it off (docs/operations.md).
+    #[arg(long, env = "TOLLGATE_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
     /// Re-import this price list on a schedule (off when unset): LiteLLM's
     /// model_prices_and_context_window.json or OpenRouter's /api/v1/models.
     #[arg(long, env = "TOLLGATE_CATALOG_SYNC_URL")]
@@ -205,6 +212,7 @@ impl Settings {
             catalog_sync_url: None,
             metrics_token: None,
             log_format: "text".into(),
+            otlp_endpoint: None,
             catalog_sync_format: "litellm".into(),
             catalog_sync_interval_secs: 86_400,
             log: "info".into(),

@@ -18,6 +18,7 @@ pub mod gateway;
 pub mod keys;
 pub mod metering;
 pub mod money;
+pub mod otel;
 pub mod pricing;
 pub mod protocol;
 pub mod reports;

@@ -396,13 +396,17 @@ async fn assign_call_id(mut req: Request, next: Next) -> Response {
     response
 }
 
-/// The span of one request: its id, method and path.
+/// The span of one request: its id, method and path; with OpenTelemetry export on, a child of
+/// the caller's trace when the request carries a W3C `traceparent`.
 fn request_span(req: &Request) -> tracing::Span {
     let id = req
         .extensions()
         .get::<CallId>()
         .map_or("", |c| c.0.as_str());
-    tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
+    let span =
+        tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path());
+    crate::otel::adopt_remote_parent(&span, req.headers());
+    span
 }
 
 /// The answer to a request whose handler panicked: a logged 500 `internal_error`, re-rendered

@@ -29,6 +29,7 @@ mod mock;
 mod model_ids;
 mod openrouter_list;
 mod operations;
+mod otlp;
 mod pages;
 mod replicas;
 mod report_errors;
