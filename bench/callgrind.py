@@ -9,6 +9,10 @@ completions over one keep-alive connection, dumps the counters and prints instru
 the output directory for `callgrind_annotate`.
 
     python3 bench/callgrind.py [--calls 2000] [--budget] [--stream] [--out DIR]
+    python3 bench/callgrind.py --hop [--stream]   # the bare Rust hop (bench/rust_hop.rs) instead
+
+With `--hop` the process measured is `target/release/examples/rust_hop`, the crates Tollgate is
+built from forwarding bytes and nothing else: the floor under Tollgate's own instructions.
 """
 import argparse
 import glob
@@ -77,14 +81,29 @@ def request(conn, method, path, body, token):
     return json.loads(data) if data and not data.startswith(b"data:") else data
 
 
+def configure(conn, upstream_port, budget):
+    """The bench provider, model and key; returns the key."""
+    request(conn, "POST", "/admin/providers",
+            {"id": "bench", "kind": "openai", "base_url": f"http://127.0.0.1:{upstream_port}/v1"}, ADMIN)
+    request(conn, "POST", "/admin/models", {"id": "bench-model", "name": "Bench", "provider": "bench",
+                                            "price": {"input_per_mtok": "2.00", "output_per_mtok": "6.00"}}, ADMIN)
+    key_body = {"name": "bench"}
+    if budget:
+        key_body["budget"] = {"limit_usd": "1000000", "period": "monthly", "mode": "hard"}
+    return request(conn, "POST", "/admin/keys", key_body, ADMIN)["key"]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=2000)
     ap.add_argument("--budget", action="store_true")
     ap.add_argument("--stream", action="store_true")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--hop", action="store_true", help="measure bench/rust_hop.rs instead")
     ap.add_argument("--bin", default=os.environ.get("TOLLGATE_BIN", "target/release/tollgate"))
     a = ap.parse_args()
+    if a.hop and a.budget:
+        sys.exit("--hop has no keys: --budget does not apply")
     out = a.out or tempfile.mkdtemp(prefix="tg-callgrind-")
     os.makedirs(out, exist_ok=True)
     for f in glob.glob(os.path.join(out, "callgrind.out*")):
@@ -95,8 +114,12 @@ def main():
     port = free_port()
     env = dict(os.environ, TOLLGATE_LISTEN=f"127.0.0.1:{port}", TOLLGATE_DATABASE_URL=f"sqlite://{db}/t.db",
                TOLLGATE_ADMIN_TOKEN=ADMIN, TOLLGATE_LOG="warn")
+    command = [a.bin, "serve"]
+    if a.hop:
+        command = [os.path.join(os.path.dirname(a.bin), "examples", "rust_hop"), f"127.0.0.1:{port}",
+                   f"http://127.0.0.1:{up.server_port}"]
     gw = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/callgrind.out.%p",
-                           "--trace-children=no", a.bin, "serve"],
+                           "--trace-children=no", *command],
                           env=env, stdout=subprocess.DEVNULL, stderr=open(f"{out}/valgrind.log", "w"))
     conn = None
     for _ in range(600):
@@ -111,14 +134,7 @@ def main():
     if conn is None:
         gw.kill()
         sys.exit("the gateway did not start under valgrind")
-    request(conn, "POST", "/admin/providers",
-            {"id": "bench", "kind": "openai", "base_url": f"http://127.0.0.1:{up.server_port}/v1"}, ADMIN)
-    request(conn, "POST", "/admin/models", {"id": "bench-model", "name": "Bench", "provider": "bench",
-                                            "price": {"input_per_mtok": "2.00", "output_per_mtok": "6.00"}}, ADMIN)
-    key_body = {"name": "bench"}
-    if a.budget:
-        key_body["budget"] = {"limit_usd": "1000000", "period": "monthly", "mode": "hard"}
-    key = request(conn, "POST", "/admin/keys", key_body, ADMIN)["key"]
+    key = "none" if a.hop else configure(conn, up.server_port, a.budget)
     call = {"model": "bench-model", "messages": [{"role": "user", "content": "Say hello in one short sentence."}]}
     if a.stream:
         call["stream"] = True
@@ -141,7 +157,8 @@ def main():
             for line in fh:
                 if line.startswith("summary:"):
                     total += int(line.split()[1])
-    print(f"calls: {a.calls}{' (budgeted key)' if a.budget else ''}{' (streamed)' if a.stream else ''}")
+    print(f"calls: {a.calls}{' (budgeted key)' if a.budget else ''}{' (streamed)' if a.stream else ''}"
+          f"{' through the bare Rust hop' if a.hop else ''}")
     print(f"instructions: {total:,}")
     print(f"instructions per call: {total // a.calls:,}")
     print(f"profile: {out} (callgrind_annotate {out}/callgrind.out.*)")

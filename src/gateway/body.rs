@@ -103,8 +103,9 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
-/// The top-level members of an object, each value as its raw text.
-struct Members<'a>(Vec<(Key<'a>, &'a RawValue)>);
+/// The top-level members of a JSON object, each value as its raw text: read once, looked up
+/// and spliced without building a [`Value`] of the whole document.
+pub struct Members<'a>(Vec<(Key<'a>, &'a RawValue)>);
 
 impl<'de> Deserialize<'de> for Members<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -119,10 +120,91 @@ impl<'de> Deserialize<'de> for Members<'de> {
                 while let Some(key) = map.next_key_seed(KeySeed)? {
                     members.push((key, map.next_value()?));
                 }
-                Ok(Members(members))
+                match duplicate(&members) {
+                    Some(key) => Err(de::Error::custom(format_args!("duplicate key `{key}`"))),
+                    None => Ok(Members(members)),
+                }
             }
         }
         d.deserialize_map(MembersVisitor)
+    }
+}
+
+/// A key that appears twice, if any: pairwise for the usual handful of members, hashed for a
+/// hostile number of them (never quadratic).
+fn duplicate<'k>(members: &'k [(Key<'_>, &RawValue)]) -> Option<&'k str> {
+    if members.len() <= 16 {
+        return members.iter().enumerate().find_map(|(i, (k, _))| {
+            members[..i]
+                .iter()
+                .any(|(seen, _)| seen.0 == k.0)
+                .then_some(&*k.0)
+        });
+    }
+    let mut seen = std::collections::HashSet::with_capacity(members.len());
+    members
+        .iter()
+        .map(|(k, _)| &*k.0)
+        .find(|k| !seen.insert(*k))
+}
+
+impl<'a> Members<'a> {
+    /// The members of `raw`, which must be one JSON object with unique top-level keys (the
+    /// values are checked to be well-formed JSON, not parsed).
+    pub fn parse(raw: &'a [u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(raw)
+    }
+
+    /// A member's raw text.
+    pub fn get(&self, name: &str) -> Option<&'a RawValue> {
+        self.0.iter().find(|(k, _)| k.0 == name).map(|(_, v)| *v)
+    }
+
+    /// A member parsed strictly (no duplicate keys inside it either); `Ok(None)` when absent.
+    pub fn value(&self, name: &str) -> Result<Option<Value>, serde_json::Error> {
+        self.get(name)
+            .map(|raw| serde_json::from_str::<Strict>(raw.get()).map(|s| s.0))
+            .transpose()
+    }
+
+    /// The object with every member named in `edits` replaced in place by the value given
+    /// (removed when it is `None`, appended when absent); every other member is copied byte
+    /// for byte, all in the original order.
+    pub fn splice(&self, edits: &[(&str, Option<&Value>)]) -> Vec<u8> {
+        let size = self.0.iter().map(|(k, v)| k.0.len() + v.get().len() + 4);
+        let mut out = Vec::with_capacity(size.sum::<usize>() + 64);
+        out.push(b'{');
+        let mut first = true;
+        let mut member = |out: &mut Vec<u8>, key: &str, value: &[u8]| {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            serde_json::to_writer(&mut *out, key).expect("a string serializes");
+            out.push(b':');
+            out.extend_from_slice(value);
+        };
+        let mut written = vec![false; edits.len()];
+        for (Key(key), value) in &self.0 {
+            match edits.iter().position(|(name, _)| name == key) {
+                None => member(&mut out, key, value.get().as_bytes()),
+                Some(i) => {
+                    written[i] = true;
+                    if let Some(edited) = edits[i].1 {
+                        let text = serde_json::to_vec(edited).expect("JSON values serialize");
+                        member(&mut out, key, &text);
+                    }
+                }
+            }
+        }
+        for ((name, value), _) in edits.iter().zip(&written).filter(|(_, w)| !**w) {
+            if let Some(value) = value {
+                let text = serde_json::to_vec(value).expect("JSON values serialize");
+                member(&mut out, name, &text);
+            }
+        }
+        out.push(b'}');
+        out
     }
 }
 
@@ -135,44 +217,10 @@ impl<'de> DeserializeSeed<'de> for KeySeed {
     }
 }
 
-/// The caller's `raw` object with every top-level member named in `edits` replaced in place by
-/// the value given (removed when it is `None`, appended when the caller did not send it); every
-/// other member is copied byte for byte, all in the caller's order. `None` when `raw` is not an object (it always is once admitted).
+/// The caller's `raw` object spliced with `edits` ([`Members::splice`]); `None` when `raw` is
+/// not an object with unique top-level keys (it always is once admitted).
 pub fn splice(raw: &[u8], edits: &[(&str, Option<&Value>)]) -> Option<Vec<u8>> {
-    let Members(members) = serde_json::from_slice(raw).ok()?;
-    let mut out = Vec::with_capacity(raw.len() + 64);
-    out.push(b'{');
-    let mut first = true;
-    let mut member = |out: &mut Vec<u8>, key: &str, value: &[u8]| {
-        if !first {
-            out.push(b',');
-        }
-        first = false;
-        serde_json::to_writer(&mut *out, key).expect("a string serializes");
-        out.push(b':');
-        out.extend_from_slice(value);
-    };
-    let mut written = vec![false; edits.len()];
-    for (Key(key), value) in &members {
-        match edits.iter().position(|(name, _)| name == key) {
-            None => member(&mut out, key, value.get().as_bytes()),
-            Some(i) => {
-                written[i] = true;
-                if let Some(edited) = edits[i].1 {
-                    let text = serde_json::to_vec(edited).expect("JSON values serialize");
-                    member(&mut out, key, &text);
-                }
-            }
-        }
-    }
-    for ((name, value), _) in edits.iter().zip(&written).filter(|(_, w)| !**w) {
-        if let Some(value) = value {
-            let text = serde_json::to_vec(value).expect("JSON values serialize");
-            member(&mut out, name, &text);
-        }
-    }
-    out.push(b'}');
-    Some(out)
+    Members::parse(raw).ok().map(|m| m.splice(edits))
 }
 
 #[cfg(test)]
@@ -236,5 +284,17 @@ mod tests {
     fn splice_of_a_non_object_is_none() {
         assert!(splice(b"[1,2]", &[]).is_none());
         assert!(splice(b"{", &[]).is_none());
+        assert!(splice(br#"{"a":1,"a":2}"#, &[]).is_none());
+    }
+
+    #[test]
+    fn members_are_looked_up_raw_and_parsed_strictly_on_demand() {
+        let raw = br#"{"id":"x","usage":{"prompt_tokens":3,"prompt_tokens":4},"n":1}"#;
+        let m = Members::parse(raw).unwrap();
+        assert_eq!(m.get("id").unwrap().get(), r#""x""#);
+        assert!(m.get("nope").is_none());
+        assert_eq!(m.value("n").unwrap(), Some(json!(1)));
+        assert_eq!(m.value("nope").unwrap(), None);
+        assert!(m.value("usage").is_err(), "a duplicate inside a member");
     }
 }

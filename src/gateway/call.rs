@@ -167,7 +167,8 @@ pub async fn handle(
         let output_cap = output_cap(&body, &model);
         let stream = streamed;
         let client_wants_usage = body
-            .pointer("/stream_options/include_usage")
+            .get("stream_options")
+            .and_then(|o| o.get("include_usage"))
             .and_then(Value::as_bool)
             .unwrap_or(false);
         let requested_model = (model.id != model_id).then(|| model_id.clone());

@@ -3,11 +3,11 @@
 
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use rust_decimal::Decimal;
 use serde_json::Value;
 use tokio::time::Instant as TokioInstant;
 
+use super::body::Members;
 use super::settle::{commit, fail, record_for};
 use super::stream::cost_number;
 use super::upstream::{self, error_message};
@@ -48,34 +48,28 @@ pub(super) fn upstream_body(call: &Call) -> Result<(Vec<u8>, Option<String>), Ap
         "stream_options" if wants_usage => Some(&usage),
         _ => call.body.get(field),
     };
-    match (call.format, call.provider.kind) {
-        (Format::OpenAi, ProviderKind::Openai) | (Format::Anthropic, ProviderKind::Anthropic) => {
-            // The caller's bytes, with the gateway's edits spliced in: no re-serialization of
-            // the whole body (bench/callgrind.py), and numbers and key order kept as sent.
-            let edits = EDITED.map(|f| (f, edit(f)));
-            // `call.body` already holds the other edits; the raw body is always an object
-            // once admitted, the fallback is for completeness.
-            let bytes = super::body::splice(&call.raw, &edits).unwrap_or_else(|| {
-                let mut b = call.body.clone();
-                b["model"] = upstream_model.clone();
-                if wants_usage {
-                    b["stream_options"] = usage.clone();
-                }
-                serde_json::to_vec(&b).expect("JSON values serialize")
-            });
-            Ok((bytes, None))
+    if !native(call) {
+        let (mut body, tool) = hub::upstream_request(call)?;
+        if wants_usage {
+            body["stream_options"] = usage;
         }
-        _ => {
-            let (mut body, tool) = hub::upstream_request(call)?;
-            if wants_usage {
-                body["stream_options"] = usage;
-            }
-            Ok((
-                serde_json::to_vec(&body).expect("JSON values serialize"),
-                tool,
-            ))
-        }
+        let bytes = serde_json::to_vec(&body).expect("JSON values serialize");
+        return Ok((bytes, tool));
     }
+    // The caller's bytes, with the gateway's edits spliced in: no re-serialization of the
+    // whole body (bench/callgrind.py), and numbers and key order kept as sent. `call.body`
+    // already holds the other edits; the raw body is always an object once admitted, the
+    // fallback is for completeness.
+    let edits = EDITED.map(|f| (f, edit(f)));
+    let bytes = super::body::splice(&call.raw, &edits).unwrap_or_else(|| {
+        let mut b = call.body.clone();
+        b["model"] = upstream_model.clone();
+        if wants_usage {
+            b["stream_options"] = usage.clone();
+        }
+        serde_json::to_vec(&b).expect("JSON values serialize")
+    });
+    Ok((bytes, None))
 }
 
 /// The caller's error for a failed upstream exchange. The transport error itself (which names
@@ -275,38 +269,153 @@ pub(super) async fn complete(
         }
         Ok(Ok(b)) => b,
     };
-    let Ok(mut upstream) = serde_json::from_slice::<Value>(&bytes) else {
+    let Some(mut answer) = Answer::parse(&call, &bytes) else {
         let err = ApiError::new(
             ErrorKind::BadGateway,
             "upstream_invalid",
-            "the upstream provider answered with invalid JSON",
+            "the upstream provider answered with invalid JSON, or not with one JSON object",
         );
         return Err(fail(state, &call, CallStatus::UpstreamError, Some(200), err).await);
     };
-    let reported = match (call.provider.kind, upstream.get("usage")) {
-        (_, None) => Reported::Absent,
-        (ProviderKind::Openai, Some(u)) => {
-            usage::with_openai_tier(usage::from_openai(u), upstream.get("service_tier"))
-        }
-        (ProviderKind::Anthropic, Some(u)) => usage::from_anthropic(u),
-    };
-    let measured = settle::measure(&call, reported, &output_text(&upstream));
+    let measured = settle::measure(&call, answer.reported(&call), || answer.output_text());
     let trusted = measured.source == UsageSource::Upstream;
     let record = record_for(&call, CallStatus::Ok, 200, Some(200), Some(measured));
     let cost = record.cost;
-    let body = client_body(&call, &mut upstream, &record.usage, cost, trusted);
+    let body = answer.client_body(&call, &record.usage, cost, trusted);
     commit(state, &call, record).await?;
-    let mut response = Json(body).into_response();
+    let mut response = (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response();
     if let Ok(v) = HeaderValue::from_str(&format_usd(cost)) {
         response.headers_mut().insert("x-tollgate-cost", v);
     }
     Ok(response)
 }
 
+/// An upstream's non-streaming answer, read for metering and the caller's answer.
+enum Answer<'a> {
+    /// The caller's own protocol: the answer's members kept raw, so the caller gets the
+    /// upstream's bytes with only `model` and `usage` spliced (no `Value` of the whole answer).
+    Native {
+        members: Members<'a>,
+        /// `usage`, parsed strictly: a duplicate key inside it is a report the gateway cannot
+        /// read one way only, so it is rejected and the tokens counted locally.
+        usage: Result<Option<Value>, String>,
+    },
+    /// Another protocol: parsed whole and translated through the hub.
+    Translated(Value),
+}
+
+impl<'a> Answer<'a> {
+    /// `None` when the answer is not JSON, not one object, or (native) names a key twice.
+    fn parse(call: &Call, bytes: &'a [u8]) -> Option<Self> {
+        if !native(call) {
+            return serde_json::from_slice::<Value>(bytes)
+                .ok()
+                .filter(Value::is_object)
+                .map(Answer::Translated);
+        }
+        let members = Members::parse(bytes).ok()?;
+        let usage = members.value("usage").map_err(|e| e.to_string());
+        Some(Answer::Native { members, usage })
+    }
+
+    /// The usage the upstream reported (with the served tier, for OpenAI).
+    fn reported(&self, call: &Call) -> Reported {
+        let (usage, tier) = match self {
+            Answer::Native { members, usage } => match usage {
+                Err(reason) => {
+                    return Reported::Invalid {
+                        reason: format!("usage is not one JSON reading: {reason}"),
+                        raw: members
+                            .get("usage")
+                            .map_or("", |r| r.get())
+                            .chars()
+                            .take(1000)
+                            .collect(),
+                    }
+                }
+                Ok(u) => (u.clone(), members.value("service_tier").ok().flatten()),
+            },
+            Answer::Translated(v) => (v.get("usage").cloned(), v.get("service_tier").cloned()),
+        };
+        match (call.provider.kind, usage) {
+            (_, None) => Reported::Absent,
+            (ProviderKind::Openai, Some(u)) => {
+                usage::with_openai_tier(usage::from_openai(&u), tier.as_ref())
+            }
+            (ProviderKind::Anthropic, Some(u)) => usage::from_anthropic(&u),
+        }
+    }
+
+    /// The answer's text, for a local count (read only when the upstream reported no usable
+    /// usage).
+    fn output_text(&self) -> String {
+        match self {
+            Answer::Translated(v) => output_text(v),
+            Answer::Native { members, .. } => {
+                let part = |name| {
+                    members
+                        .get(name)
+                        .and_then(|r| serde_json::from_str::<Value>(r.get()).ok())
+                        .unwrap_or(Value::Null)
+                };
+                output_text(
+                    &serde_json::json!({"choices": part("choices"), "content": part("content")}),
+                )
+            }
+        }
+    }
+
+    /// The caller's body: the catalog model id and, for OpenAI callers, `usage.cost`; the
+    /// upstream's usage object kept only when it was `trusted`.
+    fn client_body(&mut self, call: &Call, u: &Usage, cost: Decimal, trusted: bool) -> Vec<u8> {
+        let (members, usage) = match self {
+            Answer::Translated(v) => {
+                let body = translated_body(call, v, u, cost);
+                return serde_json::to_vec(&body).expect("JSON values serialize");
+            }
+            Answer::Native { members, usage } => (members, usage),
+        };
+        let model = Value::from(call.model.id.as_str());
+        let reported = usage.as_ref().ok().and_then(Option::as_ref);
+        let usage = match call.format {
+            Format::OpenAi => {
+                let mut usage = match reported {
+                    Some(r) if trusted && r.is_object() => r.clone(),
+                    _ => usage::to_openai(u),
+                };
+                usage["cost"] = cost_number(cost);
+                Some(usage)
+            }
+            _ if trusted => None,
+            _ => Some(usage::to_anthropic(u)),
+        };
+        match &usage {
+            Some(usage) => members.splice(&[("model", Some(&model)), ("usage", Some(usage))]),
+            None => members.splice(&[("model", Some(&model))]),
+        }
+    }
+}
+
+/// The caller speaks the provider's protocol (no translation).
+fn native(call: &Call) -> bool {
+    matches!(
+        (call.format, call.provider.kind),
+        (Format::OpenAi, ProviderKind::Openai) | (Format::Anthropic, ProviderKind::Anthropic)
+    )
+}
+
 pub(super) fn output_text(upstream: &Value) -> String {
     let mut text = String::new();
+    // `get` chains, not `pointer`: a pointer allocates two strings per path segment.
     if let Some(s) = upstream
-        .pointer("/choices/0/message/content")
+        .get("choices")
+        .and_then(|c| c.get(0))
+        .and_then(|c| c.get("message"))
+        .and_then(|m| m.get("content"))
         .and_then(Value::as_str)
     {
         text.push_str(s);
@@ -324,39 +433,12 @@ pub(super) fn output_text(upstream: &Value) -> String {
     text
 }
 
-/// The caller's body for an upstream answer, in the caller's format, with the catalog model
-/// id and (OpenAI format) `usage.cost`. The upstream's usage object is kept only when it was
-/// `trusted`; otherwise the gateway's figures replace it.
-pub(super) fn client_body(
-    call: &Call,
-    upstream: &mut Value,
-    u: &Usage,
-    cost: Decimal,
-    trusted: bool,
-) -> Value {
-    match (call.format, call.provider.kind) {
-        (Format::OpenAi, ProviderKind::Openai) => {
-            let mut b = upstream.take();
-            b["model"] = call.model.id.clone().into();
-            if !trusted || !b.get("usage").is_some_and(Value::is_object) {
-                b["usage"] = usage::to_openai(u);
-            }
-            b["usage"]["cost"] = cost_number(cost);
-            b
-        }
-        (Format::Anthropic, ProviderKind::Anthropic) => {
-            let mut b = upstream.take();
-            b["model"] = call.model.id.clone().into();
-            if !trusted {
-                b["usage"] = usage::to_anthropic(u);
-            }
-            b
-        }
-        (Format::OpenAi, _) => {
-            let mut b = hub::client_answer(call, upstream, u, cost);
-            b["usage"]["cost"] = cost_number(cost);
-            b
-        }
-        _ => hub::client_answer(call, upstream, u, cost),
+/// The caller's body for an upstream answer in another protocol, translated through the hub,
+/// with (OpenAI format) `usage.cost`.
+fn translated_body(call: &Call, upstream: &mut Value, u: &Usage, cost: Decimal) -> Value {
+    let mut b = hub::client_answer(call, upstream, u, cost);
+    if call.format == Format::OpenAi {
+        b["usage"]["cost"] = cost_number(cost);
     }
+    b
 }

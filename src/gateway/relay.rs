@@ -253,7 +253,7 @@ impl Relay {
             {
                 None
             }
-            _ => Some(measure(&self.call, reported, text)),
+            _ => Some(measure(&self.call, reported, || text.to_string())),
         }
     }
 

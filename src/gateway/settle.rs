@@ -31,17 +31,17 @@ impl Measured {
 }
 
 /// The tokens of a call the upstream answered: its report when valid; the gateway's count of
-/// the request and of `output_text` when it reported none, or an invalid one (whose reason
-/// and raw text are kept in the note).
-pub fn measure(call: &Call, reported: Reported, output_text: &str) -> Measured {
+/// the request and of the answer's text (`output_text`, gathered only then) when it reported
+/// none, or an invalid one (whose reason and raw text are kept in the note).
+pub fn measure(call: &Call, reported: Reported, output_text: impl FnOnce() -> String) -> Measured {
     match reported {
         Reported::Valid(u) => Measured::upstream(u),
-        Reported::Absent => estimate(call, output_text, None),
+        Reported::Absent => estimate(call, &output_text(), None),
         Reported::Invalid { reason, raw } => {
             tracing::warn!(call = %call.id, %reason, "upstream usage rejected; counting locally");
             estimate(
                 call,
-                output_text,
+                &output_text(),
                 Some(format!(
                     "upstream usage rejected ({reason}); as reported: {raw}"
                 )),

@@ -114,7 +114,11 @@ fn collect_openai_text(chunk: &Value, p: &mut Progress) {
             .into_iter()
             .flatten()
         {
-            if let Some(a) = call.pointer("/function/arguments").and_then(Value::as_str) {
+            if let Some(a) = call
+                .get("function")
+                .and_then(|f| f.get("arguments"))
+                .and_then(Value::as_str)
+            {
                 p.text.push_str(a);
             }
             p.has_content = true;
@@ -301,7 +305,7 @@ impl Translate for AnthropicPassthrough {
         }
         match kind.as_str() {
             "message_start" => {
-                if let Some(u) = v.pointer("/message/usage") {
+                if let Some(u) = v.get("message").and_then(|m| m.get("usage")) {
                     usage::merge_anthropic(&mut self.usage, u);
                 }
                 if let Some(message) = v.get_mut("message").and_then(Value::as_object_mut) {

@@ -150,3 +150,88 @@ async fn a_duplicate_key_at_any_depth_is_a_400_in_the_callers_format_and_nothing
     }
     assert_eq!(gw.mock.count(), 0, "no refused body reaches the upstream");
 }
+
+/// A native answer reaches the caller as the upstream's bytes, with `model` (the catalog id)
+/// and `usage` (with `cost`, OpenAI) spliced in place.
+#[tokio::test]
+async fn a_native_answer_is_the_upstreams_bytes_with_model_and_usage_spliced() {
+    let gw = gateway().await;
+    gw.mock.set(|s| {
+        s.raw_answer = Some(
+            r#"{"zz":1.10000000000000000001,"id":"chatcmpl-raw","model":"upstream-oa","choices":[{"index":0,"message":{"role":"assistant","content":"h\u00e9"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1000,"completion_tokens":500,"total_tokens":1500},"object":"chat.completion"}"#
+                .into(),
+        )
+    });
+    let r = gw
+        .post(
+            "/v1/chat/completions",
+            json!({"model":"oa-model","messages":[{"role":"user","content":"hi"}]}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    assert_eq!(r.headers()["x-tollgate-cost"], "0.005000");
+    assert_eq!(
+        r.text().await.unwrap(),
+        r#"{"zz":1.10000000000000000001,"id":"chatcmpl-raw","model":"oa-model","choices":[{"index":0,"message":{"role":"assistant","content":"h\u00e9"},"finish_reason":"stop"}],"usage":{"completion_tokens":500,"cost":0.005,"prompt_tokens":1000,"total_tokens":1500},"object":"chat.completion"}"#
+    );
+
+    gw.mock.set(|s| {
+        s.raw_answer = Some(
+            r#"{"type":"message","id":"msg_raw","role":"assistant","model":"upstream-an","content":[{"type":"text","text":"ok"}],"stop_reason":"end_turn","usage":{"output_tokens":20,"input_tokens":100}}"#
+                .into(),
+        )
+    });
+    let r = gw
+        .post(
+            "/v1/messages",
+            json!({"model":"an-model","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.text().await.unwrap(),
+        r#"{"type":"message","id":"msg_raw","role":"assistant","model":"an-model","content":[{"type":"text","text":"ok"}],"stop_reason":"end_turn","usage":{"output_tokens":20,"input_tokens":100}}"#,
+        "a trusted Anthropic usage object reaches the caller as the upstream wrote it"
+    );
+}
+
+/// An answer that is not one JSON object with unique keys is a 502 `upstream_invalid`,
+/// recorded; a usage object that names a count twice is not trusted: the gateway counts.
+#[tokio::test]
+async fn an_ambiguous_or_malformed_answer_is_refused_or_counted_locally() {
+    let gw = gateway().await;
+    let call = json!({"model":"oa-model","messages":[{"role":"user","content":"hi"}]});
+    for answer in [
+        r#"[{"usage":{"prompt_tokens":1}}]"#,
+        r#"{"id":"a","usage":{"prompt_tokens":1,"completion_tokens":1},"usage":{"prompt_tokens":9,"completion_tokens":9}}"#,
+        r#"{"id":"a","choices":[]"#,
+        r#"{"id":"a"} {"id":"b"}"#,
+    ] {
+        gw.mock.set(|s| s.raw_answer = Some(answer.into()));
+        let r = gw.post("/v1/chat/completions", call.clone()).await;
+        assert_eq!(r.status(), 502, "{answer}");
+        let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"]["code"], "upstream_invalid", "{answer}: {e}");
+        let g = gw.generation(&id).await;
+        assert_eq!(g["status"], "upstream_error", "{answer}: {g}");
+    }
+    gw.mock.set(|s| {
+        s.raw_answer = Some(
+            r#"{"id":"a","choices":[{"index":0,"message":{"role":"assistant","content":"four words of text"}}],"usage":{"prompt_tokens":1,"prompt_tokens":900000,"completion_tokens":1}}"#
+                .into(),
+        )
+    });
+    let r = gw.post("/v1/chat/completions", call).await;
+    assert_eq!(r.status(), 200);
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let body: Value = r.json().await.unwrap();
+    let g = gw.generation(&id).await;
+    assert_eq!(g["usage_source"], "estimated", "{g}");
+    assert!(
+        g["input_tokens"].as_u64().unwrap() < 100,
+        "counted locally, not either reported figure: {g}"
+    );
+    assert_eq!(body["usage"]["prompt_tokens"], g["input_tokens"], "{body}");
+}

@@ -57,6 +57,8 @@ pub struct Script {
     /// Reason first, with this text (Anthropic: a signed thinking block; OpenAI:
     /// `reasoning_content`).
     pub thinking: Option<String>,
+    /// Answer a non-streaming call with exactly this text (`application/json`).
+    pub raw_answer: Option<String>,
 }
 
 impl Default for Script {
@@ -84,6 +86,7 @@ impl Default for Script {
             pad_bytes: 0,
             stream_error: false,
             thinking: None,
+            raw_answer: None,
         }
     }
 }
@@ -141,6 +144,13 @@ impl Mock {
     pub fn peak_in_flight(&self) -> usize {
         self.peak.load(std::sync::atomic::Ordering::SeqCst)
     }
+}
+
+fn raw_json(text: &str) -> Response {
+    Response::builder()
+        .header("content-type", "application/json")
+        .body(Body::from(text.to_string()))
+        .unwrap()
 }
 
 fn words(text: &str) -> Vec<String> {
@@ -231,6 +241,9 @@ async fn openai(State(mock): State<Mock>, headers: HeaderMap, raw: axum::body::B
         Ok(s) => s,
         Err(r) => return r,
     };
+    if let (Some(text), false) = (&s.raw_answer, body["stream"] == true) {
+        return raw_json(text);
+    }
     let model = body["model"].clone();
     let usage = s.usage_override.clone().unwrap_or_else(|| {
         json!({"prompt_tokens": s.input_tokens, "completion_tokens": s.output_tokens,
@@ -326,6 +339,9 @@ async fn anthropic(
         Ok(s) => s,
         Err(r) => return r,
     };
+    if let (Some(text), false) = (&s.raw_answer, body["stream"] == true) {
+        return raw_json(text);
+    }
     let model = body["model"].clone();
     let uncached = s.input_tokens - s.cached_tokens - s.cache_write_tokens;
     let usage = s.usage_override.clone().unwrap_or_else(|| {
