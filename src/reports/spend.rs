@@ -49,6 +49,9 @@ pub struct SpendQuery {
     pub filters: Filters,
     pub tz: Tz,
     pub price_at: Option<DateTime<Utc>>,
+    /// When the report was asked for: no call has started after it, so a part of the range
+    /// after it costs nothing to read (see [`plan`]).
+    pub now: DateTime<Utc>,
 }
 
 /// One row: its dimension values, time bucket and totals.
@@ -208,6 +211,7 @@ impl SpendParams {
             filters,
             tz,
             price_at: self.price_at,
+            now,
         })
     }
 
@@ -236,33 +240,153 @@ fn ceil(ms: i64, size: i64) -> i64 {
     }
 }
 
-/// Splits `[from, to)` into segments each answered by the coarsest source that fits: records
-/// for partial hours, hourly rollups for partial days, daily rollups in between (when allowed).
-pub fn plan(from: i64, to: i64, daily: bool) -> Vec<(Source, i64, i64)> {
-    let (h0, h1) = (ceil(from, HOUR_MS), floor(to, HOUR_MS));
-    if h0 >= h1 {
-        return vec![(Source::Records, from, to)];
-    }
-    let mut out = Vec::new();
-    if from < h0 {
-        out.push((Source::Records, from, h0));
-    }
-    let (d0, d1) = (ceil(h0, DAY_MS), floor(h1, DAY_MS));
-    if daily && d0 < d1 {
-        if h0 < d0 {
-            out.push((Source::Hourly, h0, d0));
+/// Sums of `source` over `[start, end)`, added to a report or, when `minus`, taken away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    pub source: Source,
+    pub start: i64,
+    pub end: i64,
+    pub minus: bool,
+}
+
+impl Part {
+    fn plus(source: Source, start: i64, end: i64) -> Self {
+        Part {
+            source,
+            start,
+            end,
+            minus: false,
         }
-        out.push((Source::Daily, d0, d1));
-        if d1 < h1 {
-            out.push((Source::Hourly, d1, h1));
+    }
+
+    fn minus(source: Source, start: i64, end: i64) -> Self {
+        Part {
+            source,
+            start,
+            end,
+            minus: true,
+        }
+    }
+
+    /// A rollup part of two buckets or more as two parts split at a bucket's start; any
+    /// other part as it is.
+    fn halves(self) -> Vec<Part> {
+        let size = match self.source {
+            Source::Records => return vec![self],
+            Source::Hourly => HOUR_MS,
+            Source::Daily => DAY_MS,
+        };
+        let buckets = (self.end - self.start) / size;
+        if buckets < 2 {
+            return vec![self];
+        }
+        let middle = self.start + buckets / 2 * size;
+        vec![
+            Part {
+                end: middle,
+                ..self
+            },
+            Part {
+                start: middle,
+                ..self
+            },
+        ]
+    }
+}
+
+/// Splits `[from, to)` into parts each answered by the coarsest source that fits: records
+/// for partial hours, hourly rollups for partial days, daily rollups in between (when
+/// `daily`).
+///
+/// With `now` (ms), a partial hour may instead be read as its whole hourly rollup minus the
+/// records of the rest of the hour, and a partial day as its daily rollup minus the hourly
+/// rollups of the rest of the day, whichever reads less: the rest is taken when less of it
+/// lies before `now` than of the part itself (no call starts after `now`, so a report up to
+/// now reads its last hour and its last day from one rollup bucket each, and the rest is
+/// empty). Both ways are exact: an hour's rollup is the sum of its records, a day's the sum
+/// of its hours.
+pub fn plan(from: i64, to: i64, daily: bool, now: Option<i64>) -> Vec<Part> {
+    // How much time of [a, b) can hold calls; the rest is taken when it holds less.
+    let held = |(a, b): (i64, i64)| match now {
+        Some(n) => (b.min(n) - a).max(0),
+        None => b - a,
+    };
+    let rest_is_cheaper = |part: (i64, i64), rest: &[(i64, i64)]| {
+        now.is_some() && rest.iter().map(|r| held(*r)).sum::<i64>() < held(part)
+    };
+    let mut parts = Vec::new();
+    let (h0, h1) = (ceil(from, HOUR_MS), floor(to, HOUR_MS));
+    // [hs, he): the hours read from rollups.
+    let (hs, he) = if h0 > h1 {
+        // Inside one hour.
+        let (a, b) = (floor(from, HOUR_MS), ceil(to, HOUR_MS));
+        if !rest_is_cheaper((from, to), &[(a, from), (to, b)]) {
+            return vec![Part::plus(Source::Records, from, to)];
+        }
+        parts.push(Part::minus(Source::Records, a, from));
+        parts.push(Part::minus(Source::Records, to, b));
+        (a, b)
+    } else {
+        let hs = if from == h0 {
+            h0
+        } else if rest_is_cheaper((from, h0), &[(h0 - HOUR_MS, from)]) {
+            parts.push(Part::minus(Source::Records, h0 - HOUR_MS, from));
+            h0 - HOUR_MS
+        } else {
+            parts.push(Part::plus(Source::Records, from, h0));
+            h0
+        };
+        let he = if to == h1 {
+            h1
+        } else if rest_is_cheaper((h1, to), &[(to, h1 + HOUR_MS)]) {
+            parts.push(Part::minus(Source::Records, to, h1 + HOUR_MS));
+            h1 + HOUR_MS
+        } else {
+            parts.push(Part::plus(Source::Records, h1, to));
+            h1
+        };
+        (hs, he)
+    };
+    if hs >= he {
+        return parts;
+    }
+    let (d0, d1) = (ceil(hs, DAY_MS), floor(he, DAY_MS));
+    if !daily {
+        parts.push(Part::plus(Source::Hourly, hs, he));
+    } else if d0 > d1 {
+        // Inside one day.
+        let (a, b) = (floor(hs, DAY_MS), ceil(he, DAY_MS));
+        if rest_is_cheaper((hs, he), &[(a, hs), (he, b)]) {
+            parts.push(Part::plus(Source::Daily, a, b));
+            parts.push(Part::minus(Source::Hourly, a, hs));
+            parts.push(Part::minus(Source::Hourly, he, b));
+        } else {
+            parts.push(Part::plus(Source::Hourly, hs, he));
         }
     } else {
-        out.push((Source::Hourly, h0, h1));
+        let ds = if hs == d0 {
+            d0
+        } else if rest_is_cheaper((hs, d0), &[(d0 - DAY_MS, hs)]) {
+            parts.push(Part::minus(Source::Hourly, d0 - DAY_MS, hs));
+            d0 - DAY_MS
+        } else {
+            parts.push(Part::plus(Source::Hourly, hs, d0));
+            d0
+        };
+        let de = if he == d1 {
+            d1
+        } else if rest_is_cheaper((d1, he), &[(he, d1 + DAY_MS)]) {
+            parts.push(Part::minus(Source::Hourly, he, d1 + DAY_MS));
+            d1 + DAY_MS
+        } else {
+            parts.push(Part::plus(Source::Hourly, d1, he));
+            d1
+        };
+        if ds < de {
+            parts.push(Part::plus(Source::Daily, ds, de));
+        }
     }
-    if h1 < to {
-        out.push((Source::Records, h1, to));
-    }
-    out
+    parts
 }
 
 impl SpendQuery {
@@ -275,7 +399,7 @@ impl SpendQuery {
         }
     }
 
-    /// Local day, week or month buckets served from UTC day rollups (see [`local_days`]).
+    /// Local day, week or month buckets served from UTC day rollups (see [`LocalDays`]).
     fn local_buckets(&self) -> bool {
         self.grain.is_some_and(|g| g != Grain::Hour) && !is_utc(self.tz)
     }
@@ -339,21 +463,63 @@ pub async fn spend(
     }
     let (from, to) = (q.from.timestamp_millis(), q.to.timestamp_millis());
     let local = q.local_buckets();
-    let segments = plan(from, to, q.daily_allowed() || local);
-    // The segments are independent reads: run them at once, each on its own connection.
-    let reads = segments.iter().map(|&(source, start, end)| {
-        store.spend_segment(source, start, end, &q.dims, q.grain.is_some(), &q.filters)
+    // Each rollup part in two halves, and the moved hours in two: a report is then at least
+    // four reads of similar size at once, where one read of most of its rows would leave the
+    // other core idle for most of the report.
+    let parts: Vec<Part> = plan(
+        from,
+        to,
+        q.daily_allowed() || local,
+        Some(q.now.timestamp_millis()),
+    )
+    .into_iter()
+    .flat_map(Part::halves)
+    .collect();
+    let days = if local {
+        LocalDays::of(&q, &parts)
+    } else {
+        LocalDays::default()
+    };
+    // The parts, and the hours that local days move, are independent reads: run them at
+    // once, each on its own connection.
+    let reads = parts.iter().map(|p| {
+        store.spend_segment(
+            p.source,
+            p.start,
+            p.end,
+            &q.dims,
+            q.grain.is_some(),
+            &q.filters,
+        )
     });
-    let results = futures::future::try_join_all(reads).await?;
-    let mut all = Vec::new();
-    for (&(source, start, end), rows) in segments.iter().zip(results) {
-        if local && source == Source::Daily {
-            all.extend(local_days(store, &q, start, end, rows).await?);
-        } else {
-            all.extend(rows.into_iter().map(|r| {
-                let label = q.label(r.bucket);
-                (label, r.dims, r.totals, false)
-            }));
+    let hours: Vec<i64> = days.moved.keys().copied().collect();
+    let (early, late) = hours.split_at(hours.len() / 2);
+    let (results, moved) = futures::future::try_join(
+        futures::future::try_join_all(reads),
+        futures::future::try_join(
+            store.spend_hours(early, &q.dims, &q.filters),
+            store.spend_hours(late, &q.dims, &q.filters),
+        ),
+    )
+    .await?;
+    let moved = moved.0.into_iter().chain(moved.1);
+    let mut all: Vec<LabelledRow> = Vec::new();
+    for (part, rows) in parts.iter().zip(results) {
+        for r in rows {
+            // A day's rollup goes to its local day; every other row (an hour, or records
+            // grouped by hour) to the bucket of its own hour.
+            let label = if local && part.source == Source::Daily {
+                days.label.get(&r.bucket).cloned()
+            } else {
+                q.label(r.bucket)
+            };
+            all.push((label, r.dims, r.totals, part.minus));
+        }
+    }
+    for r in moved {
+        if let Some((own, main)) = days.moved.get(&r.bucket) {
+            all.push((Some(main.clone()), r.dims.clone(), r.totals, true));
+            all.push((Some(own.clone()), r.dims, r.totals, false));
         }
     }
     let (rows, total) = q.fold_signed(all);
@@ -370,50 +536,43 @@ pub async fn spend(
 /// belongs to another (one or two hours a day in most zones, only on boundary days for weeks
 /// and months) is moved with its hourly rollup: subtracted from the day's bucket, added to its
 /// own. Exactly what summing every hourly rollup would give, from a fraction of the rows.
-async fn local_days(
-    store: &Store,
-    q: &SpendQuery,
-    start: i64,
-    end: i64,
-    days: Vec<crate::store::reports::SegmentRow>,
-) -> Result<Vec<LabelledRow>, StoreError> {
-    let mut day_label = BTreeMap::new();
-    let mut moved = BTreeMap::new();
-    for day in (start..end).step_by(DAY_MS as usize) {
-        let hours: Vec<String> = (0..24)
-            .map(|h| q.label(day + h * HOUR_MS).unwrap_or_default())
-            .collect();
-        let mut counts: BTreeMap<&String, usize> = BTreeMap::new();
-        for l in &hours {
-            *counts.entry(l).or_default() += 1;
-        }
-        let main = counts
-            .iter()
-            .max_by_key(|(_, n)| **n)
-            .map(|(l, _)| (*l).clone())
-            .unwrap_or_default();
-        for (h, l) in (0i64..).zip(&hours) {
-            if *l != main {
-                moved.insert(day + h * HOUR_MS, (l.clone(), main.clone()));
+#[derive(Debug, Default)]
+struct LocalDays {
+    /// The local bucket of each UTC day.
+    label: BTreeMap<i64, String>,
+    /// Each hour to move: its own local bucket and its day's.
+    moved: BTreeMap<i64, (String, String)>,
+}
+
+impl LocalDays {
+    /// The days of the daily rollup parts of a plan.
+    fn of(q: &SpendQuery, parts: &[Part]) -> Self {
+        let mut out = LocalDays::default();
+        for p in parts.iter().filter(|p| p.source == Source::Daily) {
+            for day in (p.start..p.end).step_by(DAY_MS as usize) {
+                let hours: Vec<String> = (0..24)
+                    .map(|h| q.label(day + h * HOUR_MS).unwrap_or_default())
+                    .collect();
+                let mut counts: BTreeMap<&String, usize> = BTreeMap::new();
+                for l in &hours {
+                    *counts.entry(l).or_default() += 1;
+                }
+                let main = counts
+                    .iter()
+                    .max_by_key(|(_, n)| **n)
+                    .map(|(l, _)| (*l).clone())
+                    .unwrap_or_default();
+                for (h, l) in (0i64..).zip(&hours) {
+                    if *l != main {
+                        out.moved
+                            .insert(day + h * HOUR_MS, (l.clone(), main.clone()));
+                    }
+                }
+                out.label.insert(day, main);
             }
         }
-        day_label.insert(day, main);
+        out
     }
-    let mut out: Vec<LabelledRow> = days
-        .into_iter()
-        .map(|r| {
-            let label = day_label.get(&r.bucket).cloned();
-            (label, r.dims, r.totals, false)
-        })
-        .collect();
-    let hours: Vec<i64> = moved.keys().copied().collect();
-    for r in store.spend_hours(&hours, &q.dims, &q.filters).await? {
-        if let Some((own, main)) = moved.get(&r.bucket) {
-            out.push((Some(main.clone()), r.dims.clone(), r.totals, true));
-            out.push((Some(own.clone()), r.dims, r.totals, false));
-        }
-    }
-    Ok(out)
 }
 
 /// A row on its way into a report: its time label, dimension values, totals, and whether it
@@ -441,7 +600,10 @@ async fn repriced(
     };
     let mut all = Vec::new();
     let mut unpriced = Vec::new();
-    for (source, start, end) in plan(from, to, q.daily_allowed()) {
+    for Part {
+        source, start, end, ..
+    } in plan(from, to, q.daily_allowed(), None)
+    {
         for row in store
             .spend_segment(source, start, end, &dims, q.grain.is_some(), &q.filters)
             .await?
@@ -740,19 +902,119 @@ mod tests {
     fn plan_uses_the_coarsest_source() {
         let h = HOUR_MS;
         let d = DAY_MS;
-        assert_eq!(plan(10, 20, true), vec![(Source::Records, 10, 20)]);
+        let plus = Part::plus;
         assert_eq!(
-            plan(d + 5, 3 * d + h + 7, true),
+            plan(10, 20, true, None),
+            vec![plus(Source::Records, 10, 20)]
+        );
+        assert_eq!(
+            plan(d + 5, 3 * d + h + 7, true, None),
             vec![
-                (Source::Records, d + 5, d + h),
-                (Source::Hourly, d + h, 2 * d),
-                (Source::Daily, 2 * d, 3 * d),
-                (Source::Hourly, 3 * d, 3 * d + h),
-                (Source::Records, 3 * d + h, 3 * d + h + 7),
+                plus(Source::Records, d + 5, d + h),
+                plus(Source::Records, 3 * d + h, 3 * d + h + 7),
+                plus(Source::Hourly, d + h, 2 * d),
+                plus(Source::Hourly, 3 * d, 3 * d + h),
+                plus(Source::Daily, 2 * d, 3 * d),
             ]
         );
-        assert_eq!(plan(0, 2 * d, false), vec![(Source::Hourly, 0, 2 * d)]);
-        assert_eq!(plan(0, 2 * d, true), vec![(Source::Daily, 0, 2 * d)]);
+        assert_eq!(
+            plan(0, 2 * d, false, None),
+            vec![plus(Source::Hourly, 0, 2 * d)]
+        );
+        assert_eq!(
+            plan(0, 2 * d, true, None),
+            vec![plus(Source::Daily, 0, 2 * d)]
+        );
+    }
+
+    #[test]
+    fn plan_takes_the_rest_of_an_hour_or_day_away_when_that_reads_less() {
+        let h = HOUR_MS;
+        let d = DAY_MS;
+        let (plus, minus) = (Part::plus, Part::minus);
+        // Up to now (mid-hour, mid-day): the last hour and day are whole rollups, minus what
+        // comes after now (nothing yet). The first partial hour (45 of its 60 minutes) is its
+        // rollup minus its first 15 minutes; the first partial day (10 of 24 hours) is hours.
+        let (from, now) = (d + 14 * h + h / 4, 5 * d + 14 * h + h / 4);
+        assert_eq!(
+            plan(from, now, true, Some(now)),
+            vec![
+                minus(Source::Records, d + 14 * h, from),
+                minus(Source::Records, now, 5 * d + 15 * h),
+                plus(Source::Hourly, d + 14 * h, 2 * d),
+                minus(Source::Hourly, 5 * d + 15 * h, 6 * d),
+                plus(Source::Daily, 2 * d, 6 * d),
+            ]
+        );
+        // Long before now: whichever side of each edge is shorter.
+        let now = 100 * d;
+        assert_eq!(
+            plan(d + 20 * h + 3 * h / 4, 3 * d + 2 * h + 10, true, Some(now)),
+            vec![
+                plus(Source::Records, d + 20 * h + 3 * h / 4, d + 21 * h),
+                plus(Source::Records, 3 * d + 2 * h, 3 * d + 2 * h + 10),
+                plus(Source::Hourly, d + 21 * h, 2 * d),
+                plus(Source::Hourly, 3 * d, 3 * d + 2 * h),
+                plus(Source::Daily, 2 * d, 3 * d),
+            ]
+        );
+        assert_eq!(
+            plan(d + 2 * h, 3 * d + 20 * h, true, Some(now)),
+            vec![
+                minus(Source::Hourly, d, d + 2 * h),
+                minus(Source::Hourly, 3 * d + 20 * h, 4 * d),
+                plus(Source::Daily, d, 4 * d),
+            ]
+        );
+        // Inside one hour, and inside one day.
+        assert_eq!(
+            plan(h + 5, 2 * h - 5, true, Some(now)),
+            vec![
+                minus(Source::Records, h, h + 5),
+                minus(Source::Records, 2 * h - 5, 2 * h),
+                plus(Source::Hourly, h, 2 * h),
+            ]
+        );
+        assert_eq!(
+            plan(h + 5, h + 50, true, Some(now)),
+            vec![plus(Source::Records, h + 5, h + 50)]
+        );
+        assert_eq!(
+            plan(d + h, d + 23 * h, true, Some(now)),
+            vec![
+                plus(Source::Daily, d, 2 * d),
+                minus(Source::Hourly, d, d + h),
+                minus(Source::Hourly, d + 23 * h, 2 * d),
+            ]
+        );
+        // Hourly buckets only: no day is read.
+        assert_eq!(
+            plan(d + h, d + 23 * h, false, Some(now)),
+            vec![plus(Source::Hourly, d + h, d + 23 * h)]
+        );
+    }
+
+    #[test]
+    fn rollup_parts_are_read_in_halves() {
+        let (h, d) = (HOUR_MS, DAY_MS);
+        assert_eq!(
+            Part::plus(Source::Daily, 2 * d, 7 * d).halves(),
+            vec![
+                Part::plus(Source::Daily, 2 * d, 4 * d),
+                Part::plus(Source::Daily, 4 * d, 7 * d)
+            ]
+        );
+        assert_eq!(
+            Part::minus(Source::Hourly, h, 3 * h).halves(),
+            vec![
+                Part::minus(Source::Hourly, h, 2 * h),
+                Part::minus(Source::Hourly, 2 * h, 3 * h)
+            ]
+        );
+        let one = Part::plus(Source::Daily, d, 2 * d);
+        assert_eq!(one.halves(), vec![one]);
+        let records = Part::plus(Source::Records, 5, 3 * h);
+        assert_eq!(records.halves(), vec![records]);
     }
 
     #[test]

@@ -48,21 +48,36 @@ pub struct AdjustmentRow {
 
 // Every sum is cast back to BIGINT: PostgreSQL widens SUM(bigint) to NUMERIC, which does not
 // decode as an i64 (and a sum past an i64 then fails loudly in the cast, as SQLite's integer
-// SUM does). On SQLite the cast of an integer is a no-op.
-const MEASURES: &str = "CAST(SUM(requests) AS BIGINT), CAST(SUM(input_tokens) AS BIGINT), \
-    CAST(SUM(cached_input_tokens) AS BIGINT), CAST(SUM(cache_write_tokens) AS BIGINT), \
-    CAST(SUM(output_tokens) AS BIGINT), CAST(SUM(reasoning_tokens) AS BIGINT), CAST(SUM(images) AS BIGINT), \
-    CAST(SUM(cost_picos / 1000000) AS BIGINT), CAST(SUM(cost_picos % 1000000) AS BIGINT), \
-    CAST(SUM(errors) AS BIGINT), CAST(SUM(cache_write_1h_tokens) AS BIGINT), \
-    CAST(SUM(web_search_requests) AS BIGINT)";
+// SUM does). On SQLite the cast of an integer is a no-op. In the order `segment_rows` reads them.
+const MEASURES: [&str; 12] = [
+    "CAST(SUM(requests) AS BIGINT)",
+    "CAST(SUM(input_tokens) AS BIGINT)",
+    "CAST(SUM(cached_input_tokens) AS BIGINT)",
+    "CAST(SUM(cache_write_tokens) AS BIGINT)",
+    "CAST(SUM(output_tokens) AS BIGINT)",
+    "CAST(SUM(reasoning_tokens) AS BIGINT)",
+    "CAST(SUM(images) AS BIGINT)",
+    "CAST(SUM(cost_picos / 1000000) AS BIGINT)",
+    "CAST(SUM(cost_picos % 1000000) AS BIGINT)",
+    "CAST(SUM(errors) AS BIGINT)",
+    "CAST(SUM(cache_write_1h_tokens) AS BIGINT)",
+    "CAST(SUM(web_search_requests) AS BIGINT)",
+];
 
-const RECORD_MEASURES: &str =
-    "COUNT(*), CAST(SUM(input_tokens) AS BIGINT), CAST(SUM(cached_input_tokens) AS BIGINT), \
-    CAST(SUM(cache_write_tokens) AS BIGINT), CAST(SUM(output_tokens) AS BIGINT), \
-    CAST(SUM(reasoning_tokens) AS BIGINT), CAST(SUM(images) AS BIGINT), \
-    CAST(SUM(net_picos / 1000000) AS BIGINT), CAST(SUM(net_picos % 1000000) AS BIGINT), \
-    CAST(SUM(CASE WHEN status = 'ok' THEN 0 ELSE 1 END) AS BIGINT), CAST(SUM(cache_write_1h_tokens) AS BIGINT), \
-    CAST(SUM(web_search_requests) AS BIGINT)";
+const RECORD_MEASURES: [&str; 12] = [
+    "COUNT(*)",
+    "CAST(SUM(input_tokens) AS BIGINT)",
+    "CAST(SUM(cached_input_tokens) AS BIGINT)",
+    "CAST(SUM(cache_write_tokens) AS BIGINT)",
+    "CAST(SUM(output_tokens) AS BIGINT)",
+    "CAST(SUM(reasoning_tokens) AS BIGINT)",
+    "CAST(SUM(images) AS BIGINT)",
+    "CAST(SUM(net_picos / 1000000) AS BIGINT)",
+    "CAST(SUM(net_picos % 1000000) AS BIGINT)",
+    "CAST(SUM(CASE WHEN status = 'ok' THEN 0 ELSE 1 END) AS BIGINT)",
+    "CAST(SUM(cache_write_1h_tokens) AS BIGINT)",
+    "CAST(SUM(web_search_requests) AS BIGINT)",
+];
 
 /// A call's adjustments, summed: `COALESCE(…, 0)` of it plus `cost_picos` is its net cost. Cast
 /// to BIGINT so that the net cost stays an integer on PostgreSQL (NUMERIC there, and `/` and `%`
@@ -102,7 +117,14 @@ fn where_clause(
     } else {
         "bucket"
     };
-    let mut sql = format!("{time} >= {start} AND {time} < {end}");
+    let (mut sql, binds) = filter_clause(source, f, first_param);
+    sql.insert_str(0, &format!("{time} >= {start} AND {time} < {end}"));
+    (sql, binds)
+}
+
+/// ` AND column = $n` for each filter that is set, and the values to bind.
+fn filter_clause(source: Source, f: &Filters, first_param: usize) -> (String, Vec<String>) {
+    let mut sql = String::new();
     let mut binds = Vec::new();
     let records = source == Source::Records;
     for (dim, value) in [
@@ -123,6 +145,10 @@ fn where_clause(
     (sql, binds)
 }
 
+/// Most bucket seeks a one-key rollup read makes (see [`Store::spend_segment`]); past this,
+/// the key's index is read instead.
+const MAX_KEY_SEEKS: i64 = 20_000;
+
 fn none_if_empty(s: String) -> Option<String> {
     if s.is_empty() {
         None
@@ -135,6 +161,11 @@ impl Store {
     /// Sums of one segment `[start, end)` of time, grouped by the time bucket (when `by_time`)
     /// and `dims`. Adjustments are included: rollups carry them, and for records they are added
     /// from the adjustments of the records in the segment.
+    ///
+    /// On SQLite, one key's rollups (the `key` filter: a per-key dashboard, `/v1/spend`) are
+    /// read by seeking `(bucket, key)` in the clustered rollup for each bucket of the range,
+    /// which reads that key's rows of each bucket in one run; the key's index would find the
+    /// same rows but then look each of them up in the rollup by its primary key.
     pub async fn spend_segment(
         &self,
         source: Source,
@@ -145,17 +176,43 @@ impl Store {
         f: &Filters,
     ) -> Result<Vec<SegmentRow>, StoreError> {
         let records = source == Source::Records;
-        let (filter, binds) = where_clause(source, start, end, f, 1);
-        let (from, measures) = match source {
-            Source::Records => (
+        let size = if source == Source::Daily {
+            DAY_MS
+        } else {
+            HOUR_MS
+        };
+        let seek_key = !records
+            && f.key.is_some()
+            && matches!(self.pool, super::Pool::Sqlite(_))
+            && start % size == 0
+            && (end - start) / size <= MAX_KEY_SEEKS;
+        let table = match source {
+            Source::Daily => "usage_rollups_daily",
+            _ => "usage_rollups_hourly",
+        };
+        let (with, from, binds) = if records {
+            let (filter, binds) = where_clause(source, start, end, f, 1);
+            (
+                String::new(),
                 format!(
                     "(SELECT u.*, u.cost_picos + COALESCE({ADJUSTMENTS_OF_U}, 0) AS net_picos \
                      FROM usage_records u WHERE {filter}) r"
                 ),
-                RECORD_MEASURES,
-            ),
-            Source::Hourly => (format!("usage_rollups_hourly WHERE {filter}"), MEASURES),
-            Source::Daily => (format!("usage_rollups_daily WHERE {filter}"), MEASURES),
+                binds,
+            )
+        } else if seek_key {
+            let (filter, binds) = filter_clause(source, f, 1);
+            (
+                format!(
+                    "WITH RECURSIVE b(x) AS (SELECT {start} UNION ALL SELECT x + {size} FROM b \
+                     WHERE x + {size} < {end}) "
+                ),
+                format!("b CROSS JOIN {table} r ON r.bucket = b.x{filter}"),
+                binds,
+            )
+        } else {
+            let (filter, binds) = where_clause(source, start, end, f, 1);
+            (String::new(), format!("{table} WHERE {filter}"), binds)
         };
         let mut groups: Vec<String> = Vec::new();
         if by_time {
@@ -166,18 +223,26 @@ impl Store {
             });
         }
         groups.extend(dims.iter().map(|d| dim_column(*d, records).to_string()));
-        let select = if groups.is_empty() {
-            String::new()
-        } else {
-            format!("{}, ", groups.join(", "))
-        };
         let group_by = if groups.is_empty() {
             String::new()
         } else {
             format!(" GROUP BY {}", groups.join(", "))
         };
-        let sql = format!("SELECT {select}{measures} FROM {from}{group_by}");
-        self.grouped(&sql, &binds, by_time, dims.len()).await
+        let measures = if records { RECORD_MEASURES } else { MEASURES };
+        let columns: Vec<&str> = groups
+            .iter()
+            .map(String::as_str)
+            .chain(measures.iter().copied())
+            .collect();
+        let query = Grouped {
+            with: &with,
+            columns: &columns,
+            rest: &format!("FROM {from}{group_by}"),
+            binds: &binds,
+            by_time,
+            ndims: dims.len(),
+        };
+        self.grouped(&query).await
     }
 
     /// Sums of the given hourly buckets, grouped by bucket and `dims` (the hours a local-day
@@ -195,29 +260,71 @@ impl Store {
         let list: Vec<String> = hours.iter().map(i64::to_string).collect();
         let mut groups = vec!["bucket"];
         groups.extend(dims.iter().map(|d| dim_column(*d, false)));
-        let groups = groups.join(", ");
-        let sql = format!(
-            "SELECT {groups}, {MEASURES} FROM usage_rollups_hourly WHERE {filter} AND bucket IN ({}) GROUP BY {groups}",
-            list.join(", ")
-        );
-        self.grouped(&sql, &binds, true, dims.len()).await
+        let columns: Vec<&str> = groups.iter().copied().chain(MEASURES).collect();
+        let query = Grouped {
+            with: "",
+            columns: &columns,
+            rest: &format!(
+                "FROM usage_rollups_hourly WHERE {filter} AND bucket IN ({}) GROUP BY {}",
+                list.join(", "),
+                groups.join(", ")
+            ),
+            binds: &binds,
+            by_time: true,
+            ndims: dims.len(),
+        };
+        self.grouped(&query).await
     }
 
-    async fn grouped(
-        &self,
-        sql: &str,
-        binds: &[String],
-        by_time: bool,
-        ndims: usize,
-    ) -> Result<Vec<SegmentRow>, StoreError> {
-        on_pool!(self, |pool| {
-            let mut q = sqlx::query(sql);
-            for b in binds {
-                q = q.bind(b);
+    /// Runs a grouped sum (`WITH … SELECT columns FROM … GROUP BY …`), its columns the time
+    /// bucket when `by_time`, then `ndims` dimensions, then the twelve measures.
+    ///
+    /// SQLite answers with the whole result as one JSON array in one row: the driver hands
+    /// each row of a result from its worker thread to the caller on its own (a wake-up and a
+    /// copy of every value), which cost more than the sum itself for results of thousands of
+    /// rows. A result too large for one SQLite string (a billion bytes) is read row by row.
+    async fn grouped(&self, q: &Grouped<'_>) -> Result<Vec<SegmentRow>, StoreError> {
+        let plain = format!("{}SELECT {} {}", q.with, q.columns.join(", "), q.rest);
+        match &self.pool {
+            super::Pool::Sqlite(pool) => {
+                let aliased: Vec<String> = q
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| format!("{c} AS c{i}"))
+                    .collect();
+                let names: Vec<String> = (0..q.columns.len()).map(|i| format!("c{i}")).collect();
+                let packed = format!(
+                    "{}SELECT json_group_array(json_array({})) FROM (SELECT {} {})",
+                    q.with,
+                    names.join(", "),
+                    aliased.join(", "),
+                    q.rest
+                );
+                let mut query = sqlx::query_scalar::<_, String>(&packed);
+                for b in q.binds {
+                    query = query.bind(b);
+                }
+                match query.fetch_one(pool).await {
+                    Ok(text) => packed_rows(&text, q.by_time, q.ndims),
+                    Err(e) if is_too_big(&e) => {
+                        let mut query = sqlx::query(&plain);
+                        for b in q.binds {
+                            query = query.bind(b);
+                        }
+                        segment_rows(&query.fetch_all(pool).await?, q.by_time, q.ndims)
+                    }
+                    Err(e) => Err(e.into()),
+                }
             }
-            let rows = q.fetch_all(pool).await?;
-            segment_rows(&rows, by_time, ndims)
-        })
+            super::Pool::Postgres(pool) => {
+                let mut query = sqlx::query(&plain);
+                for b in q.binds {
+                    query = query.bind(b);
+                }
+                segment_rows(&query.fetch_all(pool).await?, q.by_time, q.ndims)
+            }
+        }
     }
 
     /// Usage records newest first, after the cursor (a `seq`), matching the filters.
@@ -458,6 +565,145 @@ impl Store {
     }
 }
 
+/// A grouped sum to run (see [`Store::grouped`]).
+struct Grouped<'a> {
+    /// A `WITH` clause (with its trailing space), or empty.
+    with: &'a str,
+    columns: &'a [&'a str],
+    /// `FROM … WHERE … GROUP BY …`.
+    rest: &'a str,
+    binds: &'a [String],
+    by_time: bool,
+    ndims: usize,
+}
+
+/// SQLite's "string or blob too big" (`SQLITE_TOOBIG`).
+fn is_too_big(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "18")
+}
+
+/// Reads the JSON array of a packed grouped query (see [`Store::grouped`]): one array per
+/// row, `[bucket?, dims…, measures…]`.
+fn packed_rows(text: &str, by_time: bool, ndims: usize) -> Result<Vec<SegmentRow>, StoreError> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let rows = PackedRows { by_time, ndims }
+        .deserialize(&mut de)
+        .and_then(|rows| de.end().map(|()| rows))
+        .map_err(|e| StoreError::Corrupt(format!("grouped sums: {e}")))?;
+    Ok(rows)
+}
+
+#[derive(Clone, Copy)]
+struct PackedRows {
+    by_time: bool,
+    ndims: usize,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for PackedRows {
+    type Value = Vec<SegmentRow>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for PackedRows {
+    type Value = Vec<SegmentRow>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of grouped sums")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(row) = seq.next_element_seed(PackedRow(self))? {
+            out.push(row);
+        }
+        Ok(out)
+    }
+}
+
+struct PackedRow(PackedRows);
+
+impl<'de> serde::de::DeserializeSeed<'de> for PackedRow {
+    type Value = SegmentRow;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for PackedRow {
+    type Value = SegmentRow;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a row of grouped sums")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let PackedRows { by_time, ndims } = self.0;
+        let width = usize::from(by_time) + ndims + MEASURES.len();
+        let missing = |i: usize| serde::de::Error::invalid_length(i, &"a full row of grouped sums");
+        let mut i = 0;
+        let bucket = if by_time {
+            i += 1;
+            seq.next_element::<Option<i64>>()?
+                .ok_or_else(|| missing(0))?
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        let mut dims = Vec::with_capacity(ndims);
+        for _ in 0..ndims {
+            let v = seq
+                .next_element::<Option<String>>()?
+                .ok_or_else(|| missing(i))?;
+            dims.push(v.and_then(none_if_empty));
+            i += 1;
+        }
+        let mut m = [0i64; 12];
+        for v in &mut m {
+            *v = seq
+                .next_element::<Option<i64>>()?
+                .ok_or_else(|| missing(i))?
+                .unwrap_or(0);
+            i += 1;
+        }
+        if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+            return Err(serde::de::Error::invalid_length(
+                width + 1,
+                &"a full row of grouped sums",
+            ));
+        }
+        Ok(SegmentRow {
+            bucket,
+            dims,
+            totals: totals_of(&m),
+        })
+    }
+}
+
+/// Totals from the twelve measures in the order of [`MEASURES`].
+fn totals_of(m: &[i64; 12]) -> Totals {
+    Totals {
+        requests: m[0],
+        input_tokens: m[1],
+        cached_input_tokens: m[2],
+        cache_write_tokens: m[3],
+        output_tokens: m[4],
+        reasoning_tokens: m[5],
+        images: m[6],
+        cost_picos: 0,
+        errors: m[9],
+        cache_write_1h_tokens: m[10],
+        web_search_requests: m[11],
+    }
+    .with_split_cost(m[7], m[8])
+}
+
 /// Reads the rows of a grouped segment query (see [`Store::spend_segment`]), of either backend.
 fn segment_rows<R>(rows: &[R], by_time: bool, ndims: usize) -> Result<Vec<SegmentRow>, StoreError>
 where
@@ -480,23 +726,11 @@ where
             dims.push(row.try_get::<Option<String>, _>(i)?.and_then(none_if_empty));
             i += 1;
         }
-        let n = |j: usize| -> Result<i64, StoreError> {
-            Ok(row.try_get::<Option<i64>, _>(i + j)?.unwrap_or(0))
-        };
-        let totals = Totals {
-            requests: n(0)?,
-            input_tokens: n(1)?,
-            cached_input_tokens: n(2)?,
-            cache_write_tokens: n(3)?,
-            cache_write_1h_tokens: n(10)?,
-            web_search_requests: n(11)?,
-            output_tokens: n(4)?,
-            reasoning_tokens: n(5)?,
-            images: n(6)?,
-            cost_picos: 0,
-            errors: n(9)?,
+        let mut m = [0i64; 12];
+        for (j, v) in m.iter_mut().enumerate() {
+            *v = row.try_get::<Option<i64>, _>(i + j)?.unwrap_or(0);
         }
-        .with_split_cost(n(7)?, n(8)?);
+        let totals = totals_of(&m);
         out.push(SegmentRow {
             bucket,
             dims,
