@@ -174,33 +174,36 @@ impl<'a> Members<'a> {
         let size = self.0.iter().map(|(k, v)| k.0.len() + v.get().len() + 4);
         let mut out = Vec::with_capacity(size.sum::<usize>() + 64);
         out.push(b'{');
+        // Opens a member: the separator, the key, the colon; its value is written next.
         let mut first = true;
-        let mut member = |out: &mut Vec<u8>, key: &str, value: &[u8]| {
+        let mut open = |out: &mut Vec<u8>, key: &str| {
             if !first {
                 out.push(b',');
             }
             first = false;
             serde_json::to_writer(&mut *out, key).expect("a string serializes");
             out.push(b':');
-            out.extend_from_slice(value);
         };
         let mut written = vec![false; edits.len()];
         for (Key(key), value) in &self.0 {
             match edits.iter().position(|(name, _)| name == key) {
-                None => member(&mut out, key, value.get().as_bytes()),
+                None => {
+                    open(&mut out, key);
+                    out.extend_from_slice(value.get().as_bytes());
+                }
                 Some(i) => {
                     written[i] = true;
                     if let Some(edited) = edits[i].1 {
-                        let text = serde_json::to_vec(edited).expect("JSON values serialize");
-                        member(&mut out, key, &text);
+                        open(&mut out, key);
+                        serde_json::to_writer(&mut out, edited).expect("JSON values serialize");
                     }
                 }
             }
         }
         for ((name, value), _) in edits.iter().zip(&written).filter(|(_, w)| !**w) {
             if let Some(value) = value {
-                let text = serde_json::to_vec(value).expect("JSON values serialize");
-                member(&mut out, name, &text);
+                open(&mut out, name);
+                serde_json::to_writer(&mut out, value).expect("JSON values serialize");
             }
         }
         out.push(b'}');
