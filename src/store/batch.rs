@@ -140,22 +140,6 @@ impl<'a> Script<'a> {
         Ok(self)
     }
 
-    /// Removes the reservation rows of calls whose records settle in this batch (their
-    /// counters are settled statement by statement afterwards, in the same transaction).
-    pub(super) fn release_reservations(&mut self, ids: &[&'a str]) -> &mut Self {
-        for chunk in ids.chunks(CHUNK) {
-            self.rows += chunk.len();
-            self.qb
-                .push("DELETE FROM budget_reservations WHERE call_id IN (");
-            let mut list = self.qb.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            self.qb.push("); ");
-        }
-        self
-    }
-
     /// Removes the start rows of finished calls.
     pub(super) fn delete_starts(&mut self, ids: &'a [String]) -> &mut Self {
         for chunk in ids.chunks(CHUNK) {

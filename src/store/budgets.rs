@@ -1,7 +1,7 @@
 //! Budget statements: teams, reservations, settlement, prepaid credits and the alert outbox.
 
 use chrono::Utc;
-use sqlx::{Connection, FromRow, Sqlite, SqliteConnection, Transaction};
+use sqlx::{Connection, FromRow, Sqlite, Transaction};
 
 use super::shared::for_each_backend;
 use super::{from_millis, on_pool, parse_json, to_json, to_millis, Pool, Store, StoreError};
@@ -208,15 +208,31 @@ impl Store {
     /// Releases reservations left by calls that were in flight when the process stopped.
     pub async fn release_orphan_reservations(&self) -> Result<usize, StoreError> {
         match &self.pool {
+            // One process owns a SQLite database and holds its reservations in memory
+            // ([`super::holds`]): whatever the database still says is reserved (rows and
+            // counters written by an earlier version) belongs to no call any more.
             Pool::Sqlite(pool) => {
                 let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                let n = release_all::sqlite::run(&mut tx).await?;
+                let n = sqlx::query("DELETE FROM budget_reservations")
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                sqlx::query(
+                    "UPDATE budget_counters SET reserved_picos = 0 WHERE reserved_picos <> 0",
+                )
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE credit_accounts SET reserved_picos = 0 WHERE reserved_picos <> 0",
+                )
+                .execute(&mut *tx)
+                .await?;
                 tx.commit().await?;
-                Ok(n)
+                Ok(usize::try_from(n).unwrap_or(usize::MAX))
             }
             Pool::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
-                let n = release_all::postgres::run(&mut tx).await?;
+                let n = release_all(&mut tx).await?;
                 tx.commit().await?;
                 Ok(n)
             }
@@ -240,8 +256,9 @@ impl Store {
             .fetch_optional(pool)
             .await
         })?;
-        if let Some(r) = row {
-            return Ok(r);
+        let held = self.held(&(0, scope.to_string(), id.to_string(), start));
+        if let Some((spent, reserved)) = row {
+            return Ok((spent, reserved.saturating_add(held)));
         }
         let (micros, rest): (i64, i64) =
             on_pool!(self, |pool| sqlx::query_as(ledger_sum_sql(scope))
@@ -252,19 +269,30 @@ impl Store {
                 .await)?;
         Ok((
             i64::try_from(i128::from(micros) * 1_000_000 + i128::from(rest)).unwrap_or(i64::MAX),
-            0,
+            held,
         ))
+    }
+
+    /// What this process's calls in flight hold on an account beyond what the database says
+    /// (SQLite's in-memory reservations; nothing on PostgreSQL, where they are rows).
+    fn held(&self, key: &LockKey) -> i64 {
+        match self.pool {
+            Pool::Sqlite(_) => self.holds.held(key),
+            Pool::Postgres(_) => 0,
+        }
     }
 
     /// (balance, reserved) of a prepaid account.
     pub async fn balance(&self, kind: &str, id: &str) -> Result<Option<(i64, i64)>, StoreError> {
-        Ok(on_pool!(self, |pool| {
+        let held = self.held(&(1, kind.to_string(), id.to_string(), 0));
+        let row: Option<(i64, i64)> = on_pool!(self, |pool| {
             sqlx::query_as("SELECT balance_picos, reserved_picos FROM credit_accounts WHERE owner_kind = $1 AND owner_id = $2")
             .bind(kind)
             .bind(id)
             .fetch_optional(pool)
             .await
-        })?)
+        })?;
+        Ok(row.map(|(balance, reserved)| (balance, reserved.saturating_add(held))))
     }
 
     /// A prepaid ledger's entries, newest first: up to `limit` below `before_seq`.
@@ -410,15 +438,13 @@ impl Store {
     }
 }
 
-for_each_backend! {
-/// Releases every reservation (at start: calls that were in flight when the process stopped).
-/// On PostgreSQL with several replicas this releases the reservations of live replicas too:
-/// per-replica recovery (instance leases) is not built yet, so run one replica's start at a
-/// time until it is.
-fn release_all(tx: &mut sqlx::Transaction<'_, Db>) -> Result<usize, StoreError> {
+/// Releases every reservation on PostgreSQL. With several replicas this releases the
+/// reservations of live replicas too: a replica's start recovers only what dead instances left
+/// ([`Store::recover_dead_instances`]); this is for a database no replica runs on.
+async fn release_all(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> Result<usize, StoreError> {
     /// Gives a reservation's amount back to its account.
     async fn release(
-        tx: &mut sqlx::Transaction<'_, Db>,
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
         account: &str,
         id: &str,
         start: i64,
@@ -459,7 +485,6 @@ fn release_all(tx: &mut sqlx::Transaction<'_, Db>) -> Result<usize, StoreError> 
         .await?;
     Ok(rows.len())
 }
-}
 
 for_each_backend! {
 /// Writes alerts to the outbox, once per dedupe key.
@@ -498,8 +523,8 @@ fn insert_alerts(
 /// transaction, and writes the alerts that raises: every counter and balance update (each
 /// returning its new value) and every credit entry as one script, one round trip for the whole
 /// batch. SQLite runs the statements in order, so each update returns the value right after
-/// its own record, as the alerts need. (The reservation rows are deleted by the batch's first
-/// script: [`super::batch::Script::release_reservations`].)
+/// its own record, as the alerts need. The calls' reservations are held in memory
+/// ([`super::holds`]); the caller releases them after the commit.
 pub(super) async fn settle_batch(
     tx: &mut Transaction<'_, Sqlite>,
     items: &[(&UsageRecord, &Settlement)],
@@ -517,7 +542,8 @@ pub(super) async fn settle_batch(
         for line in &s.lines {
             let tag = i64::try_from(targets.len()).unwrap_or(i64::MAX);
             targets.push((line, cost, s));
-            // Spent grows on a budget; a balance shrinks. Either way the reservation goes.
+            // Spent grows on a budget; a balance shrinks. (The reservation is held in memory:
+            // the caller lets go of it once this commits.)
             let (update, returned) = match line.account {
                 Account::Budget { .. } => (
                     "UPDATE budget_counters SET spent_picos = spent_picos + ",
@@ -528,10 +554,7 @@ pub(super) async fn settle_batch(
                     ", balance_picos, granted_seq; ",
                 ),
             };
-            qb.push(update)
-                .push_bind(cost)
-                .push(", reserved_picos = reserved_picos - ")
-                .push_bind(line.amount_picos);
+            qb.push(update).push_bind(cost);
             push_account_row(&mut qb, &line.account);
             qb.push(" RETURNING ").push_bind(tag).push(returned);
             if let Account::Credit { owner, id, .. } = &line.account {
@@ -792,93 +815,23 @@ pub(super) async fn adjust_counters(
     Ok(())
 }
 
-/// Reserves each line's amount on its account in one transaction; a hard budget or a balance
-/// that cannot cover it refuses the whole reservation (nothing is reserved). The gateway runs
-/// it on the metering writer's connection ([`super::LedgerConnection::reserve`]).
-///
-/// The common case — every counter exists and every line fits — takes two round trips: one
-/// script with all the conditional updates and the reservation rows, then `COMMIT`. Anything
-/// else (a period's first call, a refusal) rolls that back and takes the step-by-step path,
-/// which creates missing counters and says what remains.
-pub(super) async fn reserve_on(
-    conn: &mut SqliteConnection,
-    call_id: &str,
-    lines: &[Line],
-) -> Result<Result<(), Refused>, StoreError> {
-    if reserve_fast(conn, call_id, lines).await? {
-        return Ok(Ok(()));
-    }
-    reserve_stepwise(conn, call_id, lines).await
-}
-
-/// One script: `BEGIN IMMEDIATE`, each line's conditional update (returning a row when it
-/// took), the reservation rows. Commits when every line took; otherwise rolls back and
-/// answers false.
-async fn reserve_fast(
-    conn: &mut SqliteConnection,
-    call_id: &str,
-    lines: &[Line],
-) -> Result<bool, StoreError> {
-    let now = to_millis(Utc::now());
-    let mut qb = sqlx::QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE; ");
-    for line in lines {
-        let table = match line.account {
-            Account::Budget { .. } => "budget_counters",
-            Account::Credit { .. } => "credit_accounts",
-        };
-        qb.push(format!(
-            "UPDATE {table} SET reserved_picos = reserved_picos + "
-        ))
-        .push_bind(line.amount_picos);
-        push_account_row(&mut qb, &line.account);
-        match &line.account {
-            Account::Budget { budget, .. } if budget.mode == crate::budgets::Mode::Hard => {
-                qb.push(" AND spent_picos + reserved_picos + ")
-                    .push_bind(line.amount_picos)
-                    .push(" <= ")
-                    .push_bind(budget.limit_picos());
-            }
-            Account::Budget { .. } => {}
-            Account::Credit { .. } => {
-                qb.push(" AND balance_picos - reserved_picos - ")
-                    .push_bind(line.amount_picos)
-                    .push(" >= 0");
-            }
-        }
-        qb.push(" RETURNING 1; ");
-    }
-    qb.push("INSERT INTO budget_reservations (call_id, account, account_id, period_start, amount_picos, created_at) ");
-    qb.push_values(lines, |mut b, line| {
-        b.push_bind(call_id)
-            .push_bind(line.account.kind())
-            .push_bind(line.account.id().to_string())
-            .push_bind(line.account.period_start())
-            .push_bind(line.amount_picos)
-            .push_bind(now);
-    });
-    let took: Vec<(i64,)> = qb.build_query_as().fetch_all(&mut *conn).await?;
-    let all = took.len() == lines.len();
-    let end = if all { "COMMIT" } else { "ROLLBACK" };
-    sqlx::query(end).execute(&mut *conn).await?;
-    Ok(all)
-}
-
-/// Line by line: creates a period's counter from the ledger when missing, and on a refusal
-/// reads what remains.
-async fn reserve_stepwise(
-    conn: &mut SqliteConnection,
-    call_id: &str,
-    lines: &[Line],
-) -> Result<Result<(), Refused>, StoreError> {
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let order: Vec<usize> = (0..lines.len()).collect();
-    // One process on SQLite: reservations carry no instance (all are released at start).
-    let result = reserve_lines::sqlite::run(&mut tx, (call_id, ""), lines, &order).await?;
-    match result {
-        Ok(()) => tx.commit().await?,
-        Err(_) => tx.rollback().await?,
-    }
-    Ok(result)
+/// Creates a budget period's counter on SQLite from the ledger when it does not exist yet (a
+/// period's first reservation), in the caller's write transaction.
+pub(super) async fn ensure_counter_sqlite(
+    tx: &mut Transaction<'_, Sqlite>,
+    account: &Account,
+) -> Result<(), StoreError> {
+    let Account::Budget {
+        scope,
+        id,
+        period_start,
+        period_end,
+        ..
+    } = account
+    else {
+        return Ok(());
+    };
+    ensure_counter::sqlite::run(tx, scope.as_str(), id, *period_start, *period_end).await
 }
 
 /// Reserves on PostgreSQL, in one transaction on a pooled connection: each conditional update
@@ -902,7 +855,7 @@ pub(super) async fn reserve_postgres(
     sqlx::query("SET LOCAL synchronous_commit = off")
         .execute(&mut *tx)
         .await?;
-    let result = reserve_lines::postgres::run(&mut tx, (call_id, instance), lines, &order).await?;
+    let result = reserve_lines(&mut tx, (call_id, instance), lines, &order).await?;
     match result {
         Ok(()) => tx.commit().await?,
         Err(_) => tx.rollback().await?,
@@ -928,50 +881,52 @@ pub(super) fn lock_order(account: &Account) -> LockKey {
 }
 
 for_each_backend! {
-/// Takes each line's reservation in `order` (indexes into `lines`); stops at the first account
-/// that cannot cover its line and says what remained there. The caller commits or rolls back.
-fn reserve_lines(
+/// Creates a budget period's counter from the ledger when it does not exist yet.
+fn ensure_counter(
     tx: &mut sqlx::Transaction<'_, Db>,
+    scope: &str,
+    id: &str,
+    start: i64,
+    end: Option<i64>,
+) -> Result<(), StoreError> {
+    let exists: Option<(i64,)> = sqlx::query_as("SELECT spent_picos FROM budget_counters WHERE scope = $1 AND scope_id = $2 AND period_start = $3")
+        .bind(scope)
+        .bind(id)
+        .bind(start)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if exists.is_some() {
+        return Ok(());
+    }
+    let (micros, rest): (i64, i64) = sqlx::query_as(ledger_sum_sql(scope))
+        .bind(id)
+        .bind(start)
+        .bind(end.unwrap_or(i64::MAX))
+        .fetch_one(&mut **tx)
+        .await?;
+    let spent =
+        i64::try_from(i128::from(micros) * 1_000_000 + i128::from(rest)).unwrap_or(i64::MAX);
+    sqlx::query("INSERT INTO budget_counters (scope, scope_id, period_start, period_end, spent_picos, reserved_picos) VALUES ($1, $2, $3, $4, $5, 0) ON CONFLICT DO NOTHING")
+        .bind(scope)
+        .bind(id)
+        .bind(start)
+        .bind(end)
+        .bind(spent)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+}
+
+/// Takes each line's reservation on PostgreSQL in `order` (indexes into `lines`); stops at the
+/// first account that cannot cover its line and says what remained there. The caller commits
+/// or rolls back. (SQLite's reservations are held in memory: [`super::holds`].)
+async fn reserve_lines(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     (call_id, instance): (&str, &str),
     lines: &[Line],
     order: &[usize],
 ) -> Result<Result<(), Refused>, StoreError> {
-    /// Creates the period's counter from the ledger when it does not exist yet.
-    async fn ensure_counter(
-        tx: &mut sqlx::Transaction<'_, Db>,
-        scope: &str,
-        id: &str,
-        start: i64,
-        end: Option<i64>,
-    ) -> Result<(), StoreError> {
-        let exists: Option<(i64,)> = sqlx::query_as("SELECT spent_picos FROM budget_counters WHERE scope = $1 AND scope_id = $2 AND period_start = $3")
-            .bind(scope)
-            .bind(id)
-            .bind(start)
-            .fetch_optional(&mut **tx)
-            .await?;
-        if exists.is_some() {
-            return Ok(());
-        }
-        let (micros, rest): (i64, i64) = sqlx::query_as(ledger_sum_sql(scope))
-            .bind(id)
-            .bind(start)
-            .bind(end.unwrap_or(i64::MAX))
-            .fetch_one(&mut **tx)
-            .await?;
-        let spent =
-            i64::try_from(i128::from(micros) * 1_000_000 + i128::from(rest)).unwrap_or(i64::MAX);
-        sqlx::query("INSERT INTO budget_counters (scope, scope_id, period_start, period_end, spent_picos, reserved_picos) VALUES ($1, $2, $3, $4, $5, 0) ON CONFLICT DO NOTHING")
-            .bind(scope)
-            .bind(id)
-            .bind(start)
-            .bind(end)
-            .bind(spent)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
-    }
-
     for &i in order {
         let line = &lines[i];
         let ok = match &line.account {
@@ -983,7 +938,8 @@ fn reserve_lines(
                 period_end,
                 ..
             } => {
-                ensure_counter(tx, scope.as_str(), id, *period_start, *period_end).await?;
+                ensure_counter::postgres::run(tx, scope.as_str(), id, *period_start, *period_end)
+                    .await?;
                 let hard = budget.mode == crate::budgets::Mode::Hard;
                 let limit = budget.limit_picos();
                 let updated = sqlx::query(
@@ -1050,5 +1006,4 @@ fn reserve_lines(
             .await?;
     }
     Ok(Ok(()))
-}
 }

@@ -16,6 +16,7 @@ mod batch;
 pub mod budgets;
 mod catalog;
 pub mod copy;
+mod holds;
 pub mod instances;
 pub mod keys;
 mod pg_ledger;
@@ -107,6 +108,8 @@ pub struct Store {
     /// This process's instance id: the call starts and reservations it writes carry it, so
     /// crash recovery on a shared database touches only what a dead instance left.
     instance: std::sync::Arc<str>,
+    /// SQLite: the reservations of this process's calls in flight (see [`holds`]).
+    holds: std::sync::Arc<holds::Holds>,
 }
 
 fn new_instance_id() -> std::sync::Arc<str> {
@@ -135,6 +138,7 @@ impl Store {
         Ok(Store {
             pool: Pool::Postgres(pool),
             instance: new_instance_id(),
+            holds: Default::default(),
         })
     }
 
@@ -163,6 +167,7 @@ impl Store {
         Ok(Store {
             pool: Pool::Sqlite(pool),
             instance: new_instance_id(),
+            holds: Default::default(),
         })
     }
 
@@ -252,6 +257,7 @@ impl Store {
         Ok(Store {
             pool: Pool::Sqlite(pool),
             instance: new_instance_id(),
+            holds: Default::default(),
         })
     }
 
@@ -286,6 +292,7 @@ impl Store {
             Some(_) => Ok(Store {
                 pool: Pool::Postgres(pool),
                 instance: new_instance_id(),
+            holds: Default::default(),
             }),
         }
     }

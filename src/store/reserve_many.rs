@@ -10,16 +10,18 @@
 //! every counter and every reservation row. A row lock is held for three round trips per
 //! batch instead of three per call.
 //!
-//! Calls this path cannot decide exactly (an account without its row yet — a period's first
-//! call —, an amount the counter could not add) are left to the one-call path
-//! ([`super::budgets::reserve_on`], [`super::budgets::reserve_postgres`]), after the batch.
+//! On PostgreSQL, calls this path cannot decide exactly (an account without its row yet — a
+//! period's first call —, an amount the counter could not add) are left to the one-call path
+//! ([`super::budgets::reserve_postgres`]), after the batch. On SQLite nothing is written: the
+//! reserved amounts are held in memory ([`super::holds`]).
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::Utc;
-use sqlx::{Connection, PgConnection, Sqlite, SqliteConnection};
+use sqlx::{Connection, PgConnection, SqliteConnection};
 
 use super::budgets::{lock_order, LockKey, Refused};
+use super::holds::Holds;
 use super::{to_millis, StoreError};
 use crate::budgets::enforce::{Account, Line};
 use crate::budgets::Mode;
@@ -126,27 +128,21 @@ fn keys(asks: &[Ask]) -> Vec<LockKey> {
     keys
 }
 
-/// A connection for the one-call path.
-enum One<'a> {
-    Postgres(&'a mut PgConnection, &'a str),
-    Sqlite(&'a mut SqliteConnection),
-}
-
 /// The answers, with deferred calls reserved one by one after the batch's commit.
 async fn finish(
-    mut conn: One<'_>,
+    conn: &mut PgConnection,
+    instance: &str,
     asks: &[Ask],
     plan: Plan,
 ) -> Result<Vec<Result<(), Refused>>, StoreError> {
     let mut out = Vec::with_capacity(asks.len());
     for ((id, lines), verdict) in asks.iter().zip(plan.verdicts) {
-        out.push(match (verdict, &mut conn) {
-            (Verdict::Reserved, _) => Ok(()),
-            (Verdict::Refused(r), _) => Err(r),
-            (Verdict::Deferred, One::Postgres(c, instance)) => {
-                super::budgets::reserve_postgres(c, id, lines, instance).await?
+        out.push(match verdict {
+            Verdict::Reserved => Ok(()),
+            Verdict::Refused(r) => Err(r),
+            Verdict::Deferred => {
+                super::budgets::reserve_postgres(conn, id, lines, instance).await?
             }
-            (Verdict::Deferred, One::Sqlite(c)) => super::budgets::reserve_on(c, id, lines).await?,
         });
     }
     Ok(out)
@@ -172,7 +168,7 @@ pub(super) async fn reserve_many_postgres(
         pg_write(&mut tx, asks, &plan, instance).await?;
     }
     tx.commit().await?;
-    finish(One::Postgres(conn, instance), asks, plan).await
+    finish(conn, instance, asks, plan).await
 }
 
 /// Reads and locks the rows, counters before balances, each in lock order (`COLLATE "C"`
@@ -261,90 +257,70 @@ async fn pg_write(
     Ok(())
 }
 
-/// Reserves `asks` on SQLite in one `BEGIN IMMEDIATE` transaction on the metering writer's
-/// connection (SQLite's one write lock is the row lock here): one read of the rows, one script
-/// of updates and reservation rows, one commit for the batch instead of one per call.
+/// Reserves `asks` on SQLite against the committed spent and balance values and what this
+/// process's calls in flight hold ([`super::holds`]): reads only, on the metering writer's
+/// connection, in turn with its ledger batches (which is what makes the holds exact). A
+/// period's first call creates its counter from the ledger first, in a write transaction.
 pub(super) async fn reserve_many_sqlite(
     conn: &mut SqliteConnection,
+    holds: &Holds,
     asks: &[Ask],
 ) -> Result<Vec<Result<(), Refused>>, StoreError> {
     let keys = keys(asks);
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let mut rows = sqlite_rows(&mut tx, &keys).await?;
-    let plan = plan(asks, &mut rows);
-    if !plan.reserved.is_empty() {
-        sqlite_write(&mut tx, asks, &plan).await?;
+    let mut values = sqlite_values(conn, &keys).await?;
+    let missing: Vec<&Account> = missing_counters(asks, &values);
+    if !missing.is_empty() {
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        for account in missing {
+            super::budgets::ensure_counter_sqlite(&mut tx, account).await?;
+        }
+        tx.commit().await?;
+        values = sqlite_values(conn, &keys).await?;
     }
-    tx.commit().await?;
-    finish(One::Sqlite(conn), asks, plan).await
+    Ok(holds.reserve(asks.iter().map(|(_, lines)| lines.as_slice()), &values))
 }
 
-/// The rows of `keys` that exist.
-async fn sqlite_rows(
-    tx: &mut SqliteConnection,
+/// The budget accounts of `asks` whose period has no counter yet, each once.
+fn missing_counters<'a>(asks: &'a [Ask], values: &HashMap<LockKey, i64>) -> Vec<&'a Account> {
+    let mut seen = std::collections::HashSet::new();
+    asks.iter()
+        .flat_map(|(_, lines)| lines.iter().map(|l| &l.account))
+        .filter(|a| matches!(a, Account::Budget { .. }))
+        .filter(|a| {
+            let key = lock_order(a);
+            !values.contains_key(&key) && seen.insert(key)
+        })
+        .collect()
+}
+
+/// The committed value of each row of `keys` that exists: a counter's spent, a balance.
+async fn sqlite_values(
+    conn: &mut SqliteConnection,
     keys: &[LockKey],
-) -> Result<HashMap<LockKey, Row>, StoreError> {
-    let mut rows = HashMap::new();
+) -> Result<HashMap<LockKey, i64>, StoreError> {
+    let mut values = HashMap::with_capacity(keys.len());
     for key in keys {
-        let row: Option<(i64, i64)> = if key.0 == 0 {
-            sqlx::query_as("SELECT spent_picos, reserved_picos FROM budget_counters WHERE scope = $1 AND scope_id = $2 AND period_start = $3")
+        let value: Option<(i64,)> = if key.0 == 0 {
+            sqlx::query_as("SELECT spent_picos FROM budget_counters WHERE scope = $1 AND scope_id = $2 AND period_start = $3")
                 .bind(&key.1)
                 .bind(&key.2)
                 .bind(key.3)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut *conn)
                 .await?
         } else {
-            sqlx::query_as("SELECT balance_picos, reserved_picos FROM credit_accounts WHERE owner_kind = $1 AND owner_id = $2")
-                .bind(&key.1)
-                .bind(&key.2)
-                .fetch_optional(&mut *tx)
-                .await?
+            sqlx::query_as(
+                "SELECT balance_picos FROM credit_accounts WHERE owner_kind = $1 AND owner_id = $2",
+            )
+            .bind(&key.1)
+            .bind(&key.2)
+            .fetch_optional(&mut *conn)
+            .await?
         };
-        if let Some((value, reserved)) = row {
-            rows.insert(key.clone(), Row { value, reserved });
+        if let Some((value,)) = value {
+            values.insert(key.clone(), value);
         }
     }
-    Ok(rows)
-}
-
-/// One script: an update per row, then every reservation row in one insert.
-async fn sqlite_write(
-    tx: &mut SqliteConnection,
-    asks: &[Ask],
-    plan: &Plan,
-) -> Result<(), StoreError> {
-    let now = to_millis(Utc::now());
-    let mut qb = sqlx::QueryBuilder::<Sqlite>::new("");
-    for ((kind, a, b, start), amount) in &plan.added {
-        let (table, first, second) = match kind {
-            0 => ("budget_counters", "scope", "scope_id"),
-            _ => ("credit_accounts", "owner_kind", "owner_id"),
-        };
-        qb.push(format!(
-            "UPDATE {table} SET reserved_picos = reserved_picos + "
-        ))
-        .push_bind(*amount)
-        .push(format!(" WHERE {first} = "))
-        .push_bind(a.as_str())
-        .push(format!(" AND {second} = "))
-        .push_bind(b.as_str());
-        if *kind == 0 {
-            qb.push(" AND period_start = ").push_bind(*start);
-        }
-        qb.push("; ");
-    }
-    qb.push("INSERT INTO budget_reservations (call_id, account, account_id, period_start, amount_picos, created_at) ");
-    qb.push_values(&plan.reserved, |mut v, &(a, l)| {
-        let line = &asks[a].1[l];
-        v.push_bind(asks[a].0.as_str())
-            .push_bind(line.account.kind())
-            .push_bind(line.account.id())
-            .push_bind(line.account.period_start())
-            .push_bind(line.amount_picos)
-            .push_bind(now);
-    });
-    qb.build().persistent(false).execute(&mut *tx).await?;
-    Ok(())
+    Ok(values)
 }
 
 #[cfg(test)]

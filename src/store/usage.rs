@@ -101,8 +101,8 @@ impl Store {
             return pg_write_batch(&mut conn, starts, records, settlements, finished_starts).await;
         }
         let mut conn = self.sqlite()?.acquire().await?;
-        let result =
-            write_ledger_batch_on(&mut conn, starts, records, settlements, finished_starts).await;
+        let batch = (starts, records, settlements, finished_starts);
+        let result = write_ledger_batch_on(&mut conn, &self.holds, batch).await;
         if result.is_err() {
             conn.close_on_drop();
         }
@@ -385,9 +385,11 @@ impl LedgerConnection {
         finished_starts: &[String],
     ) -> Result<(), StoreError> {
         let instance = self.store.instance.clone();
+        let holds = self.store.holds.clone();
         let result = match self.connection().await? {
             LedgerConn::Sqlite(conn) => {
-                write_ledger_batch_on(conn, starts, records, settlements, finished_starts).await
+                let batch = (starts, records, settlements, finished_starts);
+                write_ledger_batch_on(conn, &holds, batch).await
             }
             LedgerConn::Postgres(conn) => {
                 let starts = (starts, &*instance);
@@ -410,8 +412,11 @@ impl LedgerConnection {
         asks: &[super::reserve_many::Ask],
     ) -> Result<Vec<Result<(), super::budgets::Refused>>, StoreError> {
         let instance = self.store.instance.clone();
+        let holds = self.store.holds.clone();
         let result = match self.connection().await? {
-            LedgerConn::Sqlite(conn) => super::reserve_many::reserve_many_sqlite(conn, asks).await,
+            LedgerConn::Sqlite(conn) => {
+                super::reserve_many::reserve_many_sqlite(conn, &holds, asks).await
+            }
             LedgerConn::Postgres(conn) => {
                 super::reserve_many::reserve_many_postgres(conn, asks, &instance).await
             }
@@ -458,33 +463,35 @@ impl LedgerConnection {
     }
 }
 
+/// A SQLite ledger batch: its starts, records, settlements (one per record) and the starts of
+/// finished calls to remove.
+type SqliteBatch<'a> = (
+    &'a [CallStart],
+    &'a [UsageRecord],
+    &'a [Option<Settlement>],
+    &'a [String],
+);
+
+/// Writes a batch; once it has committed, lets go of the reservations its records settled.
 async fn write_ledger_batch_on(
     conn: &mut SqliteConnection,
-    starts: &[CallStart],
-    records: &[UsageRecord],
-    settlements: &[Option<Settlement>],
-    finished_starts: &[String],
+    holds: &super::holds::Holds,
+    (starts, records, settlements, finished_starts): SqliteBatch<'_>,
 ) -> Result<(), StoreError> {
     if settlements.iter().all(Option::is_none) {
         return write_plain_batch(conn, starts, records, finished_starts).await;
     }
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let settling: Vec<&str> = records
-        .iter()
-        .zip(settlements)
-        .filter(|(_, s)| s.is_some())
-        .map(|(r, _)| r.id.as_str())
-        .collect();
     let mut script = Script::new();
     script
         .starts(starts)
         .records(records, true)?
-        .delete_starts(finished_starts)
-        .release_reservations(&settling);
+        .delete_starts(finished_starts);
     let inserted = script.run(&mut tx).await?;
     let settled = newly_settled(records, settlements, &inserted);
     super::budgets::settle_batch(&mut tx, &settled).await?;
     tx.commit().await?;
+    holds.release(settled.iter().flat_map(|(_, s)| &s.lines));
     Ok(())
 }
 
