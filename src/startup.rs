@@ -29,6 +29,9 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     settings: Settings,
+    /// The lock that makes this process the SQLite database's one owner, held until the
+    /// server stops ([`Store::claim_sqlite_file`]).
+    _owner: Option<std::fs::File>,
 }
 
 impl Application {
@@ -37,6 +40,7 @@ impl Application {
         let store = Store::connect(&settings.database_url)
             .await
             .with_context(|| format!("opening database {}", settings.database_url))?;
+        let owner = store.claim_sqlite_file()?;
         if store.catalog_is_empty().await? {
             let seed = Seed::load(&settings.seeds_dir)?;
             store.load_seed(&seed).await.context("loading seeds")?;
@@ -119,6 +123,7 @@ impl Application {
             listener,
             state,
             settings,
+            _owner: owner,
         })
     }
 

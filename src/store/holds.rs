@@ -128,22 +128,24 @@ fn take(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::budgets::enforce::Scope;
     use crate::budgets::{Budget, Period};
 
-    fn budget(id: &str, limit: i64, mode: Mode, amount: i64) -> Line {
+    /// A hard (or soft) budget line of `amount` picodollars on `scope` `id`.
+    pub(crate) fn budget(scope: Scope, id: &str, limit: i64, mode: Mode, amount: i64) -> Line {
+        let budget = Budget {
+            limit_usd: crate::money::from_picos(limit),
+            period: Period::Monthly,
+            mode,
+            alert_thresholds: vec![],
+        };
         Line {
             account: Account::Budget {
-                scope: Scope::Key,
+                scope,
                 id: id.into(),
-                budget: Budget {
-                    limit_usd: crate::money::from_picos(limit),
-                    period: Period::Monthly,
-                    mode,
-                    alert_thresholds: vec![],
-                },
+                budget,
                 period_start: 0,
                 period_end: None,
                 webhook: None,
@@ -152,7 +154,7 @@ mod tests {
         }
     }
 
-    fn credit(id: &str, amount: i64) -> Line {
+    pub(crate) fn credit(id: &str, amount: i64) -> Line {
         Line {
             account: Account::Credit {
                 owner: Scope::Key,
@@ -182,7 +184,7 @@ mod tests {
     #[test]
     fn holds_count_until_released_and_a_hard_budget_is_never_passed() {
         let holds = Holds::default();
-        let line = budget("k", 100, Mode::Hard, 40);
+        let line = budget(Scope::Key, "k", 100, Mode::Hard, 40);
         let vals = values(&[(&line, 10)]);
         let calls = vec![std::slice::from_ref(&line); 3];
         let got = holds.reserve(calls.clone(), &vals);
@@ -205,7 +207,7 @@ mod tests {
     #[test]
     fn a_refused_call_holds_none_of_its_lines_and_balances_refuse_when_short() {
         let holds = Holds::default();
-        let soft = budget("k", 1, Mode::Soft, 500);
+        let soft = budget(Scope::Key, "k", 1, Mode::Soft, 500);
         let wallet = credit("k", 60);
         let vals = values(&[(&soft, 0), (&wallet, 100)]);
         let call = vec![soft.clone(), wallet.clone()];
@@ -218,7 +220,7 @@ mod tests {
     #[test]
     fn an_account_on_two_lines_counts_both_and_a_missing_balance_covers_nothing() {
         let holds = Holds::default();
-        let a = budget("k", 100, Mode::Hard, 60);
+        let a = budget(Scope::Key, "k", 100, Mode::Hard, 60);
         let call = vec![a.clone(), a.clone()];
         let got = holds.reserve([call.as_slice()], &values(&[(&a, 0)]));
         assert_eq!(outcomes(&got), ["refused line 1 with 40 left"]);
@@ -230,12 +232,12 @@ mod tests {
     #[test]
     fn amounts_beyond_the_ledger_do_not_overflow() {
         let holds = Holds::default();
-        let soft = budget("k", 1, Mode::Soft, i64::MAX);
+        let soft = budget(Scope::Key, "k", 1, Mode::Soft, i64::MAX);
         let calls = vec![std::slice::from_ref(&soft); 3];
         let got = holds.reserve(calls, &values(&[(&soft, i64::MAX)]));
         assert_eq!(outcomes(&got), ["held", "held", "held"]);
         assert_eq!(holds.held(&lock_order(&soft.account)), i64::MAX);
-        let hard = budget("h", i64::MAX, Mode::Hard, i64::MAX);
+        let hard = budget(Scope::Key, "h", i64::MAX, Mode::Hard, i64::MAX);
         let got = holds.reserve([std::slice::from_ref(&hard)], &values(&[(&hard, 1)]));
         assert_eq!(
             outcomes(&got),

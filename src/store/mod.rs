@@ -171,6 +171,41 @@ impl Store {
         })
     }
 
+    /// Claims a SQLite database file for this process: an exclusive lock on `<file>-tollgate.lock`
+    /// beside it, held as long as the returned file is open (the OS drops it when the process
+    /// dies, even by `kill -9`). One process owns a SQLite database — its budget reservations
+    /// live in that process's memory ([`holds`]), its start closes out what was in flight —, so
+    /// a second server on the same file is refused instead of letting budgets be passed.
+    /// `None` for PostgreSQL and in-memory databases.
+    pub fn claim_sqlite_file(&self) -> Result<Option<std::fs::File>, StoreError> {
+        let Pool::Sqlite(pool) = &self.pool else {
+            return Ok(None);
+        };
+        let db = pool.connect_options().get_filename().to_path_buf();
+        if db.as_os_str().is_empty() || db.to_string_lossy().contains(":memory:") {
+            return Ok(None);
+        }
+        let mut name = db.clone().into_os_string();
+        name.push("-tollgate.lock");
+        let io =
+            |e: std::io::Error| StoreError::Conflict(format!("cannot lock {}: {e}", db.display()));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&name)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Conflict(format!(
+                "another Tollgate server is using {}: a SQLite database belongs to one process \
+                 (use PostgreSQL to run several replicas on one database)",
+                db.display()
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+        }
+    }
+
     /// This process's instance id.
     pub fn instance_id(&self) -> &str {
         &self.instance

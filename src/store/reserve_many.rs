@@ -327,39 +327,7 @@ async fn sqlite_values(
 mod tests {
     use super::*;
     use crate::budgets::enforce::Scope;
-    use crate::budgets::{Budget, Period};
-
-    /// A hard (or soft) budget line of `amount` picodollars on `scope` `id`.
-    fn budget(scope: Scope, id: &str, limit: i64, mode: Mode, amount: i64) -> Line {
-        let budget = Budget {
-            limit_usd: crate::money::from_picos(limit),
-            period: Period::Monthly,
-            mode,
-            alert_thresholds: vec![],
-        };
-        Line {
-            account: Account::Budget {
-                scope,
-                id: id.into(),
-                budget,
-                period_start: 0,
-                period_end: None,
-                webhook: None,
-            },
-            amount_picos: amount,
-        }
-    }
-
-    fn credit(id: &str, amount: i64) -> Line {
-        Line {
-            account: Account::Credit {
-                owner: Scope::Key,
-                id: id.into(),
-                webhook: None,
-            },
-            amount_picos: amount,
-        }
-    }
+    use crate::store::holds::tests::{budget, credit};
 
     fn rows(entries: &[(&Line, i64, i64)]) -> HashMap<LockKey, Row> {
         entries

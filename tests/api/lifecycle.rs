@@ -107,6 +107,25 @@ async fn missing_seeds_directory_falls_back_to_built_in_seeds() {
     assert_eq!(app.state().catalog.snapshot().entries.len(), 23);
 }
 
+/// A SQLite database belongs to one process (its reservations are held in that process's
+/// memory): a second server on the same file is refused with a clear error, and the file can
+/// be served again once the first has stopped.
+#[tokio::test]
+async fn a_second_server_on_the_same_sqlite_file_is_refused() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let first = Application::build(settings_in(&dir)).await.unwrap();
+    let second = Application::build(settings_in(&dir)).await;
+    let e = format!("{:#}", second.err().expect("the second server is refused"));
+    assert!(e.contains("another Tollgate server is using"), "{e}");
+    assert!(e.contains("PostgreSQL"), "{e}");
+    drop(first);
+    let again = Application::build(settings_in(&dir)).await;
+    assert!(
+        again.is_ok(),
+        "the file is free once the first server stopped"
+    );
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
