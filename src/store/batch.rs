@@ -26,26 +26,15 @@ fn int(n: u64) -> i64 {
 pub(super) struct Script<'a> {
     qb: QueryBuilder<'a, Sqlite>,
     rows: usize,
-    /// The script opens its own write transaction and commits it.
-    own_transaction: bool,
 }
 
 impl<'a> Script<'a> {
-    /// Statements for a transaction the caller holds.
-    pub(super) fn new() -> Self {
-        Script {
-            qb: QueryBuilder::new(""),
-            rows: 0,
-            own_transaction: false,
-        }
-    }
-
-    /// Statements wrapped in their own `BEGIN IMMEDIATE … COMMIT`.
+    /// Statements that open their own `BEGIN IMMEDIATE` transaction: [`Self::execute`] commits
+    /// it; after [`Self::run`] it stays open for the caller's further statements and `COMMIT`.
     pub(super) fn transaction() -> Self {
         Script {
             qb: QueryBuilder::new("BEGIN IMMEDIATE; "),
             rows: 0,
-            own_transaction: true,
         }
     }
 
@@ -175,15 +164,14 @@ impl<'a> Script<'a> {
         Ok(ids.into_iter().map(|(id,)| id).collect())
     }
 
-    /// Runs the script, which holds no `RETURNING`, as one round trip. A script with its own
-    /// transaction that fails part-way leaves it open: the caller closes the connection, which rolls it back.
+    /// Runs the script, which holds no `RETURNING`, and commits, as one round trip. A script
+    /// that fails part-way leaves its transaction open: the caller closes the connection, which
+    /// rolls it back.
     pub(super) async fn execute(mut self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
         if self.is_empty() {
             return Ok(());
         }
-        if self.own_transaction {
-            self.qb.push("COMMIT;");
-        }
+        self.qb.push("COMMIT;");
         self.qb
             .build()
             .persistent(self.rows <= CACHED_ROWS)

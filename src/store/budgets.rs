@@ -489,7 +489,7 @@ async fn release_all(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> Result<u
 for_each_backend! {
 /// Writes alerts to the outbox, once per dedupe key.
 fn insert_alerts(
-    tx: &mut sqlx::Transaction<'_, Db>,
+    conn: &mut <Db as sqlx::Database>::Connection,
     alerts: &[NewAlert],
 ) -> Result<(), StoreError> {
     let now = to_millis(Utc::now());
@@ -512,7 +512,7 @@ fn insert_alerts(
         .bind(now)
         .bind(&a.webhook_url)
         .bind(next)
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await?;
     }
     Ok(())
@@ -526,7 +526,7 @@ fn insert_alerts(
 /// its own record, as the alerts need. The calls' reservations are held in memory
 /// ([`super::holds`]); the caller releases them after the commit.
 pub(super) async fn settle_batch(
-    tx: &mut Transaction<'_, Sqlite>,
+    conn: &mut sqlx::SqliteConnection,
     items: &[(&UsageRecord, &Settlement)],
 ) -> Result<(), StoreError> {
     let now = to_millis(Utc::now());
@@ -581,7 +581,7 @@ pub(super) async fn settle_batch(
         let rows: Vec<(i64, i64, i64)> = qb
             .build_query_as()
             .persistent(targets.len() <= 4)
-            .fetch_all(&mut **tx)
+            .fetch_all(&mut *conn)
             .await?;
         for (tag, value, granted_seq) in rows {
             if let Some((line, cost, s)) = usize::try_from(tag).ok().and_then(|t| targets.get(t)) {
@@ -589,7 +589,7 @@ pub(super) async fn settle_batch(
             }
         }
     }
-    insert_alerts::sqlite::run(tx, &alerts).await
+    insert_alerts::sqlite::run(conn, &alerts).await
 }
 
 /// One line's part in a PostgreSQL settlement: the line, its call's cost, the amount it gives

@@ -481,16 +481,18 @@ async fn write_ledger_batch_on(
     if settlements.iter().all(Option::is_none) {
         return write_plain_batch(conn, starts, records, finished_starts).await;
     }
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let mut script = Script::new();
+    // `BEGIN` goes with the first script (one round trip to the database thread fewer); a
+    // statement that fails leaves the transaction open, and both callers then close the
+    // connection, which rolls it back.
+    let mut script = Script::transaction();
     script
         .starts(starts)
         .records(records, true)?
         .delete_starts(finished_starts);
-    let inserted = script.run(&mut tx).await?;
+    let inserted = script.run(conn).await?;
     let settled = newly_settled(records, settlements, &inserted);
-    super::budgets::settle_batch(&mut tx, &settled).await?;
-    tx.commit().await?;
+    super::budgets::settle_batch(conn, &settled).await?;
+    sqlx::query("COMMIT").execute(&mut *conn).await?;
     holds.release(settled.iter().flat_map(|(_, s)| &s.lines));
     Ok(())
 }
