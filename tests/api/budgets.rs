@@ -282,6 +282,61 @@ async fn prepaid_credits_are_granted_drawn_and_exhausted() {
     );
 }
 
+/// Many calls at once on a small prepaid balance while the admin tops it up at the same time:
+/// the balance never goes below zero, every charged call is in it exactly, every top-up lands,
+/// and nothing stays reserved (on SQLite the reservations are held in the gateway's memory
+/// while grants write the balance on another connection).
+#[tokio::test]
+async fn concurrent_calls_and_top_ups_never_overdraw_a_balance() {
+    let gw = gateway().await;
+    modest(&gw);
+    gw.mock.set(|s| s.delay_ms = 20);
+    let (id, secret) = new_key(&gw, json!({"name":"prepaid-busy"})).await;
+    let grant = |amount: &'static str| {
+        let gw = &gw;
+        let path = format!("/admin/keys/{id}/credits");
+        async move {
+            let (s, g) = gw
+                .app
+                .admin(Method::POST, &path, Some(json!({"amount_usd": amount})))
+                .await;
+            assert_eq!(s, 201, "{g}");
+        }
+    };
+    grant("0.01").await;
+    let calls = futures::future::join_all((0..150).map(|_| call_with(&gw, &secret)));
+    let top_ups = async {
+        for _ in 0..5 {
+            tokio::time::sleep(Duration::from_millis(15)).await;
+            grant("0.002").await;
+        }
+    };
+    let (responses, ()) = tokio::join!(calls, top_ups);
+    let mut ok = 0;
+    for r in responses {
+        match r.status().as_u16() {
+            200 => ok += 1,
+            402 => {}
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(ok > 0 && ok < 150, "{ok} calls went through");
+    let info = key_info(&gw, &secret).await;
+    let balance = dec(&info["balance"]["balance_usd"]);
+    assert_eq!(
+        balance,
+        Decimal::from_str("0.02").unwrap()
+            - Decimal::from_str("0.00062").unwrap() * Decimal::from(ok),
+        "every top-up and every charged call is in the balance"
+    );
+    assert!(balance >= Decimal::ZERO, "a balance never goes below zero");
+    assert_eq!(
+        dec(&info["balance"]["reserved_usd"]),
+        Decimal::ZERO,
+        "no reservation leaks"
+    );
+}
+
 /// `GET /admin/keys/{id}/credits`, `/admin/teams/{id}/credits` and `/v1/credits`: the balance
 /// and the ledger, newest first, in cursor pages.
 #[tokio::test]
