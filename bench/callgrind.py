@@ -161,7 +161,41 @@ def main():
           f"{' through the bare Rust hop' if a.hop else ''}")
     print(f"instructions: {total:,}")
     print(f"instructions per call: {total // a.calls:,}")
+    background = checkpoint_share(dumped)
+    if background is not None:
+        print(f"  of which the WAL checkpoint and its restart: {background // a.calls:,} "
+              f"(without them: {(total - background) // a.calls:,})")
     print(f"profile: {out} (callgrind_annotate {out}/callgrind.out.*)")
+
+
+def checkpoint_share(dumped):
+    """Instructions of the WAL checkpoint beside the writer (the task, SQLite's checkpoint) and of
+    the WAL restart after it (zeroing the WAL index's first hash block in `walIndexAppend`).
+    Their count per call depends on how many checkpoints fall between sequential calls, which
+    under valgrind (milliseconds per call) is nearly every call, so builds are compared without
+    them (docs/benchmarks.md, "The WAL checkpoint's interval"). None without callgrind_annotate."""
+    if not shutil.which("callgrind_annotate"):
+        return None
+    inclusive = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", *dumped],
+                               capture_output=True, text=True).stdout
+    calling = subprocess.run(["callgrind_annotate", "--tree=calling", "--threshold=100", *dumped],
+                             capture_output=True, text=True).stdout
+
+    def count(line):
+        return int(line.split()[0].replace(",", ""))
+
+    share = sum(count(l) for l in inclusive.splitlines()
+                if l.strip() and l.strip()[0].isdigit()
+                and (":sqlite3WalCheckpoint " in l or "metering::writer::checkpoint::{{closure}} " in l))
+    within = False
+    for line in calling.splitlines():
+        if "*  ???:walIndexAppend " in line:
+            within = True
+        elif "*  " in line or not line.strip():
+            within = within and bool(line.strip())
+        elif within and "> " in line and "memset" in line:
+            share += count(line)
+    return share
 
 
 if __name__ == "__main__":

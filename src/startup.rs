@@ -69,7 +69,7 @@ impl Application {
             first_byte: Duration::from_millis(settings.upstream_first_byte_timeout_ms),
             total: Duration::from_millis(settings.upstream_total_timeout_ms),
         }));
-        let metrics = Arc::new(crate::telemetry::Metrics::new());
+        let metrics = Arc::new(crate::telemetry::Metrics::for_catalog(catalog.clone()));
         let meter = Meter::spawn(store.clone(), metrics.clone());
         let listener = TcpListener::bind(settings.listen)
             .await

@@ -14,19 +14,23 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::catalog::Catalog;
 use crate::metering::{CallStatus, UsageRecord};
+
+// Labels from closed sets (endpoint, status, token kind) are static strings: a record's
+// metrics allocate only the labels that name models, providers and teams.
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CallLabels {
-    pub endpoint: String,
+    pub endpoint: &'static str,
     pub model: String,
     pub provider: String,
-    pub status: String,
+    pub status: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LatencyLabels {
-    pub endpoint: String,
+    pub endpoint: &'static str,
     pub model: String,
 }
 
@@ -35,7 +39,7 @@ pub struct TokenLabels {
     pub model: String,
     pub provider: String,
     pub team: String,
-    pub kind: String,
+    pub kind: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -77,7 +81,12 @@ pub struct Metrics {
     pub commit_seconds: Histogram,
     /// Streams being relayed now.
     pub open_streams: Gauge,
+    /// The catalog whose model ids may be labels; see [`Metrics::model_label`].
+    catalog: Option<Catalog>,
 }
+
+/// The model label of a record whose model is not in the catalog.
+pub const UNKNOWN_MODEL: &str = "(not in catalog)";
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -103,6 +112,7 @@ impl Metrics {
             ]),
             open_streams: Gauge::default(),
             registry: Registry::default(),
+            catalog: None,
         };
         registry.register(
             "requests",
@@ -165,19 +175,37 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
+    /// Metrics whose model labels are limited to `catalog`'s models (the gateway's).
+    pub fn for_catalog(catalog: Catalog) -> Self {
+        Metrics {
+            catalog: Some(catalog),
+            ..Self::new()
+        }
+    }
+
+    /// A record's model label: its model id when the catalog has that model, else
+    /// [`UNKNOWN_MODEL`]. A refused call is recorded under the name its caller sent, and one
+    /// series per name would let any key holder grow `/metrics` (and this process) without
+    /// bound; the ledger keeps the name.
+    fn model_label(&self, model_id: &str) -> String {
+        match &self.catalog {
+            Some(c) if c.snapshot().get(model_id).is_none() => UNKNOWN_MODEL.to_string(),
+            _ => model_id.to_string(),
+        }
+    }
+
     /// Counts a committed usage record.
     pub fn record(&self, r: &UsageRecord) {
-        let model = r.model_id.clone();
+        let model = self.model_label(&r.model_id);
         let provider = r.provider_id.clone().unwrap_or_default();
         let team = r.team_id.clone().unwrap_or_default();
-        let endpoint = r.endpoint.as_str().to_string();
-        let status = r.status.as_str().to_string();
+        let endpoint = r.endpoint.as_str();
         self.requests
             .get_or_create(&CallLabels {
-                endpoint: endpoint.clone(),
+                endpoint,
                 model: model.clone(),
                 provider: provider.clone(),
-                status,
+                status: r.status.as_str(),
             })
             .inc();
         let seconds = |ms: u64| ms as f64 / 1000.0;
@@ -205,7 +233,7 @@ impl Metrics {
                         model: model.clone(),
                         provider: provider.clone(),
                         team: team.clone(),
-                        kind: kind.into(),
+                        kind,
                     })
                     .inc_by(n);
             }

@@ -142,6 +142,58 @@ async fn metrics_agree_with_the_ledger() {
     assert!(m.contains_key("tollgate_metering_queue_depth"));
 }
 
+/// A refused call is recorded under the model name its caller sent; as a label, every new name
+/// would add series to `/metrics` for as long as the process lives.
+#[tokio::test]
+async fn model_names_a_caller_invents_add_no_series() {
+    let gw = gateway().await;
+    for i in 0..40 {
+        let status = gw
+            .post("/v1/chat/completions", chat(&format!("invented-{i}")))
+            .await
+            .status();
+        assert_eq!(status, 404);
+    }
+    assert_eq!(
+        gw.post("/v1/chat/completions", chat("oa-model"))
+            .await
+            .status(),
+        200
+    );
+    let text = gw
+        .app
+        .client
+        .get(gw.app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!text.contains("invented-"), "{text}");
+    let m = parse(&text);
+    assert_eq!(
+        sum(
+            &m,
+            "tollgate_requests_total",
+            Some("model=\"(not in catalog)\"")
+        ),
+        40.0
+    );
+    assert_eq!(
+        sum(&m, "tollgate_requests_total", Some("model=\"oa-model\"")),
+        1.0
+    );
+    let (_, audit) = gw
+        .app
+        .admin(Method::GET, "/admin/spend?group_by=model", None)
+        .await;
+    assert!(
+        audit.to_string().contains("invented-39"),
+        "the ledger keeps the name: {audit}"
+    );
+}
+
 #[tokio::test]
 async fn upstream_errors_and_budget_refusals_are_counted() {
     let gw = gateway().await;
