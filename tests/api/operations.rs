@@ -40,6 +40,12 @@ fn parse(text: &str) -> HashMap<String, f64> {
     out
 }
 
+/// The gateway's `/metrics` text.
+async fn scrape(gw: &crate::gateway_support::Gw) -> String {
+    let r = gw.app.client.get(gw.app.url("/metrics")).send().await;
+    r.unwrap().text().await.unwrap()
+}
+
 fn sum(series: &HashMap<String, f64>, name: &str, label: Option<&str>) -> f64 {
     series
         .iter()
@@ -160,16 +166,7 @@ async fn model_names_a_caller_invents_add_no_series() {
             .status(),
         200
     );
-    let text = gw
-        .app
-        .client
-        .get(gw.app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = scrape(&gw).await;
     assert!(!text.contains("invented-"), "{text}");
     let m = parse(&text);
     assert_eq!(
@@ -220,16 +217,7 @@ async fn upstream_errors_and_budget_refusals_are_counted() {
             .status(),
         402
     );
-    let text = gw
-        .app
-        .client
-        .get(gw.app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = scrape(&gw).await;
     let m = parse(&text);
     assert_eq!(
         sum(
