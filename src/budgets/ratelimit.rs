@@ -52,13 +52,21 @@ pub struct Permit {
 }
 
 impl Permit {
-    pub fn finish(mut self, tokens: u64) {
-        self.release(tokens);
+    /// Frees the slot and counts the call's tokens. On a shared (PostgreSQL) limiter this waits
+    /// until the database has it, so the caller's next call — sent once this call's answer
+    /// arrives — finds the slot free. The release runs as its own task: a caller that goes away
+    /// meanwhile does not cut it short.
+    pub async fn finish(mut self, tokens: u64) {
+        if let Some(release) = self.release(tokens) {
+            let _ = release.await;
+        }
     }
 
-    fn release(&mut self, tokens: u64) {
+    /// Frees the slot: at once on a local limiter; on a shared one in a task, whose handle is
+    /// returned.
+    fn release(&mut self, tokens: u64) -> Option<tokio::task::JoinHandle<()>> {
         if self.done {
-            return;
+            return None;
         }
         self.done = true;
         if let Some(store) = self.limiter.shared.clone() {
@@ -69,10 +77,9 @@ impl Permit {
                     tracing::warn!(error = %e, call = %call_id, "rate-limit slot not released; recovery frees it with its replica");
                 }
             };
-            if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                handle.spawn(finish);
-            }
-            return;
+            return tokio::runtime::Handle::try_current()
+                .ok()
+                .map(|handle| handle.spawn(finish));
         }
         let mut w = self
             .limiter
@@ -88,12 +95,13 @@ impl Permit {
                 }
             }
         }
+        None
     }
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        self.release(0);
+        let _ = self.release(0);
     }
 }
 

@@ -130,9 +130,7 @@ pub async fn commit(
     mut record: UsageRecord,
 ) -> Result<(), ApiError> {
     let tokens = record.usage.input_tokens + record.usage.output_tokens;
-    if let Some(permit) = call.permit.lock().expect("permit lock poisoned").take() {
-        permit.finish(tokens);
-    }
+    let permit = call.permit.lock().expect("permit lock poisoned").take();
     let mut settlement = call.settlement.clone();
     if let Some(s) = settlement.as_mut() {
         let cost = to_picos(record.cost).unwrap_or(i64::MAX);
@@ -158,14 +156,17 @@ pub async fn commit(
             }
         }
     }
-    state
-        .meter
-        .record_settled(record, settlement)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "usage record not committed");
-            ApiError::internal()
-        })
+    // The slot is free before the answer goes out (as the record is committed), both at once.
+    let release = async {
+        if let Some(permit) = permit {
+            permit.finish(tokens).await;
+        }
+    };
+    let (_, recorded) = tokio::join!(release, state.meter.record_settled(record, settlement));
+    recorded.map_err(|e| {
+        tracing::error!(error = %e, "usage record not committed");
+        ApiError::internal()
+    })
 }
 
 /// Records a call that failed before an answer (nothing is charged), and returns the caller's

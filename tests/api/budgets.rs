@@ -552,6 +552,13 @@ async fn rate_limits_answer_429_with_openai_headers() {
         200,
         "the slot is free again"
     );
+    // One call after another: each answer arrives after its slot is free (on PostgreSQL the
+    // release is a database write, done before the answer goes out).
+    gw.mock.set(|s| s.delay_ms = 0);
+    for i in 0..30 {
+        let status = call_with(&gw, &parallel).await.status();
+        assert_eq!(status, 200, "sequential call {i}");
+    }
 }
 
 #[derive(Clone, Default)]
