@@ -221,72 +221,131 @@ async fn recovery_is_scoped_to_dead_instances() {
     drop_db(b, &admin, &name).await;
 }
 
-/// Reservations commit asynchronously on PostgreSQL: one lost with a database crash must not be
-/// "given back" when its call settles (that would leave room that was never held). The call's
-/// cost is still settled.
-#[tokio::test]
-async fn a_lost_reservation_is_not_given_back() {
-    use tollgate::budgets::enforce::{Account, Line, Scope, Settlement};
+/// A hard $1 key budget line of `amount` picodollars.
+fn hard_line(amount: i64) -> tollgate::budgets::enforce::Line {
+    use tollgate::budgets::enforce::{Account, Line, Scope};
     use tollgate::budgets::{Budget, Mode, Period};
-    let Some((store, admin, name)) = fresh().await else {
-        return;
-    };
-    let budget = Budget {
-        limit_usd: "1".parse().unwrap(),
-        period: Period::Total,
-        mode: Mode::Hard,
-        alert_thresholds: vec![],
-    };
-    let line = |call: &str| Line {
+    Line {
         account: Account::Budget {
             scope: Scope::Key,
             id: "key_a".into(),
-            budget: budget.clone(),
+            budget: Budget {
+                limit_usd: "1".parse().unwrap(),
+                period: Period::Total,
+                mode: Mode::Hard,
+                alert_thresholds: vec![],
+            },
             period_start: 0,
             period_end: None,
             webhook: None,
         },
-        amount_picos: 100_000_000_000 + i64::from(call == "gen_lost"),
+        amount_picos: amount,
+    }
+}
+
+fn settled(line: tollgate::budgets::enforce::Line) -> tollgate::budgets::enforce::Settlement {
+    tollgate::budgets::enforce::Settlement {
+        lines: vec![line],
+        ..Default::default()
+    }
+}
+
+/// Reservations commit asynchronously on PostgreSQL: one lost with a database crash is simply
+/// absent. Its call still settles its cost, nothing is held afterwards, and what was held
+/// before was exactly the reservations that exist.
+#[tokio::test]
+async fn a_lost_reservation_settles_its_cost_and_holds_nothing() {
+    let Some((store, admin, name)) = fresh().await else {
+        return;
     };
+    let line = |call: &str| hard_line(100_000_000_000 + i64::from(call == "gen_lost"));
     let meter = Meter::spawn(store.clone(), Default::default());
     for call in ["gen_kept", "gen_lost"] {
-        assert!(meter.reserve(call, &[line(call)]).await.unwrap().is_ok());
+        let got = meter.reserve(call, &[line(call)]).await.unwrap();
+        assert!(got.is_ok(), "{got:?}");
     }
+    let (_, held) = store.budget_status("key", "key_a", 0, None).await.unwrap();
+    assert_eq!(held, 200_000_000_001, "both reservations are held");
     let url = format!("{}/{name}", admin.trim_end_matches("/postgres"));
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
         .await
         .unwrap();
-    // The crash: gen_lost's reservation row never reached the disk (its counter increment did
-    // not either; model that by taking both back).
+    // The crash: gen_lost's reservation row never reached the disk.
     sqlx::query("DELETE FROM budget_reservations WHERE call_id = 'gen_lost'")
         .execute(&mut conn)
         .await
         .unwrap();
-    sqlx::query("UPDATE budget_counters SET reserved_picos = reserved_picos - 100000000001")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    let (_, held) = store.budget_status("key", "key_a", 0, None).await.unwrap();
+    assert_eq!(held, 100_000_000_000, "what is held is the rows that exist");
     for call in ["gen_kept", "gen_lost"] {
-        let settlement = Settlement {
-            lines: vec![line(call)],
-            ..Settlement::default()
-        };
         meter
-            .record_settled(record(call, "key_a", 10, "0.005"), Some(settlement))
+            .record_settled(
+                record(call, "key_a", 10, "0.005"),
+                Some(settled(line(call))),
+            )
             .await
             .unwrap();
     }
-    let (spent, reserved): (i64, i64) =
-        sqlx::query_as("SELECT spent_picos, reserved_picos FROM budget_counters")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
-    assert_eq!(
-        reserved, 0,
-        "only the reservation that exists is given back"
-    );
+    let (spent, held) = store.budget_status("key", "key_a", 0, None).await.unwrap();
+    assert_eq!(held, 0, "nothing stays held");
     assert_eq!(spent, 2 * 5_000_000_000, "both calls' costs are settled");
     meter.shutdown().await;
     drop(conn);
     drop_db(store, &admin, &name).await;
+}
+
+/// Two replicas reserve and settle on one hard budget at once, every call costing exactly
+/// what it reserved, so each settlement turns a held amount into spent: a check that could
+/// see a call as neither held nor spent would admit more than the limit holds, and a leaked
+/// hold fewer. Exactly limit / cost calls must get through, whatever the interleaving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_reservations_and_settlements_admit_exactly_what_the_limit_holds() {
+    let Some((a, admin, name)) = fresh().await else {
+        return;
+    };
+    let url = format!("{}/{name}", admin.trim_end_matches("/postgres"));
+    let b = Store::connect(&url).await.unwrap();
+    // $1 limit, $0.01 a call: exactly 100 calls fit.
+    const COST: i64 = 10_000_000_000;
+    let meters = [
+        Meter::spawn(a.clone(), Default::default()),
+        Meter::spawn(b.clone(), Default::default()),
+    ];
+    let workers = (0..16).map(|w| {
+        let meter = meters[w % 2].clone();
+        tokio::spawn(async move {
+            let mut admitted = 0u32;
+            for i in 0..12 {
+                let call = format!("gen_{w}_{i}");
+                if meter
+                    .reserve(&call, &[hard_line(COST)])
+                    .await
+                    .unwrap()
+                    .is_ok()
+                {
+                    admitted += 1;
+                    meter
+                        .record_settled(
+                            record(&call, "key_a", 10, "0.01"),
+                            Some(settled(hard_line(COST))),
+                        )
+                        .await
+                        .unwrap();
+                }
+            }
+            admitted
+        })
+    });
+    let mut admitted = 0;
+    for w in futures::future::join_all(workers).await {
+        admitted += w.unwrap();
+    }
+    assert_eq!(admitted, 100, "192 calls asked; exactly 100 fit");
+    let (spent, held) = a.budget_status("key", "key_a", 0, None).await.unwrap();
+    assert_eq!((spent, held), (100 * COST, 0));
+    for m in meters {
+        m.shutdown().await;
+    }
+    b.close().await;
+    drop_db(a, &admin, &name).await;
 }

@@ -1,7 +1,7 @@
 //! Budget statements: teams, reservations, settlement, prepaid credits and the alert outbox.
 
 use chrono::Utc;
-use sqlx::{Connection, FromRow, Sqlite, Transaction};
+use sqlx::{FromRow, Sqlite};
 
 use super::shared::for_each_backend;
 use super::{from_millis, on_pool, parse_json, to_json, to_millis, Pool, Store, StoreError};
@@ -248,17 +248,19 @@ impl Store {
         start: i64,
         end: Option<i64>,
     ) -> Result<(i64, i64), StoreError> {
-        let row: Option<(i64, i64)> = on_pool!(self, |pool| {
-            sqlx::query_as("SELECT spent_picos, reserved_picos FROM budget_counters WHERE scope = $1 AND scope_id = $2 AND period_start = $3")
+        let row: Option<(i64,)> = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT spent_picos FROM budget_counters WHERE scope = $1 AND scope_id = $2 AND period_start = $3")
             .bind(scope)
             .bind(id)
             .bind(start)
             .fetch_optional(pool)
             .await
         })?;
-        let held = self.held(&(0, scope.to_string(), id.to_string(), start));
-        if let Some((spent, reserved)) = row {
-            return Ok((spent, reserved.saturating_add(held)));
+        let held = self
+            .reserved(&(0, scope.to_string(), id.to_string(), start))
+            .await?;
+        if let Some((spent,)) = row {
+            return Ok((spent, held));
         }
         let (micros, rest): (i64, i64) =
             on_pool!(self, |pool| sqlx::query_as(ledger_sum_sql(scope))
@@ -273,26 +275,46 @@ impl Store {
         ))
     }
 
-    /// What this process's calls in flight hold on an account beyond what the database says
-    /// (SQLite's in-memory reservations; nothing on PostgreSQL, where they are rows).
-    fn held(&self, key: &LockKey) -> i64 {
-        match self.pool {
-            Pool::Sqlite(_) => self.holds.held(key),
-            Pool::Postgres(_) => 0,
+    /// What the calls in flight hold on an account, at most `i64::MAX`: this process's, in
+    /// memory, on SQLite ([`super::holds`]); every replica's reservation rows on PostgreSQL
+    /// ([`super::reserve_many`]). (The accounts' `reserved_picos` columns are no longer kept.)
+    async fn reserved(&self, key: &LockKey) -> Result<i64, StoreError> {
+        match &self.pool {
+            Pool::Sqlite(_) => Ok(self.holds.held(key)),
+            Pool::Postgres(pool) => {
+                let account = super::reserve_many::account_column(key);
+                let (sum,): (i64,) = sqlx::query_as(
+                    "SELECT CAST(LEAST(COALESCE(SUM(amount_picos), 0), 9223372036854775807) AS BIGINT) \
+                     FROM budget_reservations WHERE account = $1 AND account_id = $2 AND period_start = $3",
+                )
+                .bind(account)
+                .bind(&key.2)
+                .bind(key.3)
+                .fetch_one(pool)
+                .await?;
+                Ok(sum)
+            }
         }
     }
 
     /// (balance, reserved) of a prepaid account.
     pub async fn balance(&self, kind: &str, id: &str) -> Result<Option<(i64, i64)>, StoreError> {
-        let held = self.held(&(1, kind.to_string(), id.to_string(), 0));
-        let row: Option<(i64, i64)> = on_pool!(self, |pool| {
-            sqlx::query_as("SELECT balance_picos, reserved_picos FROM credit_accounts WHERE owner_kind = $1 AND owner_id = $2")
+        let row: Option<(i64,)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT balance_picos FROM credit_accounts WHERE owner_kind = $1 AND owner_id = $2",
+            )
             .bind(kind)
             .bind(id)
             .fetch_optional(pool)
             .await
         })?;
-        Ok(row.map(|(balance, reserved)| (balance, reserved.saturating_add(held))))
+        let Some((balance,)) = row else {
+            return Ok(None);
+        };
+        let held = self
+            .reserved(&(1, kind.to_string(), id.to_string(), 0))
+            .await?;
+        Ok(Some((balance, held)))
     }
 
     /// A prepaid ledger's entries, newest first: up to `limit` below `before_seq`.
@@ -438,52 +460,23 @@ impl Store {
     }
 }
 
-/// Releases every reservation on PostgreSQL. With several replicas this releases the
-/// reservations of live replicas too: a replica's start recovers only what dead instances left
-/// ([`Store::recover_dead_instances`]); this is for a database no replica runs on.
+/// Releases every reservation on PostgreSQL: deletes the rows (an account's reserved amount is
+/// the sum of its rows), and clears the `reserved_picos` columns versions before 0017 kept.
+/// With several replicas this releases the reservations of live replicas too: a replica's
+/// start recovers only what dead instances left ([`Store::recover_dead_instances`]); this is
+/// for a database no replica runs on.
 async fn release_all(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> Result<usize, StoreError> {
-    /// Gives a reservation's amount back to its account.
-    async fn release(
-        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-        account: &str,
-        id: &str,
-        start: i64,
-        amount: i64,
-    ) -> Result<(), StoreError> {
-        match account.strip_suffix("_credit") {
-            Some(kind) => {
-                sqlx::query("UPDATE credit_accounts SET reserved_picos = reserved_picos - $3 WHERE owner_kind = $1 AND owner_id = $2")
-                    .bind(kind)
-                    .bind(id)
-                    .bind(amount)
-                    .execute(&mut **tx)
-                    .await?;
-            }
-            None => {
-                sqlx::query("UPDATE budget_counters SET reserved_picos = reserved_picos - $4 WHERE scope = $1 AND scope_id = $2 AND period_start = $3")
-                    .bind(account)
-                    .bind(id)
-                    .bind(start)
-                    .bind(amount)
-                    .execute(&mut **tx)
-                    .await?;
-            }
-        }
-        Ok(())
-    }
-
-    let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
-        "SELECT account, account_id, period_start, amount_picos FROM budget_reservations",
-    )
-    .fetch_all(&mut **tx)
-    .await?;
-    for (account, id, start, amount) in &rows {
-        release(tx, account, id, *start, *amount).await?;
-    }
-    sqlx::query("DELETE FROM budget_reservations")
+    let n = sqlx::query("DELETE FROM budget_reservations")
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    sqlx::query("UPDATE budget_counters SET reserved_picos = 0 WHERE reserved_picos <> 0")
         .execute(&mut **tx)
         .await?;
-    Ok(rows.len())
+    sqlx::query("UPDATE credit_accounts SET reserved_picos = 0 WHERE reserved_picos <> 0")
+        .execute(&mut **tx)
+        .await?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 for_each_backend! {
@@ -592,21 +585,21 @@ pub(super) async fn settle_batch(
     insert_alerts::sqlite::run(conn, &alerts).await
 }
 
-/// One line's part in a PostgreSQL settlement: the line, its call's cost, the amount it gives
-/// back, and its settlement.
-type Settling<'a> = (&'a Line, i64, i64, &'a Settlement);
+/// One line's part in a PostgreSQL settlement: the line, its call's cost, and its settlement.
+type Settling<'a> = (&'a Line, i64, &'a Settlement);
 
-/// Settles a batch's reservations on PostgreSQL in the batch's transaction: one statement per
-/// account, whatever the number of its calls in the batch (a hot budget's row was updated once
-/// per call, each a round trip under its lock, and reservations queued behind them), taken in
-/// the same fixed order as reservations lock their rows (after the rollups the record insert
-/// locked), so concurrent batches and reservations on other replicas never wait on each other
-/// in a cycle. The value right after each call, which its alerts need, is the account's final
-/// value with the later calls' costs taken back out: the row is locked from its update on.
+/// Settles a batch's calls on PostgreSQL in the batch's transaction, which also deletes their
+/// reservation rows (`pg_ledger::delete_reservations`): one statement per account, whatever
+/// the number of its calls in the batch (a hot budget's row was updated once per call, each a
+/// round trip under its lock), taken in one fixed order (after the rollups the record insert
+/// locked), so ledger batches of several replicas never wait on each other in a cycle.
+/// Reservations lock no account row ([`super::reserve_many`]): only ledger batches and admin
+/// changes queue here. The value right after each call, which its alerts need, is the
+/// account's final value with the later calls' costs taken back out: the row is locked from
+/// its update on.
 pub(super) async fn settle_batch_postgres(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     items: &[(&UsageRecord, &Settlement)],
-    released: &super::pg_ledger::Released,
 ) -> Result<(), StoreError> {
     let now = to_millis(Utc::now());
     let mut alerts: Vec<NewAlert> = items
@@ -619,15 +612,10 @@ pub(super) async fn settle_batch_postgres(
     for (record, s) in items {
         let cost = to_picos(record.cost).unwrap_or(0);
         for line in &s.lines {
-            let held = if released.holds(&record.id, &line.account) {
-                line.amount_picos
-            } else {
-                0
-            };
             accounts
                 .entry(lock_order(&line.account))
                 .or_default()
-                .push((line, cost, held, s));
+                .push((line, cost, s));
             if matches!(line.account, Account::Credit { .. }) && cost > 0 {
                 entries.push((&line.account, cost, &record.id));
             }
@@ -649,27 +637,24 @@ pub(super) async fn settle_batch_postgres(
                 after[i + 1].saturating_sub(later)
             };
         }
-        for ((line, cost, _, s), after) in settling.iter().zip(after) {
+        for ((line, cost, s), after) in settling.iter().zip(after) {
             alerts.extend(settlement_alerts(line, *cost, after, granted_seq, s, now));
         }
     }
     insert_alerts::postgres::run(tx, &alerts).await
 }
 
-/// One account's settlement: the batch's costs added to its spend (or taken from its balance)
-/// and its reservations given back, in one statement. Returns the new spend or balance, with
+/// One account's settlement: the batch's costs added to its spend (or taken from its balance),
+/// in one statement. Returns the new spend or balance, with
 /// the balance's grant sequence; `None` when the row does not exist.
 async fn settle_account(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     settling: &[Settling<'_>],
 ) -> Result<Option<(i64, i64)>, StoreError> {
-    let sum = |f: fn(&Settling<'_>) -> i64| {
-        settling
-            .iter()
-            .try_fold(0i64, |t, l| t.checked_add(f(l)))
-            .ok_or_else(|| StoreError::Corrupt("a batch's settlement overflows".into()))
-    };
-    let (cost, held) = (sum(|l| l.1)?, sum(|l| l.2)?);
+    let cost = settling
+        .iter()
+        .try_fold(0i64, |t, l| t.checked_add(l.1))
+        .ok_or_else(|| StoreError::Corrupt("a batch's settlement overflows".into()))?;
     Ok(match &settling[0].0.account {
         Account::Budget {
             scope,
@@ -677,24 +662,22 @@ async fn settle_account(
             period_start,
             ..
         } => sqlx::query_as(
-            "UPDATE budget_counters SET spent_picos = spent_picos + $4, reserved_picos = reserved_picos - $5 \
+            "UPDATE budget_counters SET spent_picos = spent_picos + $4 \
              WHERE scope = $1 AND scope_id = $2 AND period_start = $3 RETURNING spent_picos, CAST(0 AS BIGINT)",
         )
         .bind(scope.as_str())
         .bind(id)
         .bind(period_start)
         .bind(cost)
-        .bind(held)
         .fetch_optional(&mut **tx)
         .await?,
         Account::Credit { owner, id, .. } => sqlx::query_as(
-            "UPDATE credit_accounts SET balance_picos = balance_picos - $3, reserved_picos = reserved_picos - $4 \
+            "UPDATE credit_accounts SET balance_picos = balance_picos - $3 \
              WHERE owner_kind = $1 AND owner_id = $2 RETURNING balance_picos, granted_seq",
         )
         .bind(owner.as_str())
         .bind(id)
         .bind(cost)
-        .bind(held)
         .fetch_optional(&mut **tx)
         .await?,
     })
@@ -815,54 +798,6 @@ pub(super) async fn adjust_counters(
     Ok(())
 }
 
-/// Creates a budget period's counter on SQLite from the ledger when it does not exist yet (a
-/// period's first reservation), in the caller's write transaction.
-pub(super) async fn ensure_counter_sqlite(
-    tx: &mut Transaction<'_, Sqlite>,
-    account: &Account,
-) -> Result<(), StoreError> {
-    let Account::Budget {
-        scope,
-        id,
-        period_start,
-        period_end,
-        ..
-    } = account
-    else {
-        return Ok(());
-    };
-    ensure_counter::sqlite::run(tx, scope.as_str(), id, *period_start, *period_end).await
-}
-
-/// Reserves on PostgreSQL, in one transaction on a pooled connection: each conditional update
-/// takes its row's lock until the commit, so concurrent calls on any replica serialise on the
-/// accounts they share, and the lines are taken in one fixed order (counters by scope and id,
-/// then balances) so that two calls never wait for each other's rows: no deadlock.
-pub(super) async fn reserve_postgres(
-    conn: &mut sqlx::PgConnection,
-    call_id: &str,
-    lines: &[Line],
-    instance: &str,
-) -> Result<Result<(), Refused>, StoreError> {
-    let mut order: Vec<usize> = (0..lines.len()).collect();
-    order.sort_by_key(|&i| lock_order(&lines[i].account));
-    let mut tx = conn.begin().await?;
-    // A reservation need not wait for its WAL flush: calls on one hot account serialise on its
-    // row lock, and a flush per reservation under that lock capped them at one fsync each. A
-    // reservation lost with a database crash is harmless: its call settles its real cost and
-    // gives back only reservations that exist (see `pg_ledger::Released`); spend itself is
-    // always committed synchronously with the usage record.
-    sqlx::query("SET LOCAL synchronous_commit = off")
-        .execute(&mut *tx)
-        .await?;
-    let result = reserve_lines(&mut tx, (call_id, instance), lines, &order).await?;
-    match result {
-        Ok(()) => tx.commit().await?,
-        Err(_) => tx.rollback().await?,
-    }
-    Ok(result)
-}
-
 /// An account's place in the lock order: counters (0) by scope, id and period start, then
 /// balances (1) by owner kind and id.
 pub(super) type LockKey = (u8, String, String, i64);
@@ -881,14 +816,18 @@ pub(super) fn lock_order(account: &Account) -> LockKey {
 }
 
 for_each_backend! {
-/// Creates a budget period's counter from the ledger when it does not exist yet.
+/// Creates a budget period's counter from the ledger when it does not exist yet (a period's
+/// first reservation), in the caller's transaction: on SQLite a write transaction, on
+/// PostgreSQL a reservation batch's, under the account's advisory lock (so two replicas never
+/// both count the ledger for it). A balance needs nothing.
 fn ensure_counter(
     tx: &mut sqlx::Transaction<'_, Db>,
-    scope: &str,
-    id: &str,
-    start: i64,
-    end: Option<i64>,
+    account: &Account,
 ) -> Result<(), StoreError> {
+    let Account::Budget { scope, id, period_start: start, period_end: end, .. } = account else {
+        return Ok(());
+    };
+    let (scope, start, end) = (scope.as_str(), *start, *end);
     let exists: Option<(i64,)> = sqlx::query_as("SELECT spent_picos FROM budget_counters WHERE scope = $1 AND scope_id = $2 AND period_start = $3")
         .bind(scope)
         .bind(id)
@@ -916,94 +855,4 @@ fn ensure_counter(
         .await?;
     Ok(())
 }
-}
-
-/// Takes each line's reservation on PostgreSQL in `order` (indexes into `lines`); stops at the
-/// first account that cannot cover its line and says what remained there. The caller commits
-/// or rolls back. (SQLite's reservations are held in memory: [`super::holds`].)
-async fn reserve_lines(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    (call_id, instance): (&str, &str),
-    lines: &[Line],
-    order: &[usize],
-) -> Result<Result<(), Refused>, StoreError> {
-    for &i in order {
-        let line = &lines[i];
-        let ok = match &line.account {
-            Account::Budget {
-                scope,
-                id,
-                budget,
-                period_start,
-                period_end,
-                ..
-            } => {
-                ensure_counter::postgres::run(tx, scope.as_str(), id, *period_start, *period_end)
-                    .await?;
-                let hard = budget.mode == crate::budgets::Mode::Hard;
-                let limit = budget.limit_picos();
-                let updated = sqlx::query(
-                    "UPDATE budget_counters SET reserved_picos = reserved_picos + $4 WHERE scope = $1 AND scope_id = $2 \
-                     AND period_start = $3 AND ($5 = 0 OR spent_picos + reserved_picos + $4 <= $6)",
-                )
-                .bind(scope.as_str())
-                .bind(id)
-                .bind(period_start)
-                .bind(line.amount_picos)
-                .bind(i64::from(hard))
-                .bind(limit)
-                .execute(&mut **tx)
-                .await?;
-                if updated.rows_affected() == 0 {
-                    let (spent, reserved): (i64, i64) = sqlx::query_as("SELECT spent_picos, reserved_picos FROM budget_counters WHERE scope = $1 AND scope_id = $2 AND period_start = $3")
-                        .bind(scope.as_str())
-                        .bind(id)
-                        .bind(period_start)
-                        .fetch_one(&mut **tx)
-                        .await?;
-                    Some(limit - spent - reserved)
-                } else {
-                    None
-                }
-            }
-            Account::Credit { owner, id, .. } => {
-                let updated = sqlx::query(
-                    "UPDATE credit_accounts SET reserved_picos = reserved_picos + $3 WHERE owner_kind = $1 AND owner_id = $2 \
-                     AND balance_picos - reserved_picos - $3 >= 0",
-                )
-                .bind(owner.as_str())
-                .bind(id)
-                .bind(line.amount_picos)
-                .execute(&mut **tx)
-                .await?;
-                if updated.rows_affected() == 0 {
-                    let row: Option<(i64, i64)> = sqlx::query_as("SELECT balance_picos, reserved_picos FROM credit_accounts WHERE owner_kind = $1 AND owner_id = $2")
-                        .bind(owner.as_str())
-                        .bind(id)
-                        .fetch_optional(&mut **tx)
-                        .await?;
-                    Some(row.map_or(0, |(b, r)| b - r))
-                } else {
-                    None
-                }
-            }
-        };
-        if let Some(remaining) = ok {
-            return Ok(Err(Refused {
-                line: i,
-                remaining_picos: remaining,
-            }));
-        }
-        sqlx::query("INSERT INTO budget_reservations (call_id, account, account_id, period_start, amount_picos, created_at, instance_id) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .bind(call_id)
-            .bind(line.account.kind())
-            .bind(line.account.id())
-            .bind(line.account.period_start())
-            .bind(line.amount_picos)
-            .bind(to_millis(Utc::now()))
-            .bind(instance)
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(Ok(()))
 }

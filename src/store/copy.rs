@@ -8,8 +8,9 @@
 //! * **Gateway stopped**: calls in flight (`call_starts`) and their reservations
 //!   (`budget_reservations`) are not copied: they belong to a running process, which the target
 //!   would never hear from again. A source that has any is refused, telling the operator to stop
-//!   the gateway first. The reserved amounts in `budget_counters` and `credit_accounts` are then
-//!   0 and are copied as they are.
+//!   the gateway first. The `reserved_picos` columns of `budget_counters` and `credit_accounts`
+//!   are copied as they are (no version reads them any more: SQLite holds reservations in
+//!   memory, PostgreSQL sums its reservation rows).
 //! * **Target**: migrated by [`Store::connect`], refused unless every table is empty, and
 //!   written in **one transaction**: a copy that fails (or whose totals differ) rolls back and
 //!   leaves the target empty, so it can simply be run again. PostgreSQL holds a transaction of

@@ -72,8 +72,10 @@ impl Holds {
 }
 
 /// One call: its lines in lock order, refused at the first account that cannot cover its
-/// line (with what remains there, as the PostgreSQL path names it); held when all can.
-fn take(
+/// line (with what remains there); added to `held` when all can. PostgreSQL's batches decide
+/// with it too, against the held amounts they read from the reservation rows
+/// ([`super::reserve_many`]).
+pub(super) fn take(
     lines: &[Line],
     values: &HashMap<LockKey, i64>,
     held: &mut HashMap<LockKey, i128>,

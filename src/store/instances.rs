@@ -136,48 +136,15 @@ impl Store {
     }
 }
 
-/// Gives dead instances' reservations back to their accounts and deletes them. The accounts'
-/// rows are locked first, in the order reservations lock them, so recovery never deadlocks with
-/// calls reserving on a live replica.
+/// Releases dead instances' reservations: deletes their rows (an account's reserved amount is
+/// the sum of its rows, [`super::reserve_many`]), so no account row is locked and recovery
+/// never waits on live replicas' settlements.
 async fn release_dead_reservations(
     tx: &mut sqlx::PgConnection,
     dead: &[String],
     cutoff: i64,
 ) -> Result<usize, StoreError> {
     let dead_rows = DEAD.replace("{at}", "created_at");
-    let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(&format!(
-        "SELECT account, account_id, period_start, CAST(SUM(amount_picos) AS BIGINT) FROM budget_reservations \
-         WHERE {dead_rows} GROUP BY account, account_id, period_start ORDER BY account, account_id, period_start"
-    ))
-    .bind(dead)
-    .bind(cutoff)
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut budgets: Vec<&(String, String, i64, i64)> =
-        rows.iter().filter(|r| !r.0.ends_with("_credit")).collect();
-    budgets.sort_by(|a, b| (&a.0, &a.1, a.2).cmp(&(&b.0, &b.1, b.2)));
-    for (scope, id, start, amount) in budgets {
-        sqlx::query(
-            "UPDATE budget_counters SET reserved_picos = reserved_picos - $4 \
-             WHERE scope = $1 AND scope_id = $2 AND period_start = $3",
-        )
-        .bind(scope)
-        .bind(id)
-        .bind(start)
-        .bind(amount)
-        .execute(&mut *tx)
-        .await?;
-    }
-    for (account, id, _, amount) in rows.iter().filter(|r| r.0.ends_with("_credit")) {
-        sqlx::query(
-            "UPDATE credit_accounts SET reserved_picos = reserved_picos - $3 WHERE owner_kind = $1 AND owner_id = $2",
-        )
-        .bind(account.trim_end_matches("_credit"))
-        .bind(id)
-        .bind(amount)
-        .execute(&mut *tx)
-        .await?;
-    }
     let released = sqlx::query(&format!(
         "DELETE FROM budget_reservations WHERE {dead_rows}"
     ))

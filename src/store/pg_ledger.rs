@@ -134,41 +134,22 @@ pub(super) async fn delete_starts(tx: &mut PgConnection, ids: &[String]) -> Resu
     Ok(())
 }
 
-/// Removes the reservation rows of calls whose records settle in this batch (their accounts are
-/// settled statement by statement afterwards, in the same transaction).
+/// Removes the reservation rows of calls whose records settle in this batch, in the
+/// transaction that adds their costs to their accounts: a reservation's check sees each call
+/// either held or spent, never neither ([`super::reserve_many`]). A row lost with a database
+/// crash (reservations commit asynchronously) is simply not there to remove.
 pub(super) async fn delete_reservations(
     tx: &mut PgConnection,
     call_ids: &[String],
-) -> Result<Released, StoreError> {
+) -> Result<(), StoreError> {
     if call_ids.is_empty() {
-        return Ok(Released::default());
+        return Ok(());
     }
-    let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
-        "DELETE FROM budget_reservations WHERE call_id = ANY($1) \
-         RETURNING call_id, account, account_id, period_start",
-    )
-    .bind(call_ids)
-    .fetch_all(tx)
-    .await?;
-    Ok(Released(rows.into_iter().collect()))
-}
-
-/// The reservations a batch removed, by (call, account kind, account id, period start): only
-/// these are given back to their accounts. Reservations commit asynchronously on PostgreSQL
-/// (see `reserve_postgres`), so one can be lost with a database crash; its call then settles
-/// its cost without giving back an amount that was never held.
-#[derive(Debug, Default)]
-pub(super) struct Released(std::collections::HashSet<(String, String, String, i64)>);
-
-impl Released {
-    pub(super) fn holds(&self, call_id: &str, account: &crate::budgets::enforce::Account) -> bool {
-        self.0.contains(&(
-            call_id.to_string(),
-            account.kind(),
-            account.id().to_string(),
-            account.period_start(),
-        ))
-    }
+    sqlx::query("DELETE FROM budget_reservations WHERE call_id = ANY($1)")
+        .bind(call_ids)
+        .execute(tx)
+        .await?;
+    Ok(())
 }
 
 /// The metering writer's batch with nothing to settle, in one transaction.

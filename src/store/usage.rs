@@ -235,9 +235,9 @@ async fn pg_write_batch(
         .filter(|(_, s)| s.is_some())
         .map(|(r, _)| r.id.clone())
         .collect();
-    let released = pg_ledger::delete_reservations(&mut tx, &settling).await?;
+    pg_ledger::delete_reservations(&mut tx, &settling).await?;
     let settled = newly_settled(records, settlements, &inserted);
-    super::budgets::settle_batch_postgres(&mut tx, &settled, &released).await?;
+    super::budgets::settle_batch_postgres(&mut tx, &settled).await?;
     tx.commit().await?;
     Ok(())
 }
