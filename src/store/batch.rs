@@ -6,7 +6,9 @@ use std::collections::HashSet;
 
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
+use super::budgets::Targets;
 use super::{to_millis, StoreError};
+use crate::budgets::enforce::Settlement;
 use crate::metering::{CallStart, UsageRecord};
 use crate::money::to_picos;
 
@@ -19,6 +21,17 @@ const CACHED_ROWS: usize = 16;
 
 fn int(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// What a script's `RETURNING` statements gave: one shape of row for all, `(tag, value,
+/// granted seq, id)`, since one query decodes every statement's rows alike.
+#[derive(Debug, Default)]
+pub(super) struct Returned {
+    /// The records that were new.
+    pub ids: HashSet<String>,
+    /// Each settlement update's tag (its place in the [`Targets`]), new value and grant
+    /// sequence, in statement order.
+    pub values: Vec<(i64, i64, i64)>,
 }
 
 /// The statements of one ledger batch, bound in order (`?` placeholders, counted across
@@ -65,7 +78,7 @@ impl<'a> Script<'a> {
     }
 
     /// Inserts records, idempotent by id; with `returning`, the statements return the ids that
-    /// were new.
+    /// were new (as `-1, 0, 0, id`: the shape of the settlement updates' rows, see [`Returned`]).
     pub(super) fn records(
         &mut self,
         records: &'a [UsageRecord],
@@ -121,7 +134,7 @@ impl<'a> Script<'a> {
                         .push_bind(int(r.usage.web_search_requests));
                 });
             self.qb.push(if returning {
-                " ON CONFLICT (id) DO NOTHING RETURNING id; "
+                " ON CONFLICT (id) DO NOTHING RETURNING -1, 0, 0, id; "
             } else {
                 " ON CONFLICT (id) DO NOTHING; "
             });
@@ -147,21 +160,40 @@ impl<'a> Script<'a> {
         self.rows == 0
     }
 
-    /// Runs the script; returns the ids its `RETURNING` statements gave.
-    pub(super) async fn run(
-        mut self,
-        conn: &mut SqliteConnection,
-    ) -> Result<HashSet<String>, StoreError> {
+    /// Appends the settlement of `items` (their budgets' and balances' updates, each returning
+    /// its tag and new value, and their credit entries), assuming every record is new: the
+    /// caller checks that against [`Returned::ids`] before it commits.
+    pub(super) fn settlements(
+        &mut self,
+        items: &[(&'a UsageRecord, &'a Settlement)],
+        now: i64,
+    ) -> Targets<'a> {
+        let targets = super::budgets::push_settlements(&mut self.qb, items, now);
+        self.rows += targets.len();
+        targets
+    }
+
+    /// Runs the script; returns what its `RETURNING` statements gave.
+    pub(super) async fn run(mut self, conn: &mut SqliteConnection) -> Result<Returned, StoreError> {
+        let mut out = Returned::default();
         if self.is_empty() {
-            return Ok(HashSet::new());
+            return Ok(out);
         }
-        let ids: Vec<(String,)> = self
+        let rows: Vec<(i64, i64, i64, Option<String>)> = self
             .qb
             .build_query_as()
             .persistent(self.rows <= CACHED_ROWS)
             .fetch_all(conn)
             .await?;
-        Ok(ids.into_iter().map(|(id,)| id).collect())
+        for (tag, value, seq, id) in rows {
+            match id {
+                Some(id) => {
+                    out.ids.insert(id);
+                }
+                None => out.values.push((tag, value, seq)),
+            }
+        }
+        Ok(out)
     }
 
     /// Runs the script, which holds no `RETURNING`, and commits, as one round trip. A script

@@ -512,24 +512,45 @@ fn insert_alerts(
 }
 }
 
+/// What each SQLite settlement update settles, by its position (returned as its first
+/// column): the line, its call's cost, and its settlement.
+pub(super) type Targets<'a> = Vec<(&'a Line, i64, &'a Settlement)>;
+
 /// Settles the reservations of a batch's new records to their actual costs, in the batch's
-/// transaction, and writes the alerts that raises: every counter and balance update (each
-/// returning its new value) and every credit entry as one script, one round trip for the whole
-/// batch. SQLite runs the statements in order, so each update returns the value right after
-/// its own record, as the alerts need. The calls' reservations are held in memory
-/// ([`super::holds`]); the caller releases them after the commit.
+/// transaction, and writes the alerts that raises: every counter and balance update and every
+/// credit entry as one script, one round trip for the whole batch. (The metering writer
+/// usually folds these statements into its batch's own script instead: `Script::settlements`.)
+/// The calls' reservations are held in memory ([`super::holds`]); the caller releases them
+/// after the commit.
 pub(super) async fn settle_batch(
     conn: &mut sqlx::SqliteConnection,
     items: &[(&UsageRecord, &Settlement)],
 ) -> Result<(), StoreError> {
     let now = to_millis(Utc::now());
-    let mut alerts: Vec<NewAlert> = items
-        .iter()
-        .flat_map(|(_, s)| s.alerts.iter().cloned())
-        .collect();
     let mut qb = sqlx::QueryBuilder::<Sqlite>::new("");
-    // What each update settles, by its position (returned as the first column).
-    let mut targets: Vec<(&Line, i64, &Settlement)> = Vec::new();
+    let targets = push_settlements(&mut qb, items, now);
+    let mut values = Vec::new();
+    if !targets.is_empty() {
+        let rows: Vec<(i64, i64, i64, Option<String>)> = qb
+            .build_query_as()
+            .persistent(targets.len() <= 4)
+            .fetch_all(&mut *conn)
+            .await?;
+        values = rows.into_iter().map(|(t, v, s, _)| (t, v, s)).collect();
+    }
+    write_settled_alerts(conn, items, &targets, &values, now).await
+}
+
+/// Pushes a batch's settlement statements onto `qb`: each line's update of its counter or
+/// balance, returning `(tag, new value, granted seq, NULL)`, and each charge's credit entry.
+/// SQLite runs the statements in order, so each update returns the value right after its own
+/// record, as the alerts need.
+pub(super) fn push_settlements<'a>(
+    qb: &mut sqlx::QueryBuilder<'a, Sqlite>,
+    items: &[(&'a UsageRecord, &'a Settlement)],
+    now: i64,
+) -> Targets<'a> {
+    let mut targets: Targets<'a> = Vec::new();
     for (record, s) in items {
         let cost = to_picos(record.cost).unwrap_or(0);
         for line in &s.lines {
@@ -540,15 +561,15 @@ pub(super) async fn settle_batch(
             let (update, returned) = match line.account {
                 Account::Budget { .. } => (
                     "UPDATE budget_counters SET spent_picos = spent_picos + ",
-                    ", spent_picos, 0; ",
+                    ", spent_picos, 0, NULL; ",
                 ),
                 Account::Credit { .. } => (
                     "UPDATE credit_accounts SET balance_picos = balance_picos - ",
-                    ", balance_picos, granted_seq; ",
+                    ", balance_picos, granted_seq, NULL; ",
                 ),
             };
             qb.push(update).push_bind(cost);
-            push_account_row(&mut qb, &line.account);
+            push_account_row(qb, &line.account);
             qb.push(" RETURNING ").push_bind(tag).push(returned);
             if let Account::Credit { owner, id, .. } = &line.account {
                 if cost > 0 {
@@ -570,17 +591,29 @@ pub(super) async fn settle_batch(
             }
         }
     }
-    if !targets.is_empty() {
-        let rows: Vec<(i64, i64, i64)> = qb
-            .build_query_as()
-            .persistent(targets.len() <= 4)
-            .fetch_all(&mut *conn)
-            .await?;
-        for (tag, value, granted_seq) in rows {
-            if let Some((line, cost, s)) = usize::try_from(tag).ok().and_then(|t| targets.get(t)) {
-                alerts.extend(settlement_alerts(line, *cost, value, granted_seq, s, now));
-            }
+    targets
+}
+
+/// Writes a settled batch's alerts: those its calls carried, and those each update's new value
+/// raises (`values`: the updates' tags, values and grant sequences).
+pub(super) async fn write_settled_alerts(
+    conn: &mut sqlx::SqliteConnection,
+    items: &[(&UsageRecord, &Settlement)],
+    targets: &Targets<'_>,
+    values: &[(i64, i64, i64)],
+    now: i64,
+) -> Result<(), StoreError> {
+    let mut alerts: Vec<NewAlert> = items
+        .iter()
+        .flat_map(|(_, s)| s.alerts.iter().cloned())
+        .collect();
+    for &(tag, value, granted_seq) in values {
+        if let Some((line, cost, s)) = usize::try_from(tag).ok().and_then(|t| targets.get(t)) {
+            alerts.extend(settlement_alerts(line, *cost, value, granted_seq, s, now));
         }
+    }
+    if alerts.is_empty() {
+        return Ok(());
     }
     insert_alerts::sqlite::run(conn, &alerts).await
 }

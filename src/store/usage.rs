@@ -473,6 +473,12 @@ type SqliteBatch<'a> = (
 );
 
 /// Writes a batch; once it has committed, lets go of the reservations its records settled.
+///
+/// The batch's settlements go in the same script as its records, assuming every record is new
+/// (a record is written twice only when a batch is retried): one round trip to the database
+/// thread, then `COMMIT` (and the alerts between, when a threshold was crossed). When the
+/// records' `RETURNING` shows one was already in the ledger, its settlement must not be
+/// applied again: the script is rolled back and the batch settles its new records alone.
 async fn write_ledger_batch_on(
     conn: &mut SqliteConnection,
     holds: &super::holds::Holds,
@@ -481,20 +487,47 @@ async fn write_ledger_batch_on(
     if settlements.iter().all(Option::is_none) {
         return write_plain_batch(conn, starts, records, finished_starts).await;
     }
-    // `BEGIN` goes with the first script (one round trip to the database thread fewer); a
-    // statement that fails leaves the transaction open, and both callers then close the
-    // connection, which rolls it back.
+    let now = to_millis(chrono::Utc::now());
+    let all: Vec<(&UsageRecord, &Settlement)> = records
+        .iter()
+        .zip(settlements)
+        .filter_map(|(r, s)| s.as_ref().map(|s| (r, s)))
+        .collect();
+    // `BEGIN` goes with the script; a statement that fails leaves the transaction open, and
+    // both callers then close the connection, which rolls it back.
+    let mut script = records_script(starts, records, finished_starts)?;
+    let targets = script.settlements(&all, now);
+    let returned = script.run(conn).await?;
+    let mut settled = newly_settled(records, settlements, &returned.ids);
+    if settled.len() == all.len() {
+        super::budgets::write_settled_alerts(conn, &all, &targets, &returned.values, now).await?;
+    } else {
+        sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+        let inserted = records_script(starts, records, finished_starts)?
+            .run(conn)
+            .await?
+            .ids;
+        settled = newly_settled(records, settlements, &inserted);
+        super::budgets::settle_batch(conn, &settled).await?;
+    }
+    sqlx::query("COMMIT").execute(&mut *conn).await?;
+    holds.release(settled.iter().flat_map(|(_, s)| &s.lines));
+    Ok(())
+}
+
+/// A settling batch's transaction up to its settlement: `BEGIN IMMEDIATE`, its starts, its
+/// records (returning the ids that were new), the finished calls' starts removed.
+fn records_script<'a>(
+    starts: &'a [CallStart],
+    records: &'a [UsageRecord],
+    finished_starts: &'a [String],
+) -> Result<Script<'a>, StoreError> {
     let mut script = Script::transaction();
     script
         .starts(starts)
         .records(records, true)?
         .delete_starts(finished_starts);
-    let inserted = script.run(conn).await?;
-    let settled = newly_settled(records, settlements, &inserted);
-    super::budgets::settle_batch(conn, &settled).await?;
-    sqlx::query("COMMIT").execute(&mut *conn).await?;
-    holds.release(settled.iter().flat_map(|(_, s)| &s.lines));
-    Ok(())
+    Ok(script)
 }
 
 /// A batch with nothing to settle: the whole transaction is one script, one round trip to the
