@@ -221,14 +221,14 @@ async fn recovery_is_scoped_to_dead_instances() {
     drop_db(b, &admin, &name).await;
 }
 
-/// A hard $1 key budget line of `amount` picodollars.
-fn hard_line(amount: i64) -> tollgate::budgets::enforce::Line {
+/// A line of `amount` picodollars on key `key`'s hard $1 budget.
+fn hard_line(key: &str, amount: i64) -> tollgate::budgets::enforce::Line {
     use tollgate::budgets::enforce::{Account, Line, Scope};
     use tollgate::budgets::{Budget, Mode, Period};
     Line {
         account: Account::Budget {
             scope: Scope::Key,
-            id: "key_a".into(),
+            id: key.into(),
             budget: Budget {
                 limit_usd: "1".parse().unwrap(),
                 period: Period::Total,
@@ -258,7 +258,7 @@ async fn a_lost_reservation_settles_its_cost_and_holds_nothing() {
     let Some((store, admin, name)) = fresh().await else {
         return;
     };
-    let line = |call: &str| hard_line(100_000_000_000 + i64::from(call == "gen_lost"));
+    let line = |call: &str| hard_line("key_a", 100_000_000_000 + i64::from(call == "gen_lost"));
     let meter = Meter::spawn(store.clone(), Default::default());
     for call in ["gen_kept", "gen_lost"] {
         let got = meter.reserve(call, &[line(call)]).await.unwrap();
@@ -296,8 +296,10 @@ async fn a_lost_reservation_settles_its_cost_and_holds_nothing() {
 
 /// Two replicas reserve and settle on one hard budget at once, every call costing exactly
 /// what it reserved, so each settlement turns a held amount into spent: a check that could
-/// see a call as neither held nor spent would admit more than the limit holds, and a leaked
-/// hold fewer. Exactly limit / cost calls must get through, whatever the interleaving.
+/// see a call as neither held nor spent, or two batches that read the same state, would admit
+/// more than the limit holds, and a leaked hold fewer. Exactly limit / cost calls must get
+/// through, whatever the interleaving; the race is run on eight budgets in turn, since an
+/// unsafe interleaving only happens near the limit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_reservations_and_settlements_admit_exactly_what_the_limit_holds() {
     let Some((a, admin, name)) = fresh().await else {
@@ -305,30 +307,43 @@ async fn racing_reservations_and_settlements_admit_exactly_what_the_limit_holds(
     };
     let url = format!("{}/{name}", admin.trim_end_matches("/postgres"));
     let b = Store::connect(&url).await.unwrap();
-    // $1 limit, $0.01 a call: exactly 100 calls fit.
-    const COST: i64 = 10_000_000_000;
     let meters = [
         Meter::spawn(a.clone(), Default::default()),
         Meter::spawn(b.clone(), Default::default()),
     ];
+    for round in 0..8 {
+        let key = format!("key_{round}");
+        let admitted = race(&meters, &key).await;
+        assert_eq!(admitted, 100, "{key}: 192 calls asked; exactly 100 fit");
+        let (spent, held) = a.budget_status("key", &key, 0, None).await.unwrap();
+        assert_eq!((spent, held), (100 * RACE_COST, 0), "{key}");
+    }
+    for m in meters {
+        m.shutdown().await;
+    }
+    b.close().await;
+    drop_db(a, &admin, &name).await;
+}
+
+/// $0.01 a call on a $1 budget: exactly 100 calls fit.
+const RACE_COST: i64 = 10_000_000_000;
+
+/// 16 workers, alternating between the two replicas' meters, each asking 12 times on `key`'s
+/// budget and settling what it was granted at full cost; returns how many were granted.
+async fn race(meters: &[Meter; 2], key: &str) -> u32 {
     let workers = (0..16).map(|w| {
         let meter = meters[w % 2].clone();
+        let key = key.to_string();
         tokio::spawn(async move {
             let mut admitted = 0u32;
             for i in 0..12 {
-                let call = format!("gen_{w}_{i}");
-                if meter
-                    .reserve(&call, &[hard_line(COST)])
-                    .await
-                    .unwrap()
-                    .is_ok()
-                {
+                let call = format!("gen_{key}_{w}_{i}");
+                let line = || hard_line(&key, RACE_COST);
+                if meter.reserve(&call, &[line()]).await.unwrap().is_ok() {
                     admitted += 1;
+                    let r = record(&call, &key, 10, "0.01");
                     meter
-                        .record_settled(
-                            record(&call, "key_a", 10, "0.01"),
-                            Some(settled(hard_line(COST))),
-                        )
+                        .record_settled(r, Some(settled(line())))
                         .await
                         .unwrap();
                 }
@@ -340,12 +355,5 @@ async fn racing_reservations_and_settlements_admit_exactly_what_the_limit_holds(
     for w in futures::future::join_all(workers).await {
         admitted += w.unwrap();
     }
-    assert_eq!(admitted, 100, "192 calls asked; exactly 100 fit");
-    let (spent, held) = a.budget_status("key", "key_a", 0, None).await.unwrap();
-    assert_eq!((spent, held), (100 * COST, 0));
-    for m in meters {
-        m.shutdown().await;
-    }
-    b.close().await;
-    drop_db(a, &admin, &name).await;
+    admitted
 }

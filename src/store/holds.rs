@@ -71,6 +71,17 @@ impl Holds {
     }
 }
 
+/// A call's lines in the order they are checked: each one's account and index, in lock order.
+pub(super) fn in_lock_order(lines: &[Line]) -> Vec<(LockKey, usize)> {
+    let mut order: Vec<(LockKey, usize)> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (lock_order(&l.account), i))
+        .collect();
+    order.sort();
+    order
+}
+
 /// One call: its lines in lock order, refused at the first account that cannot cover its
 /// line (with what remains there); added to `held` when all can. PostgreSQL's batches decide
 /// with it too, against the held amounts they read from the reservation rows
@@ -80,12 +91,7 @@ pub(super) fn take(
     values: &HashMap<LockKey, i64>,
     held: &mut HashMap<LockKey, i128>,
 ) -> Result<(), Refused> {
-    let mut order: Vec<(LockKey, usize)> = lines
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (lock_order(&l.account), i))
-        .collect();
-    order.sort();
+    let order = in_lock_order(lines);
     // Amounts this call takes, by account (one account may appear on two lines).
     let mut taking: Vec<(&LockKey, i128)> = Vec::with_capacity(order.len());
     for (key, i) in &order {

@@ -20,6 +20,7 @@ mod holds;
 pub mod instances;
 pub mod keys;
 mod pg_ledger;
+mod pg_reserve;
 pub mod ratelimits;
 pub mod reports;
 pub mod reserve_many;

@@ -12,51 +12,101 @@ fn int(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Inserts call starts (idempotent by id).
-pub(super) async fn insert_starts(
-    tx: &mut PgConnection,
-    starts: &[CallStart],
-    instance: &str,
-) -> Result<(), StoreError> {
-    if starts.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO call_starts (id, started_at, key_id, team_id, model_id, provider_id, upstream_model, \
-         endpoint, streamed, price_version_id, input_tokens_estimate, instance_id, requested_model) \
-         SELECT id, started_at, key_id, team_id, model_id, provider_id, upstream_model, endpoint, streamed, \
-         price_version_id, 0, $11, requested_model FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
-         $6::text[], $7::text[], $8::text[], $9::boolean[], $10::bigint[], $12::text[]) \
-         AS s(id, started_at, key_id, team_id, model_id, provider_id, upstream_model, endpoint, streamed, price_version_id, \
-         requested_model) \
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(starts.iter().map(|s| s.id.clone()).collect::<Vec<_>>())
-    .bind(starts.iter().map(|s| to_millis(s.started_at)).collect::<Vec<_>>())
-    .bind(starts.iter().map(|s| s.key_id.clone()).collect::<Vec<_>>())
-    .bind(starts.iter().map(|s| s.team_id.clone()).collect::<Vec<_>>())
-    .bind(starts.iter().map(|s| s.model_id.clone()).collect::<Vec<_>>())
-    .bind(starts.iter().map(|s| s.provider_id.clone()).collect::<Vec<_>>())
-    .bind(starts.iter().map(|s| s.upstream_model.clone()).collect::<Vec<_>>())
-    .bind(starts.iter().map(|s| s.endpoint.as_str().to_string()).collect::<Vec<_>>())
-    .bind(starts.iter().map(|s| s.streamed).collect::<Vec<_>>())
-    .bind(starts.iter().map(|s| s.price_version_id).collect::<Vec<_>>())
-    .bind(instance)
-    .bind(starts.iter().map(|s| s.requested_model.clone()).collect::<Vec<_>>())
-    .execute(tx)
-    .await?;
-    Ok(())
-}
+/// The call starts' insert (idempotent by id), as a `WITH` clause ahead of the records' insert:
+/// one statement, one round trip, for both. Its parameters follow the records' 30.
+const STARTS_CTE: &str = "WITH s AS (INSERT INTO call_starts (id, started_at, key_id, team_id, model_id, provider_id, \
+     upstream_model, endpoint, streamed, price_version_id, input_tokens_estimate, instance_id, requested_model) \
+     SELECT id, started_at, key_id, team_id, model_id, provider_id, upstream_model, endpoint, streamed, \
+     price_version_id, 0, $41, requested_model FROM UNNEST($31::text[], $32::bigint[], $33::text[], $34::text[], \
+     $35::text[], $36::text[], $37::text[], $38::text[], $39::boolean[], $40::bigint[], $42::text[]) \
+     AS s(id, started_at, key_id, team_id, model_id, provider_id, upstream_model, endpoint, streamed, price_version_id, \
+     requested_model) \
+     ON CONFLICT (id) DO NOTHING) ";
 
-/// Inserts records (idempotent by id); returns the ids that were new. Rollups follow by trigger
+/// Inserts records (idempotent by id), and with them the starts of calls that began (see
+/// [`STARTS_CTE`]); returns the ids of the records that were new. Rollups follow by trigger
 /// in the same transaction.
-pub(super) async fn insert_records(
+pub(super) async fn insert_starts_and_records(
     tx: &mut PgConnection,
+    (starts, instance): (&[CallStart], &str),
     records: &[UsageRecord],
 ) -> Result<Vec<String>, StoreError> {
-    if records.is_empty() {
-        return Ok(vec![]);
+    if starts.is_empty() {
+        return insert_records(tx, records).await;
     }
+    let sql = format!("{STARTS_CTE}{RECORDS_INSERT}");
+    let query = bind_records(sqlx::query_as(&sql), records)?
+        .bind(starts.iter().map(|s| s.id.clone()).collect::<Vec<_>>())
+        .bind(
+            starts
+                .iter()
+                .map(|s| to_millis(s.started_at))
+                .collect::<Vec<_>>(),
+        )
+        .bind(starts.iter().map(|s| s.key_id.clone()).collect::<Vec<_>>())
+        .bind(starts.iter().map(|s| s.team_id.clone()).collect::<Vec<_>>())
+        .bind(
+            starts
+                .iter()
+                .map(|s| s.model_id.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            starts
+                .iter()
+                .map(|s| s.provider_id.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            starts
+                .iter()
+                .map(|s| s.upstream_model.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            starts
+                .iter()
+                .map(|s| s.endpoint.as_str().to_string())
+                .collect::<Vec<_>>(),
+        )
+        .bind(starts.iter().map(|s| s.streamed).collect::<Vec<_>>())
+        .bind(
+            starts
+                .iter()
+                .map(|s| s.price_version_id)
+                .collect::<Vec<_>>(),
+        )
+        .bind(instance)
+        .bind(
+            starts
+                .iter()
+                .map(|s| s.requested_model.clone())
+                .collect::<Vec<_>>(),
+        );
+    let ids: Vec<(String,)> = query.fetch_all(tx).await?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
+}
+
+/// The records' insert (idempotent by id), returning the ids that were new.
+const RECORDS_INSERT: &str = "INSERT INTO usage_records (id, started_at, finished_at, key_id, team_id, model_id, provider_id, \
+     upstream_model, endpoint, streamed, status, http_status, upstream_status, input_tokens, \
+     cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, images, usage_source, \
+     price_version_id, cost_picos, latency_ms, ttft_ms, error, usage_note, requested_model, \
+     cache_write_1h_tokens, service_tier, web_search_requests) \
+     SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], \
+     $7::text[], $8::text[], $9::text[], $10::boolean[], $11::text[], $12::bigint[], $13::bigint[], \
+     $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[], \
+     $20::text[], $21::bigint[], $22::bigint[], $23::bigint[], $24::bigint[], $25::text[], $26::text[], \
+     $27::text[], $28::bigint[], $29::text[], $30::bigint[]) \
+     ON CONFLICT (id) DO NOTHING RETURNING id";
+
+type IdsQuery<'q> = sqlx::query::QueryAs<'q, Postgres, (String,), sqlx::postgres::PgArguments>;
+
+/// Binds the records' 30 columns, one array each, as [`RECORDS_INSERT`] numbers them.
+fn bind_records<'q>(
+    query: IdsQuery<'q>,
+    records: &[UsageRecord],
+) -> Result<IdsQuery<'q>, StoreError> {
     let costs = records
         .iter()
         .map(|r| {
@@ -69,56 +119,91 @@ pub(super) async fn insert_records(
     let text = |f: fn(&UsageRecord) -> Option<String>| {
         records.iter().map(f).collect::<Vec<Option<String>>>()
     };
-    let ids: Vec<(String,)> = sqlx::query_as(
-        "INSERT INTO usage_records (id, started_at, finished_at, key_id, team_id, model_id, provider_id, \
-         upstream_model, endpoint, streamed, status, http_status, upstream_status, input_tokens, \
-         cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, images, usage_source, \
-         price_version_id, cost_picos, latency_ms, ttft_ms, error, usage_note, requested_model, \
-         cache_write_1h_tokens, service_tier, web_search_requests) \
-         SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], \
-         $7::text[], $8::text[], $9::text[], $10::boolean[], $11::text[], $12::bigint[], $13::bigint[], \
-         $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[], \
-         $20::text[], $21::bigint[], $22::bigint[], $23::bigint[], $24::bigint[], $25::text[], $26::text[], \
-         $27::text[], $28::bigint[], $29::text[], $30::bigint[]) \
-         ON CONFLICT (id) DO NOTHING RETURNING id",
-    )
-    .bind(records.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
-    .bind(col(|r| to_millis(r.started_at)))
-    .bind(col(|r| to_millis(r.finished_at)))
-    .bind(text(|r| r.key_id.clone()))
-    .bind(text(|r| r.team_id.clone()))
-    .bind(records.iter().map(|r| r.model_id.clone()).collect::<Vec<_>>())
-    .bind(text(|r| r.provider_id.clone()))
-    .bind(text(|r| r.upstream_model.clone()))
-    .bind(records.iter().map(|r| r.endpoint.as_str()).collect::<Vec<_>>())
-    .bind(records.iter().map(|r| r.streamed).collect::<Vec<_>>())
-    .bind(records.iter().map(|r| r.status.as_str()).collect::<Vec<_>>())
-    .bind(col(|r| i64::from(r.http_status)))
-    .bind(records.iter().map(|r| r.upstream_status.map(i64::from)).collect::<Vec<_>>())
-    .bind(col(|r| int(r.usage.input_tokens)))
-    .bind(col(|r| int(r.usage.cached_input_tokens)))
-    .bind(col(|r| int(r.usage.cache_write_tokens)))
-    .bind(col(|r| int(r.usage.output_tokens)))
-    .bind(col(|r| int(r.usage.reasoning_tokens)))
-    .bind(col(|r| int(r.usage.images)))
-    .bind(records.iter().map(|r| r.usage_source.as_str()).collect::<Vec<_>>())
-    .bind(records.iter().map(|r| r.price_version_id).collect::<Vec<_>>())
-    .bind(costs)
-    .bind(col(|r| int(r.latency_ms)))
-    .bind(records.iter().map(|r| r.ttft_ms.map(int)).collect::<Vec<_>>())
-    .bind(text(|r| r.error.clone()))
-    .bind(text(|r| r.usage_note.clone()))
-    .bind(text(|r| r.requested_model.clone()))
-    .bind(col(|r| int(r.usage.cache_write_1h_tokens)))
-    .bind(
-        records
-            .iter()
-            .map(|r| r.usage.service_tier.map(|t| t.as_str()))
-            .collect::<Vec<_>>(),
-    )
-    .bind(col(|r| int(r.usage.web_search_requests)))
-    .fetch_all(tx)
-    .await?;
+    Ok(query
+        .bind(records.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
+        .bind(col(|r| to_millis(r.started_at)))
+        .bind(col(|r| to_millis(r.finished_at)))
+        .bind(text(|r| r.key_id.clone()))
+        .bind(text(|r| r.team_id.clone()))
+        .bind(
+            records
+                .iter()
+                .map(|r| r.model_id.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(text(|r| r.provider_id.clone()))
+        .bind(text(|r| r.upstream_model.clone()))
+        .bind(
+            records
+                .iter()
+                .map(|r| r.endpoint.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(records.iter().map(|r| r.streamed).collect::<Vec<_>>())
+        .bind(
+            records
+                .iter()
+                .map(|r| r.status.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(col(|r| i64::from(r.http_status)))
+        .bind(
+            records
+                .iter()
+                .map(|r| r.upstream_status.map(i64::from))
+                .collect::<Vec<_>>(),
+        )
+        .bind(col(|r| int(r.usage.input_tokens)))
+        .bind(col(|r| int(r.usage.cached_input_tokens)))
+        .bind(col(|r| int(r.usage.cache_write_tokens)))
+        .bind(col(|r| int(r.usage.output_tokens)))
+        .bind(col(|r| int(r.usage.reasoning_tokens)))
+        .bind(col(|r| int(r.usage.images)))
+        .bind(
+            records
+                .iter()
+                .map(|r| r.usage_source.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            records
+                .iter()
+                .map(|r| r.price_version_id)
+                .collect::<Vec<_>>(),
+        )
+        .bind(costs)
+        .bind(col(|r| int(r.latency_ms)))
+        .bind(
+            records
+                .iter()
+                .map(|r| r.ttft_ms.map(int))
+                .collect::<Vec<_>>(),
+        )
+        .bind(text(|r| r.error.clone()))
+        .bind(text(|r| r.usage_note.clone()))
+        .bind(text(|r| r.requested_model.clone()))
+        .bind(col(|r| int(r.usage.cache_write_1h_tokens)))
+        .bind(
+            records
+                .iter()
+                .map(|r| r.usage.service_tier.map(|t| t.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(col(|r| int(r.usage.web_search_requests))))
+}
+
+/// Inserts records (idempotent by id); returns the ids that were new. Rollups follow by trigger
+/// in the same transaction.
+pub(super) async fn insert_records(
+    tx: &mut PgConnection,
+    records: &[UsageRecord],
+) -> Result<Vec<String>, StoreError> {
+    if records.is_empty() {
+        return Ok(vec![]);
+    }
+    let ids: Vec<(String,)> = bind_records(sqlx::query_as(RECORDS_INSERT), records)?
+        .fetch_all(tx)
+        .await?;
     Ok(ids.into_iter().map(|(id,)| id).collect())
 }
 
@@ -134,21 +219,27 @@ pub(super) async fn delete_starts(tx: &mut PgConnection, ids: &[String]) -> Resu
     Ok(())
 }
 
-/// Removes the reservation rows of calls whose records settle in this batch, in the
-/// transaction that adds their costs to their accounts: a reservation's check sees each call
-/// either held or spent, never neither ([`super::reserve_many`]). A row lost with a database
-/// crash (reservations commit asynchronously) is simply not there to remove.
-pub(super) async fn delete_reservations(
+/// Removes the start rows of finished calls and the reservation rows of calls whose records
+/// settle in this batch, in one statement. The reservations go in the transaction that adds
+/// their calls' costs to their accounts: a reservation's check sees each call either held or
+/// spent, never neither ([`super::reserve_many`]). A row lost with a database crash
+/// (reservations commit asynchronously) is simply not there to remove.
+pub(super) async fn delete_starts_and_reservations(
     tx: &mut PgConnection,
-    call_ids: &[String],
+    finished_starts: &[String],
+    settling: &[String],
 ) -> Result<(), StoreError> {
-    if call_ids.is_empty() {
-        return Ok(());
+    if settling.is_empty() {
+        return delete_starts(tx, finished_starts).await;
     }
-    sqlx::query("DELETE FROM budget_reservations WHERE call_id = ANY($1)")
-        .bind(call_ids)
-        .execute(tx)
-        .await?;
+    sqlx::query(
+        "WITH r AS (DELETE FROM budget_reservations WHERE call_id = ANY($2)) \
+         DELETE FROM call_starts WHERE id = ANY($1)",
+    )
+    .bind(finished_starts)
+    .bind(settling)
+    .execute(tx)
+    .await?;
     Ok(())
 }
 
@@ -159,8 +250,7 @@ pub(super) async fn write_plain_batch(
     records: &[UsageRecord],
     finished_starts: &[String],
 ) -> Result<(), StoreError> {
-    insert_starts(tx, starts, instance).await?;
-    insert_records(tx, records).await?;
+    insert_starts_and_records(tx, (starts, instance), records).await?;
     delete_starts(tx, finished_starts).await?;
     Ok(())
 }

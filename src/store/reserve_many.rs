@@ -16,6 +16,10 @@
 //! before, each reservation locked them too, and both sides queued on each other's round
 //! trips and WAL flushes (docs/budgets.md).
 //!
+//! The batch runs as one statement, a server-side function ([`super::pg_reserve`]); the
+//! transaction below, statement by statement, serves a period's first call, whose counter it
+//! creates from the ledger under the lock.
+//!
 //! On SQLite nothing is written: the reserved amounts are held in memory ([`super::holds`]).
 
 use std::collections::HashMap;
@@ -55,7 +59,7 @@ pub(super) fn account_column(key: &LockKey) -> String {
 /// The advisory lock of an account: a 64-bit FNV-1a hash of its key, stable across builds and
 /// replicas (the standard library's hasher is not). Two accounts that collide only share a
 /// lock, which costs waiting, never exactness.
-fn advisory_key(key: &LockKey) -> i64 {
+pub(super) fn advisory_key(key: &LockKey) -> i64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     let period = key.3.to_string();
     let parts = [
@@ -74,8 +78,9 @@ fn advisory_key(key: &LockKey) -> i64 {
     i64::from_ne_bytes(hash.to_ne_bytes())
 }
 
-/// Reserves `asks` on PostgreSQL in one transaction (see the module's doc). Each answer is
-/// the call's: reserved, or refused by an account.
+/// Reserves `asks` on PostgreSQL (see the module's doc): in one statement
+/// ([`super::pg_reserve`]), or, when a budget's period has no counter yet, in a transaction
+/// that creates it. Each answer is the call's: reserved, or refused by an account.
 pub(super) async fn reserve_many_postgres(
     conn: &mut PgConnection,
     asks: &[Ask],
@@ -84,6 +89,9 @@ pub(super) async fn reserve_many_postgres(
     let keys = keys(asks);
     if keys.is_empty() {
         return Ok(vec![Ok(()); asks.len()]);
+    }
+    if let Some(answers) = super::pg_reserve::reserve(conn, asks, &keys, instance).await? {
+        return Ok(answers);
     }
     let mut tx = conn.begin().await?;
     pg_lock_accounts(&mut tx, &keys).await?;

@@ -223,19 +223,18 @@ async fn pg_write_batch(
         tx.commit().await?;
         return Ok(());
     }
-    pg_ledger::insert_starts(&mut tx, starts.0, starts.1).await?;
-    let inserted: std::collections::HashSet<String> = pg_ledger::insert_records(&mut tx, records)
-        .await?
-        .into_iter()
-        .collect();
-    pg_ledger::delete_starts(&mut tx, finished_starts).await?;
+    let inserted: std::collections::HashSet<String> =
+        pg_ledger::insert_starts_and_records(&mut tx, starts, records)
+            .await?
+            .into_iter()
+            .collect();
     let settling: Vec<String> = records
         .iter()
         .zip(settlements)
         .filter(|(_, s)| s.is_some())
         .map(|(r, _)| r.id.clone())
         .collect();
-    pg_ledger::delete_reservations(&mut tx, &settling).await?;
+    pg_ledger::delete_starts_and_reservations(&mut tx, finished_starts, &settling).await?;
     let settled = newly_settled(records, settlements, &inserted);
     super::budgets::settle_batch_postgres(&mut tx, &settled).await?;
     tx.commit().await?;
