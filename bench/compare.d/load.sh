@@ -42,10 +42,12 @@ oha_check() {
 # measure ROW_LABEL GROUP ROLE RATE URL BODY KEY PID [fixed-only]
 # Appends one line to $ROWS: label, group, rate, role, max rps, p50/p90/p99 (ms), CPU µs per
 # call of PID's process tree at the fixed rate, VmRSS and VmHWM (kB) at the end, records.
-# Sets ROW_OK (200s over all its runs) and ROW_ERRORS for the record check.
+# Sets ROW_OK (200s over all its runs) and ROW_ERRORS for the record check. When DB_PID names
+# the database server's postmaster (PostgreSQL rows), ROW_DB is the CPU µs per call of its
+# whole process tree (backends, WAL writer, checkpointer, autovacuum) over the same run.
 measure() {
   local label=$1 group=$2 role=$3 rate=$4 url=$5 body=$6 key=$7 pid=$8 only=${9:-}
-  local n=$((${#MEASURED[@]} + 1)) max=- ticks0 ticks1 calls f
+  local n=$((${#MEASURED[@]} + 1)) max=- ticks0 ticks1 calls f db0='' db1=
   MEASURED+=("$label")
   f=$WORK/oha-$n
   if [[ -n $only ]]; then
@@ -70,11 +72,15 @@ measure() {
     rate=0
   else
     ticks0=$(cpu_ticks "$pid")
+    [[ -n ${DB_PID:-} ]] && db0=$(cpu_ticks "$DB_PID")
     loadgen_run "$f-latency.json" "$url" "$body" "$key" -q "$rate" -n $((rate * DURATION)) --latency-correction
     ticks1=$(cpu_ticks "$pid")
+    [[ -n ${DB_PID:-} ]] && db1=$(cpu_ticks "$DB_PID")
   fi
   oha_check "$f-latency.json" "$label, $rate/s"
   calls=$(jq -r '[.statusCodeDistribution[]?] | add // 0' "$f-latency.json")
+  ROW_DB=-
+  [[ -n $db1 && $calls -gt 0 ]] && ROW_DB=$(awk -v t=$((db1 - db0)) -v hz="$CLK_TCK" -v c="$calls" 'BEGIN { printf "%.0f", t * 1e6 / hz / c }')
   ROW_OK=0 ROW_ERRORS=0
   for g in "$f"-warm.json "$f"-max.json "$f"-latency.json; do
     [[ $LOADGEN == wrk && $g == *latency* || ! -f $g ]] && continue
@@ -92,4 +98,4 @@ measure() {
 }
 
 # Appends the measured row with its record check (or "-") to the rows file.
-emit_row() { printf '%s\t%s\n' "$ROW" "${1:--}" >>"$ROWS"; }
+emit_row() { printf '%s\t%s\t%s\n' "$ROW" "${1:--}" "${ROW_DB:--}" >>"$ROWS"; }

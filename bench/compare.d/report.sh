@@ -19,7 +19,9 @@ EOF
 Max rps: closed loop, the path saturated. × hop: that over the bare hop's (streaming rows: the
 streaming hop's). p50/p90/p99: at the row's rate (see above). Added: the row's p50 / p99 minus the
 bare hop's and the direct path's at the same rate. CPU: user + system time of the process under
-test (nginx: master and worker; LiteLLM: its process tree) during the latency run, per call.
+test (nginx: master and worker; LiteLLM: its process tree) during the latency run, per call;
+on PostgreSQL rows, "+ N db" is the database server's CPU per call over the same run (all its
+processes; the server is shared with nothing else during the run).
 RSS: VmRSS at the end / VmHWM (peak). Records: usage records with status ok in the gateway's
 database against the calls answered 200 over all of the row's runs.
 EOF
@@ -54,7 +56,7 @@ table() {
       vshop = ($4 == "direct" || $4 == "hop" || !(($2, $3, "hop") in p50)) ? "—" : added($6, p50[$2, $3, "hop"]) " / " added($8, p99[$2, $3, "hop"])
       vsdir = ($4 == "direct" || !(($2, $3, "direct") in p50)) ? "—" : added($6, p50[$2, $3, "direct"]) " / " added($8, p99[$2, $3, "direct"])
       mem = sprintf("%.0f / %.0f", $10 / 1024, $11 / 1024)
-      printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, ($3 == 0) ? "max" : thousands($3), max, ratio, ms($6), ms($7), ms($8), vshop, vsdir, ($9 == "-") ? "—" : thousands($9), mem, ($12 == "-") ? "—" : $12
+      printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, ($3 == 0) ? "max" : thousands($3), max, ratio, ms($6), ms($7), ms($8), vshop, vsdir, (($9 == "-") ? "—" : thousands($9)) (($13 == "-" || $13 == "") ? "" : " + " thousands($13) " db"), mem, ($12 == "-") ? "—" : $12
     }
   ' "$ROWS" "$ROWS"
 }
