@@ -357,3 +357,40 @@ async fn race(meters: &[Meter; 2], key: &str) -> u32 {
     }
     admitted
 }
+
+/// Hostile bounds reach the reservation function unchanged: a maximum cost near `i64::MAX`
+/// is refused by a hard budget with the whole limit named as remaining (no overflow in the
+/// check), it holds nothing, and an ordinary call after it still fits.
+#[tokio::test]
+async fn a_bound_too_large_for_the_ledger_is_refused_and_holds_nothing() {
+    let Some((store, admin, name)) = fresh().await else {
+        return;
+    };
+    let meter = Meter::spawn(store.clone(), Default::default());
+    // The first call creates the counter (the transaction path); the next ones take the
+    // one-statement path.
+    for (call, amount) in [("gen_first", 1), ("gen_huge", i64::MAX - 5)] {
+        let got = meter
+            .reserve(call, &[hard_line("key_h", amount)])
+            .await
+            .unwrap();
+        if call == "gen_huge" {
+            let refused = got.expect_err("a bound beyond the ledger is refused");
+            assert_eq!(
+                (refused.line, refused.remaining_picos),
+                (0, 1_000_000_000_000 - 1)
+            );
+        } else {
+            assert!(got.is_ok(), "{got:?}");
+        }
+    }
+    let got = meter
+        .reserve("gen_ok", &[hard_line("key_h", 10)])
+        .await
+        .unwrap();
+    assert!(got.is_ok(), "{got:?}");
+    let (_, held) = store.budget_status("key", "key_h", 0, None).await.unwrap();
+    assert_eq!(held, 11, "only the calls let through are held");
+    meter.shutdown().await;
+    drop_db(store, &admin, &name).await;
+}

@@ -206,33 +206,22 @@ impl Store {
     }
 
     /// Releases reservations left by calls that were in flight when the process stopped.
+    /// On SQLite one process owns the database and holds its reservations in memory
+    /// ([`super::holds`]), so whatever the database still says is reserved belongs to no call
+    /// any more. On PostgreSQL this releases live replicas' reservations too: a replica's
+    /// start recovers only what dead instances left ([`Store::recover_dead_instances`]); this
+    /// is for a database no replica runs on.
     pub async fn release_orphan_reservations(&self) -> Result<usize, StoreError> {
         match &self.pool {
-            // One process owns a SQLite database and holds its reservations in memory
-            // ([`super::holds`]): whatever the database still says is reserved (rows and
-            // counters written by an earlier version) belongs to no call any more.
             Pool::Sqlite(pool) => {
                 let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                let n = sqlx::query("DELETE FROM budget_reservations")
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                sqlx::query(
-                    "UPDATE budget_counters SET reserved_picos = 0 WHERE reserved_picos <> 0",
-                )
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "UPDATE credit_accounts SET reserved_picos = 0 WHERE reserved_picos <> 0",
-                )
-                .execute(&mut *tx)
-                .await?;
+                let n = release_all::sqlite::run(&mut tx).await?;
                 tx.commit().await?;
-                Ok(usize::try_from(n).unwrap_or(usize::MAX))
+                Ok(n)
             }
             Pool::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
-                let n = release_all(&mut tx).await?;
+                let n = release_all::postgres::run(&mut tx).await?;
                 tx.commit().await?;
                 Ok(n)
             }
@@ -460,23 +449,24 @@ impl Store {
     }
 }
 
-/// Releases every reservation on PostgreSQL: deletes the rows (an account's reserved amount is
-/// the sum of its rows), and clears the `reserved_picos` columns versions before 0017 kept.
-/// With several replicas this releases the reservations of live replicas too: a replica's
-/// start recovers only what dead instances left ([`Store::recover_dead_instances`]); this is
-/// for a database no replica runs on.
-async fn release_all(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> Result<usize, StoreError> {
+for_each_backend! {
+/// Releases every reservation: deletes the rows (on PostgreSQL an account's reserved amount
+/// is the sum of its rows; SQLite keeps none) and clears the `reserved_picos` columns that
+/// earlier versions kept.
+fn release_all(tx: &mut sqlx::Transaction<'_, Db>) -> Result<usize, StoreError> {
     let n = sqlx::query("DELETE FROM budget_reservations")
         .execute(&mut **tx)
         .await?
         .rows_affected();
-    sqlx::query("UPDATE budget_counters SET reserved_picos = 0 WHERE reserved_picos <> 0")
+    for table in ["budget_counters", "credit_accounts"] {
+        sqlx::query(&format!(
+            "UPDATE {table} SET reserved_picos = 0 WHERE reserved_picos <> 0"
+        ))
         .execute(&mut **tx)
         .await?;
-    sqlx::query("UPDATE credit_accounts SET reserved_picos = 0 WHERE reserved_picos <> 0")
-        .execute(&mut **tx)
-        .await?;
+    }
     Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
 }
 
 for_each_backend! {
