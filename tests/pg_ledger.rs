@@ -161,6 +161,58 @@ async fn calls_cut_short_are_closed_out_on_postgres() {
     drop_db(store, &admin, &name).await;
 }
 
+/// A long call's start is written once it has waited its delay, and removed by the batch that
+/// writes the call's record (the same statement), so a finished call leaves no start behind
+/// for recovery to close out as `interrupted`.
+#[tokio::test]
+async fn a_long_calls_start_is_removed_with_its_record() {
+    let Some((store, admin, name)) = fresh().await else {
+        return;
+    };
+    let url = format!("{}/{name}", admin.trim_end_matches("/postgres"));
+    let starts = || async {
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM call_starts")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        n
+    };
+    let meter = Meter::spawn(store.clone(), Default::default());
+    let long = record("gen_long", "key_a", 10, "0.005");
+    meter
+        .started(CallStart {
+            id: long.id.clone(),
+            started_at: long.started_at,
+            key_id: long.key_id.clone(),
+            team_id: long.team_id.clone(),
+            model_id: long.model_id.clone(),
+            requested_model: None,
+            provider_id: long.provider_id.clone(),
+            upstream_model: long.upstream_model.clone(),
+            endpoint: long.endpoint,
+            streamed: long.streamed,
+            price_version_id: None,
+        })
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    // Any batch after the delay writes the ripe start.
+    meter
+        .record(record("gen_short", "key_a", 10, "0.005"))
+        .await
+        .unwrap();
+    assert_eq!(starts().await, 1, "the long call's start is written");
+    meter.record(long).await.unwrap();
+    assert_eq!(starts().await, 0, "the finished call's start is removed");
+    assert_eq!(store.close_out_interrupted().await.unwrap(), 0);
+    let r = store.usage_record("gen_long").await.unwrap().unwrap();
+    assert_eq!(r.status, CallStatus::Ok);
+    meter.shutdown().await;
+    drop_db(store, &admin, &name).await;
+}
+
 /// Recovery on a shared database touches only instances whose lease expired: a live replica's
 /// calls in flight are left alone.
 #[tokio::test]

@@ -612,7 +612,7 @@ pub(super) async fn write_settled_alerts(
 type Settling<'a> = (&'a Line, i64, &'a Settlement);
 
 /// Settles a batch's calls on PostgreSQL in the batch's transaction, which also deletes their
-/// reservation rows (`pg_ledger::delete_reservations`): one statement per account, whatever
+/// reservation rows (`pg_ledger::write_batch_statement`): one statement per account, whatever
 /// the number of its calls in the batch (a hot budget's row was updated once per call, each a
 /// round trip under its lock), taken in one fixed order (after the rollups the record insert
 /// locked), so ledger batches of several replicas never wait on each other in a cycle.

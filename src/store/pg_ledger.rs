@@ -1,8 +1,8 @@
-//! The usage ledger on PostgreSQL: a batch of call starts and records in one transaction, each
-//! statement covering the whole batch through `UNNEST` of one array per column (one round trip
-//! per statement whatever the batch size, and no statement text that grows with it).
+//! The usage ledger on PostgreSQL: a batch of call starts and records in one statement, covering
+//! the whole batch through `UNNEST` of one array per column (one round trip whatever the batch
+//! size, and no statement text that grows with it).
 
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::{PgConnection, Postgres};
 
 use super::{to_millis, StoreError};
 use crate::metering::{CallStart, UsageRecord};
@@ -12,30 +12,77 @@ fn int(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// The call starts' insert (idempotent by id), as a `WITH` clause ahead of the records' insert:
-/// one statement, one round trip, for both. Its parameters follow the records' 30.
-const STARTS_CTE: &str = "WITH s AS (INSERT INTO call_starts (id, started_at, key_id, team_id, model_id, provider_id, \
+/// The starts of calls that began (idempotent by id), as a `WITH` clause ahead of the records'
+/// insert. Its parameters follow the records' 30.
+const STARTS_CLAUSE: &str = "s AS (INSERT INTO call_starts (id, started_at, key_id, team_id, model_id, provider_id, \
      upstream_model, endpoint, streamed, price_version_id, input_tokens_estimate, instance_id, requested_model) \
      SELECT id, started_at, key_id, team_id, model_id, provider_id, upstream_model, endpoint, streamed, \
      price_version_id, 0, $41, requested_model FROM UNNEST($31::text[], $32::bigint[], $33::text[], $34::text[], \
      $35::text[], $36::text[], $37::text[], $38::text[], $39::boolean[], $40::bigint[], $42::text[]) \
      AS s(id, started_at, key_id, team_id, model_id, provider_id, upstream_model, endpoint, streamed, price_version_id, \
      requested_model) \
-     ON CONFLICT (id) DO NOTHING) ";
+     ON CONFLICT (id) DO NOTHING)";
 
-/// Inserts records (idempotent by id), and with them the starts of calls that began (see
-/// [`STARTS_CTE`]); returns the ids of the records that were new. Rollups follow by trigger
-/// in the same transaction.
-pub(super) async fn insert_starts_and_records(
-    tx: &mut PgConnection,
+/// A ledger batch in one statement, so one round trip: its records' insert, with `WITH`
+/// clauses for what else the batch has — the starts of calls that began ([`STARTS_CLAUSE`]),
+/// the starts of calls that finished, the reservation rows of calls whose records settle in
+/// this batch. Only the clauses the batch needs are sent: PostgreSQL initializes every node of
+/// a plan at each execution, empty or not. Returns the ids of the records that were new.
+/// Rollups follow by trigger in the same statement.
+///
+/// Run outside a transaction the statement is one by itself: a batch with nothing to settle
+/// commits in that one round trip instead of three (`BEGIN`, the statement, `COMMIT`). A start
+/// is never both written and removed in one batch (the writer removes only starts an earlier
+/// batch wrote), so the clauses touch disjoint rows. A reservation row goes in the transaction
+/// that adds its call's cost to its account: a reservation's check sees each call either held
+/// or spent, never neither ([`super::reserve_many`]); a row lost with a database crash
+/// (reservations commit asynchronously) is simply not there to remove.
+pub(super) async fn write_batch_statement(
+    conn: &mut PgConnection,
     (starts, instance): (&[CallStart], &str),
     records: &[UsageRecord],
+    finished_starts: &[String],
+    settling: &[String],
 ) -> Result<Vec<String>, StoreError> {
-    if starts.is_empty() {
-        return insert_records(tx, records).await;
+    let mut clauses: Vec<String> = Vec::new();
+    let mut next = 31;
+    if !starts.is_empty() {
+        clauses.push(STARTS_CLAUSE.to_string());
+        next = 43;
     }
-    let sql = format!("{STARTS_CTE}{RECORDS_INSERT}");
-    let query = bind_records(sqlx::query_as(&sql), records)?
+    if !finished_starts.is_empty() {
+        clauses.push(format!(
+            "f AS (DELETE FROM call_starts WHERE id = ANY(${next}::text[]))"
+        ));
+        next += 1;
+    }
+    if !settling.is_empty() {
+        clauses.push(format!(
+            "r AS (DELETE FROM budget_reservations WHERE call_id = ANY(${next}::text[]))"
+        ));
+    }
+    let sql = if clauses.is_empty() {
+        RECORDS_INSERT.to_string()
+    } else {
+        format!("WITH {} {RECORDS_INSERT}", clauses.join(", "))
+    };
+    let mut query = bind_records(sqlx::query_as(&sql), records)?;
+    if !starts.is_empty() {
+        query = bind_starts(query, starts, instance);
+    }
+    if !finished_starts.is_empty() {
+        query = query.bind(finished_starts);
+    }
+    if !settling.is_empty() {
+        query = query.bind(settling);
+    }
+    let ids: Vec<(String,)> = query.fetch_all(conn).await?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
+}
+
+/// Binds the starts' 12 parameters, as [`STARTS_CLAUSE`] numbers them.
+fn bind_starts<'q>(query: IdsQuery<'q>, starts: &[CallStart], instance: &str) -> IdsQuery<'q> {
+    query
         .bind(starts.iter().map(|s| s.id.clone()).collect::<Vec<_>>())
         .bind(
             starts
@@ -76,15 +123,13 @@ pub(super) async fn insert_starts_and_records(
                 .map(|s| s.price_version_id)
                 .collect::<Vec<_>>(),
         )
-        .bind(instance)
+        .bind(instance.to_string())
         .bind(
             starts
                 .iter()
                 .map(|s| s.requested_model.clone())
                 .collect::<Vec<_>>(),
-        );
-    let ids: Vec<(String,)> = query.fetch_all(tx).await?;
-    Ok(ids.into_iter().map(|(id,)| id).collect())
+        )
 }
 
 /// The records' insert (idempotent by id), returning the ids that were new.
@@ -216,41 +261,5 @@ pub(super) async fn delete_starts(tx: &mut PgConnection, ids: &[String]) -> Resu
         .bind(ids)
         .execute(tx)
         .await?;
-    Ok(())
-}
-
-/// Removes the start rows of finished calls and the reservation rows of calls whose records
-/// settle in this batch, in one statement. The reservations go in the transaction that adds
-/// their calls' costs to their accounts: a reservation's check sees each call either held or
-/// spent, never neither ([`super::reserve_many`]). A row lost with a database crash
-/// (reservations commit asynchronously) is simply not there to remove.
-pub(super) async fn delete_starts_and_reservations(
-    tx: &mut PgConnection,
-    finished_starts: &[String],
-    settling: &[String],
-) -> Result<(), StoreError> {
-    if settling.is_empty() {
-        return delete_starts(tx, finished_starts).await;
-    }
-    sqlx::query(
-        "WITH r AS (DELETE FROM budget_reservations WHERE call_id = ANY($2)) \
-         DELETE FROM call_starts WHERE id = ANY($1)",
-    )
-    .bind(finished_starts)
-    .bind(settling)
-    .execute(tx)
-    .await?;
-    Ok(())
-}
-
-/// The metering writer's batch with nothing to settle, in one transaction.
-pub(super) async fn write_plain_batch(
-    tx: &mut Transaction<'_, Postgres>,
-    (starts, instance): (&[CallStart], &str),
-    records: &[UsageRecord],
-    finished_starts: &[String],
-) -> Result<(), StoreError> {
-    insert_starts_and_records(tx, (starts, instance), records).await?;
-    delete_starts(tx, finished_starts).await?;
     Ok(())
 }

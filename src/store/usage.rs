@@ -207,9 +207,11 @@ fn interrupted(start: &CallStart) -> Result<UsageRecord, StoreError> {
     Ok(record)
 }
 
-/// A batch on PostgreSQL, in one transaction: starts, records (rollups by trigger), the
-/// settlement of their reservations (only for records that were new, so a retried batch never
-/// settles twice), finished starts removed.
+/// A batch on PostgreSQL: starts, records (rollups by trigger), finished starts and settled
+/// reservations removed, in one statement ([`pg_ledger::write_batch_statement`]). With nothing
+/// to settle that statement is the batch's transaction, committed in its one round trip;
+/// otherwise a transaction adds the settlement of the records that were new (so a retried
+/// batch never settles twice).
 async fn pg_write_batch(
     conn: &mut sqlx::PgConnection,
     starts: (&[CallStart], &str),
@@ -217,24 +219,22 @@ async fn pg_write_batch(
     settlements: &[Option<Settlement>],
     finished_starts: &[String],
 ) -> Result<(), StoreError> {
-    let mut tx = conn.begin().await?;
     if settlements.iter().all(Option::is_none) {
-        pg_ledger::write_plain_batch(&mut tx, starts, records, finished_starts).await?;
-        tx.commit().await?;
+        pg_ledger::write_batch_statement(conn, starts, records, finished_starts, &[]).await?;
         return Ok(());
     }
-    let inserted: std::collections::HashSet<String> =
-        pg_ledger::insert_starts_and_records(&mut tx, starts, records)
-            .await?
-            .into_iter()
-            .collect();
     let settling: Vec<String> = records
         .iter()
         .zip(settlements)
         .filter(|(_, s)| s.is_some())
         .map(|(r, _)| r.id.clone())
         .collect();
-    pg_ledger::delete_starts_and_reservations(&mut tx, finished_starts, &settling).await?;
+    let mut tx = conn.begin().await?;
+    let inserted: std::collections::HashSet<String> =
+        pg_ledger::write_batch_statement(&mut tx, starts, records, finished_starts, &settling)
+            .await?
+            .into_iter()
+            .collect();
     let settled = newly_settled(records, settlements, &inserted);
     super::budgets::settle_batch_postgres(&mut tx, &settled).await?;
     tx.commit().await?;
