@@ -19,6 +19,7 @@ import glob
 import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -145,7 +146,10 @@ def main():
         request(conn, "POST", "/v1/chat/completions", call, key)
     time.sleep(1.0)  # the writer's last batch
     subprocess.run(["callgrind_control", "-d", str(gw.pid)], check=True, stdout=subprocess.DEVNULL)
-    dumped = sorted(glob.glob(os.path.join(out, "callgrind.out*")))
+    # Only the dump (`callgrind.out.PID.N`): valgrind also creates `callgrind.out.PID` at start
+    # and writes the shutdown into it at exit, after this list is used.
+    dumped = sorted(f for f in glob.glob(os.path.join(out, "callgrind.out.*"))
+                    if re.fullmatch(r"callgrind\.out\.\d+\.\d+", os.path.basename(f)))
     gw.terminate()
     gw.wait(timeout=120)
     shutil.rmtree(db, ignore_errors=True)
