@@ -182,21 +182,19 @@ async fn a_long_calls_start_is_removed_with_its_record() {
     };
     let meter = Meter::spawn(store.clone(), Default::default());
     let long = record("gen_long", "key_a", 10, "0.005");
-    meter
-        .started(CallStart {
-            id: long.id.clone(),
-            started_at: long.started_at,
-            key_id: long.key_id.clone(),
-            team_id: long.team_id.clone(),
-            model_id: long.model_id.clone(),
-            requested_model: None,
-            provider_id: long.provider_id.clone(),
-            upstream_model: long.upstream_model.clone(),
-            endpoint: long.endpoint,
-            streamed: long.streamed,
-            price_version_id: None,
-        })
-        .await;
+    meter.started(CallStart {
+        id: long.id.clone(),
+        started_at: long.started_at,
+        key_id: long.key_id.clone(),
+        team_id: long.team_id.clone(),
+        model_id: long.model_id.clone(),
+        requested_model: None,
+        provider_id: long.provider_id.clone(),
+        upstream_model: long.upstream_model.clone(),
+        endpoint: long.endpoint,
+        streamed: long.streamed,
+        price_version_id: None,
+    });
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
     // Any batch after the delay writes the ripe start.
     meter

@@ -147,7 +147,7 @@ pub(super) async fn forward(
             return Err(fail(state, &call, CallStatus::UpstreamError, None, err).await);
         }
     };
-    state.meter.started(call.start()).await;
+    state.meter.started(call.start());
     let timeouts = state.upstream.timeouts(&call.provider);
     let deadline = TokioInstant::now() + timeouts.total;
     let first_byte = if call.stream {

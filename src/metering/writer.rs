@@ -3,7 +3,9 @@
 //! Call starts (used only to close out calls cut short by a crash) are held back for
 //! [`START_DELAY`]: a call that finishes sooner never has its start written at all, which keeps
 //! the common short call at one row per call. Starts of longer calls (streams) are written
-//! within that delay, so a crash mid-stream is closed out at the next start.
+//! within that delay, so a crash mid-stream is closed out at the next start. A call leaves its
+//! start in a map the writer reads on its next turn rather than sending it: the writer is woken
+//! once per record, not twice per call.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,7 +38,6 @@ const START_DELAY: Duration = Duration::from_millis(500);
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 
 enum Command {
-    Start(CallStart),
     Record(
         Box<UsageRecord>,
         Option<Box<Settlement>>,
@@ -56,7 +57,13 @@ pub struct Meter {
     reservations: Option<mpsc::Sender<(Ask, Answer)>>,
     task: Arc<Mutex<Option<JoinHandle<()>>>>,
     checkpoints: CancellationToken,
+    pending: Pending,
 }
+
+/// Starts not yet written, with when they arrived. Filled by the calls, drained by the writer:
+/// on its next batch or its tick (every half [`START_DELAY`]), so a start is written between
+/// `START_DELAY` and 1.5 × `START_DELAY` after its call began, unless its record came first.
+type Pending = Arc<Mutex<HashMap<String, (Instant, CallStart)>>>;
 
 /// Batches the writer has committed (the checkpoint task skips its turn when none was).
 type Commits = Arc<AtomicU64>;
@@ -82,18 +89,21 @@ impl Meter {
             tokio::spawn(reserver::run(store.ledger_connection(), rx));
             tx
         });
-        let task = tokio::spawn(Writer::new(store, metrics, commits).run(rx));
+        let pending = Pending::default();
+        let task = tokio::spawn(Writer::new(store, metrics, commits, pending.clone()).run(rx));
         Meter {
             tx,
             reservations,
             task: Arc::new(Mutex::new(Some(task))),
             checkpoints,
+            pending,
         }
     }
 
-    /// Notes that a call was forwarded (not awaited: it only serves crash recovery).
-    pub async fn started(&self, start: CallStart) {
-        let _ = self.tx.send(Command::Start(start)).await;
+    /// Notes that a call was forwarded. Nothing is awaited and the writer is not woken: the
+    /// start only serves crash recovery, and only once the call has lasted [`START_DELAY`].
+    pub fn started(&self, start: CallStart) {
+        lock(&self.pending).insert(start.id.clone(), (Instant::now(), start));
     }
 
     /// Queues a record and waits until it is committed.
@@ -166,10 +176,17 @@ impl Meter {
     }
 }
 
+/// The starts map, whatever a panicking holder left in it (each entry is whole).
+fn lock(pending: &Pending) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, CallStart)>> {
+    pending
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 struct Writer {
     ledger: LedgerConnection,
-    /// Starts not yet written, with when they arrived.
-    pending: HashMap<String, (Instant, CallStart)>,
+    /// Starts not yet written (shared with the calls).
+    pending: Pending,
     /// Ids of starts that were written and whose records have not come yet.
     written: HashSet<String>,
     metrics: Arc<Metrics>,
@@ -177,10 +194,10 @@ struct Writer {
 }
 
 impl Writer {
-    fn new(store: Store, metrics: Arc<Metrics>, commits: Commits) -> Self {
+    fn new(store: Store, metrics: Arc<Metrics>, commits: Commits, pending: Pending) -> Self {
         Writer {
             ledger: store.ledger_connection(),
-            pending: HashMap::new(),
+            pending,
             written: HashSet::new(),
             metrics,
             commits,
@@ -212,11 +229,7 @@ impl Writer {
             let mut reservations = Vec::new();
             for command in batch {
                 match command {
-                    Command::Start(s) => {
-                        self.pending.insert(s.id.clone(), (Instant::now(), s));
-                    }
                     Command::Record(r, settlement, ack) => {
-                        self.pending.remove(&r.id);
                         records.push(*r);
                         settlements.push(settlement.map(|s| *s));
                         acks.push(ack);
@@ -228,18 +241,7 @@ impl Writer {
             // Before the batch: a reserving call waits for its answer before it is forwarded,
             // while the records' calls have had their answers.
             reserver::answer(&mut self.ledger, reservations).await;
-            let due = Instant::now() - START_DELAY;
-            let ripe: Vec<String> = self
-                .pending
-                .iter()
-                .filter(|(_, (at, _))| stopping || *at <= due)
-                .map(|(id, _)| id.clone())
-                .collect();
-            let starts: Vec<CallStart> = ripe
-                .iter()
-                .filter_map(|id| self.pending.remove(id))
-                .map(|(_, s)| s)
-                .collect();
+            let starts = self.ripe_starts(&records, stopping);
             if starts.is_empty() && records.is_empty() {
                 continue;
             }
@@ -288,6 +290,25 @@ impl Writer {
             }
         }
         self.ledger.close().await;
+    }
+
+    /// Takes the starts to write now out of the map: those that waited [`START_DELAY`] (all
+    /// of them when stopping), after dropping those of the calls whose records came.
+    fn ripe_starts(&self, records: &[UsageRecord], stopping: bool) -> Vec<CallStart> {
+        let mut pending = lock(&self.pending);
+        for r in records {
+            pending.remove(&r.id);
+        }
+        let due = Instant::now() - START_DELAY;
+        let ripe: Vec<String> = pending
+            .iter()
+            .filter(|(_, (at, _))| stopping || *at <= due)
+            .map(|(id, _)| id.clone())
+            .collect();
+        ripe.iter()
+            .filter_map(|id| pending.remove(id))
+            .map(|(_, s)| s)
+            .collect()
     }
 }
 
