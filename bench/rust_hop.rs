@@ -8,7 +8,18 @@
 //!
 //! ```text
 //! cargo run --release --example rust_hop -- 127.0.0.1:8081 http://127.0.0.1:8080
+//! cargo run --release --example rust_hop -- 127.0.0.1:8081 http://127.0.0.1:8080 commit=task
 //! ```
+//!
+//! An experiment, not a baseline: with `commit=task` or `commit=thread` every call also waits,
+//! after its answer is read, for a simulated commit of its record before it answers (16 page
+//! writes of 4 KB to a temp file per batch, on a thread of its own, no fsync), to measure what
+//! the shape of the hand-off costs in thread switches (`bench/switches hop-task|hop-thread`):
+//! - `task`: Tollgate's shape with sqlx's SQLite driver: the call hands its record to a writer
+//!   task, which batches and hands the batch to the database thread, waits for it, and acks the
+//!   calls;
+//! - `thread`: the call hands its record straight to the database thread, which batches,
+//!   writes and acks the calls itself (a writer that owned its SQLite connection).
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -23,6 +34,99 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Hop {
     client: reqwest::Client,
     upstream: String,
+    commit: Option<Commit>,
+}
+
+/// Where a call sends its record and waits for the commit (see the module's doc).
+#[derive(Clone)]
+enum Commit {
+    Task(tokio::sync::mpsc::Sender<Ack>),
+    Thread(std::sync::mpsc::Sender<Ack>),
+}
+
+type Ack = tokio::sync::oneshot::Sender<()>;
+
+impl Commit {
+    fn start(kind: &str) -> Commit {
+        let (to_disk, from_calls) = std::sync::mpsc::channel::<Ack>();
+        std::thread::spawn(move || database_thread(from_calls));
+        match kind {
+            "commit=thread" => Commit::Thread(to_disk),
+            "commit=task" => {
+                let (tx, rx) = tokio::sync::mpsc::channel(8192);
+                tokio::spawn(writer_task(rx, to_disk));
+                Commit::Task(tx)
+            }
+            other => {
+                eprintln!("unknown mode {other}: commit=task or commit=thread");
+                std::process::exit(2);
+            }
+        }
+    }
+
+    async fn record(&self) {
+        let (ack, done) = tokio::sync::oneshot::channel();
+        match self {
+            Commit::Task(tx) => drop(tx.send(ack).await),
+            Commit::Thread(tx) => drop(tx.send(ack)),
+        }
+        let _ = done.await;
+    }
+}
+
+/// The database thread: takes what is queued, writes one batch, acks it. With `commit=task`
+/// each item is a whole batch's ack from the writer task; with `commit=thread`, a call's.
+fn database_thread(from: std::sync::mpsc::Receiver<Ack>) {
+    use std::os::unix::fs::FileExt;
+    let file = tempfile_in_tmp();
+    let page = [7u8; 4096];
+    let mut offset = 0u64;
+    while let Ok(first) = from.recv() {
+        let mut acks = vec![first];
+        acks.extend(from.try_iter().take(511));
+        for _ in 0..16 {
+            let _ = file.write_at(&page, offset);
+            offset = (offset + 4096) % (64 << 20);
+        }
+        for ack in acks {
+            let _ = ack.send(());
+        }
+    }
+}
+
+fn tempfile_in_tmp() -> std::fs::File {
+    let path = std::env::temp_dir().join(format!("rust_hop_commit.{}", std::process::id()));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .expect("a temp file");
+    let _ = std::fs::remove_file(&path);
+    file
+}
+
+/// Tollgate's shape: batch the calls' acks, hand the batch to the database thread, wait for
+/// it, ack the calls.
+async fn writer_task(mut rx: tokio::sync::mpsc::Receiver<Ack>, disk: std::sync::mpsc::Sender<Ack>) {
+    while let Some(first) = rx.recv().await {
+        let mut acks = vec![first];
+        while acks.len() < 512 {
+            match rx.try_recv() {
+                Ok(a) => acks.push(a),
+                Err(_) => break,
+            }
+        }
+        let (done, committed) = tokio::sync::oneshot::channel();
+        if disk.send(done).is_err() {
+            return;
+        }
+        let _ = committed.await;
+        for ack in acks {
+            let _ = ack.send(());
+        }
+    }
 }
 
 #[tokio::main]
@@ -35,6 +139,7 @@ async fn main() {
     let hop = Hop {
         client: reqwest::Client::new(),
         upstream: upstream.trim_end_matches('/').to_string(),
+        commit: args.next().map(|kind| Commit::start(&kind)),
     };
     let app = Router::new().fallback(forward).with_state(hop);
     let listener = tokio::net::TcpListener::bind(&listen)
@@ -60,6 +165,23 @@ async fn forward(State(hop): State<Hop>, req: Request) -> Response {
         .send()
         .await;
     match sent {
+        Ok(answer) if hop.commit.is_some() => {
+            let status = answer.status();
+            let kind = answer.headers().get(header::CONTENT_TYPE).cloned();
+            let Ok(bytes) = answer.bytes().await else {
+                return StatusCode::BAD_GATEWAY.into_response();
+            };
+            if let Some(commit) = &hop.commit {
+                commit.record().await;
+            }
+            let mut response = Response::builder().status(status);
+            if let Some(kind) = kind {
+                response = response.header(header::CONTENT_TYPE, kind);
+            }
+            response
+                .body(Body::from(bytes))
+                .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+        }
         Ok(answer) => {
             let mut response = Response::builder().status(answer.status());
             if let Some(kind) = answer.headers().get(header::CONTENT_TYPE) {

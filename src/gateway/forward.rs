@@ -189,7 +189,7 @@ pub(super) async fn forward(
         .await);
     }
     if call.stream {
-        Ok(relay::start(state, call, response, deadline, secret))
+        Ok(relay::start(state, call, response, deadline, secret).await)
     } else {
         complete(state, call, response, deadline).await
     }
