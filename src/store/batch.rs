@@ -39,6 +39,8 @@ pub(super) struct Returned {
 pub(super) struct Script<'a> {
     qb: QueryBuilder<'a, Sqlite>,
     rows: usize,
+    /// The script opened its transaction with `BEGIN IMMEDIATE` (see [`Self::statement`]).
+    begun: bool,
 }
 
 impl<'a> Script<'a> {
@@ -48,7 +50,26 @@ impl<'a> Script<'a> {
         Script {
             qb: QueryBuilder::new("BEGIN IMMEDIATE; "),
             rows: 0,
+            begun: true,
         }
+    }
+
+    /// One statement that is its own transaction: SQLite commits a statement run outside
+    /// `BEGIN` when it ends, all of it or none of it (its triggers included). For the common
+    /// batch (records only, one multi-row insert). Why not the script with `BEGIN` and
+    /// `COMMIT`: sqlx's SQLite thread sends the caller one message per statement of a script,
+    /// and each can wake the writer's task on the runtime; one statement, one wake-up.
+    pub(super) fn statement() -> Self {
+        Script {
+            qb: QueryBuilder::new(""),
+            rows: 0,
+            begun: false,
+        }
+    }
+
+    /// Whether a plain batch of these parts is one statement ([`Self::statement`]).
+    pub(super) fn is_one_statement(starts: usize, records: usize, finished: usize) -> bool {
+        starts == 0 && finished == 0 && records <= CHUNK / 2
     }
 
     pub(super) fn starts(&mut self, starts: &'a [CallStart]) -> &mut Self {
@@ -198,12 +219,14 @@ impl<'a> Script<'a> {
 
     /// Runs the script, which holds no `RETURNING`, and commits, as one round trip. A script
     /// that fails part-way leaves its transaction open: the caller closes the connection, which
-    /// rolls it back.
+    /// rolls it back. (A [`Self::statement`] needs no `COMMIT`: it is its own transaction.)
     pub(super) async fn execute(mut self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
         if self.is_empty() {
             return Ok(());
         }
-        self.qb.push("COMMIT;");
+        if self.begun {
+            self.qb.push("COMMIT;");
+        }
         self.qb
             .build()
             .persistent(self.rows <= CACHED_ROWS)

@@ -543,15 +543,21 @@ fn records_script<'a>(
 }
 
 /// A batch with nothing to settle: the whole transaction is one script, one round trip to the
-/// database thread (the metering hot path). A script that fails part-way leaves its
-/// transaction open: both callers then close the connection, which rolls it back.
+/// database thread (the metering hot path); a batch of records only is one statement, its own
+/// transaction ([`Script::statement`]). A script that fails part-way leaves its transaction
+/// open: both callers then close the connection, which rolls it back.
 async fn write_plain_batch(
     conn: &mut SqliteConnection,
     starts: &[CallStart],
     records: &[UsageRecord],
     finished_starts: &[String],
 ) -> Result<(), StoreError> {
-    let mut script = Script::transaction();
+    let mut script = if Script::is_one_statement(starts.len(), records.len(), finished_starts.len())
+    {
+        Script::statement()
+    } else {
+        Script::transaction()
+    };
     script
         .starts(starts)
         .records(records, false)?
