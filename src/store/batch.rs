@@ -39,7 +39,7 @@ pub(super) struct Returned {
 pub(super) struct Script<'a> {
     qb: QueryBuilder<'a, Sqlite>,
     rows: usize,
-    /// The script opened its transaction with `BEGIN IMMEDIATE` (see [`Self::statement`]).
+    /// The script opened its transaction with `BEGIN IMMEDIATE` (see [`Self::plain`]).
     begun: bool,
 }
 
@@ -54,22 +54,22 @@ impl<'a> Script<'a> {
         }
     }
 
-    /// One statement that is its own transaction: SQLite commits a statement run outside
-    /// `BEGIN` when it ends, all of it or none of it (its triggers included). For the common
-    /// batch (records only, one multi-row insert). Why not the script with `BEGIN` and
-    /// `COMMIT`: sqlx's SQLite thread sends the caller one message per statement of a script,
-    /// and each can wake the writer's task on the runtime; one statement, one wake-up.
-    pub(super) fn statement() -> Self {
-        Script {
-            qb: QueryBuilder::new(""),
-            rows: 0,
-            begun: false,
+    /// The script of a batch with nothing to settle. A batch of records only (no starts to
+    /// write or remove, one multi-row insert: nearly every batch) is that statement alone, its
+    /// own transaction: SQLite commits a statement run outside `BEGIN` when it ends, all of it
+    /// or none of it, its triggers included. Why not `BEGIN IMMEDIATE` and `COMMIT` around it:
+    /// sqlx's SQLite thread sends the caller one message per statement of a script, and each
+    /// can wake the writer's task on the runtime; one statement, one wake-up.
+    pub(super) fn plain(starts: usize, records: usize, finished: usize) -> Self {
+        if starts == 0 && finished == 0 && records <= CHUNK / 2 {
+            Script {
+                qb: QueryBuilder::new(""),
+                rows: 0,
+                begun: false,
+            }
+        } else {
+            Self::transaction()
         }
-    }
-
-    /// Whether a plain batch of these parts is one statement ([`Self::statement`]).
-    pub(super) fn is_one_statement(starts: usize, records: usize, finished: usize) -> bool {
-        starts == 0 && finished == 0 && records <= CHUNK / 2
     }
 
     pub(super) fn starts(&mut self, starts: &'a [CallStart]) -> &mut Self {
@@ -219,7 +219,7 @@ impl<'a> Script<'a> {
 
     /// Runs the script, which holds no `RETURNING`, and commits, as one round trip. A script
     /// that fails part-way leaves its transaction open: the caller closes the connection, which
-    /// rolls it back. (A [`Self::statement`] needs no `COMMIT`: it is its own transaction.)
+    /// rolls it back. (A single statement from [`Self::plain`] needs no `COMMIT`: it is its own transaction.)
     pub(super) async fn execute(mut self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
         if self.is_empty() {
             return Ok(());

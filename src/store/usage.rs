@@ -544,7 +544,7 @@ fn records_script<'a>(
 
 /// A batch with nothing to settle: the whole transaction is one script, one round trip to the
 /// database thread (the metering hot path); a batch of records only is one statement, its own
-/// transaction ([`Script::statement`]). A script that fails part-way leaves its transaction
+/// transaction ([`Script::plain`]). A script that fails part-way leaves its transaction
 /// open: both callers then close the connection, which rolls it back.
 async fn write_plain_batch(
     conn: &mut SqliteConnection,
@@ -552,12 +552,7 @@ async fn write_plain_batch(
     records: &[UsageRecord],
     finished_starts: &[String],
 ) -> Result<(), StoreError> {
-    let mut script = if Script::is_one_statement(starts.len(), records.len(), finished_starts.len())
-    {
-        Script::statement()
-    } else {
-        Script::transaction()
-    };
+    let mut script = Script::plain(starts.len(), records.len(), finished_starts.len());
     script
         .starts(starts)
         .records(records, false)?
