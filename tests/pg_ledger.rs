@@ -3,6 +3,7 @@
 //! PostgreSQL server (CI sets it); otherwise each test says it is skipped.
 
 use chrono::{TimeZone, Utc};
+use tollgate::budgets::enforce::Line;
 use tollgate::metering::{CallStart, CallStatus, Endpoint, Meter, UsageRecord, UsageSource};
 use tollgate::pricing::Usage;
 use tollgate::store::Store;
@@ -442,5 +443,106 @@ async fn a_bound_too_large_for_the_ledger_is_refused_and_holds_nothing() {
     let (_, held) = store.budget_status("key", "key_h", 0, None).await.unwrap();
     assert_eq!(held, 11, "only the calls let through are held");
     meter.shutdown().await;
+    drop_db(store, &admin, &name).await;
+}
+
+/// A line of `amount` picodollars on key `key`'s hard $1 budget with alert `thresholds`, in
+/// the period `start..end` (milliseconds).
+fn alerting_line(
+    key: &str,
+    amount: i64,
+    thresholds: &[f64],
+    (start, end): (i64, Option<i64>),
+) -> Line {
+    use tollgate::budgets::enforce::Account;
+    let mut line = hard_line(key, amount);
+    if let Account::Budget {
+        budget,
+        period_start,
+        period_end,
+        ..
+    } = &mut line.account
+    {
+        budget.alert_thresholds = thresholds.to_vec();
+        *period_start = start;
+        *period_end = end;
+    }
+    line
+}
+
+/// Reserves and settles one call of `usd` (its reservation exactly its cost) on key `key`'s
+/// account as `line` makes it for an amount, as the gateway does.
+async fn spend(meter: &Meter, call: &str, key: &str, usd: &str, line: &dyn Fn(i64) -> Line) {
+    let picos = tollgate::money::to_picos(usd.parse().unwrap()).unwrap();
+    let got = meter.reserve(call, &[line(picos)]).await.unwrap();
+    assert!(got.is_ok(), "{call}: {got:?}");
+    meter
+        .record_settled(record(call, key, 10, usd), Some(settled(line(picos))))
+        .await
+        .unwrap();
+}
+
+async fn alert_keys(conn: &mut sqlx::PgConnection) -> Vec<String> {
+    sqlx::query_scalar("SELECT dedupe_key FROM alerts ORDER BY seq")
+        .fetch_all(conn)
+        .await
+        .unwrap()
+}
+
+/// Settlements on PostgreSQL go in the batch's one statement unless an alert could be due:
+/// each threshold crossed and a projected overrun are still raised exactly once, at the call
+/// that crossed it, and what was spent is exact on either path.
+#[tokio::test]
+async fn settlements_raise_each_alert_once_on_postgres() {
+    let Some((store, admin, name)) = fresh().await else {
+        return;
+    };
+    let url = format!("{}/{name}", admin.trim_end_matches("/postgres"));
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let meter = Meter::spawn(store.clone(), Default::default());
+    let usd = 1_000_000_000_000i64;
+    // Thresholds at 50% and 80% of $1, no period end (no projection).
+    let t = |amount| alerting_line("key_t", amount, &[0.5, 0.8], (0, None));
+    spend(&meter, "gen_t1", "key_t", "0.4", &t).await;
+    let none: Vec<String> = vec![];
+    assert_eq!(alert_keys(&mut conn).await, none, "40% crosses nothing");
+    spend(&meter, "gen_t2", "key_t", "0.2", &t).await;
+    spend(&meter, "gen_t3", "key_t", "0.1", &t).await;
+    assert_eq!(
+        alert_keys(&mut conn).await,
+        ["threshold:key:key_t:0:0.5"],
+        "60% crossed 50%; 70% crossed nothing more"
+    );
+    spend(&meter, "gen_t4", "key_t", "0.25", &t).await;
+    assert_eq!(
+        alert_keys(&mut conn).await,
+        ["threshold:key:key_t:0:0.5", "threshold:key:key_t:0:0.8"]
+    );
+    let (spent, held) = store.budget_status("key", "key_t", 0, None).await.unwrap();
+    assert_eq!((spent, held), (95 * usd / 100, 0));
+    // Half of a two-hour period gone: the projection doubles the spend.
+    let now = chrono::Utc::now().timestamp_millis();
+    let period = (now - 3_600_000, Some(now + 3_600_000));
+    let p = |amount| alerting_line("key_p", amount, &[], period);
+    spend(&meter, "gen_p1", "key_p", "0.3", &p).await;
+    spend(&meter, "gen_p2", "key_p", "0.15", &p).await;
+    assert_eq!(alert_keys(&mut conn).await.len(), 2, "0.9 of 1 projected");
+    spend(&meter, "gen_p3", "key_p", "0.1", &p).await;
+    spend(&meter, "gen_p4", "key_p", "0.1", &p).await;
+    let keys = alert_keys(&mut conn).await;
+    assert_eq!(
+        keys[2..],
+        [format!("projected:key:key_p:{}", period.0)],
+        "1.1 of 1 projected raised the alert once; 1.3 raised nothing more"
+    );
+    let (spent, held) = store
+        .budget_status("key", "key_p", period.0, period.1)
+        .await
+        .unwrap();
+    assert_eq!((spent, held), (65 * usd / 100, 0));
+    meter.shutdown().await;
+    drop(conn);
     drop_db(store, &admin, &name).await;
 }

@@ -437,7 +437,7 @@ pub fn budget_alerts(account: &Account, before: i64, after: i64, now: i64) -> Ve
                 let p = i64::try_from(projected).unwrap_or(i64::MAX);
                 out.push(NewAlert::new(
                     "budget.projected_exhaustion",
-                    format!("projected:{}:{id}:{period_start}", scope.as_str()),
+                    super::bounds::projection_key(scope, id, *period_start),
                     scope.as_str(),
                     id,
                     webhook.clone(),

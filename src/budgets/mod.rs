@@ -8,6 +8,7 @@
 //! interleaving of concurrent calls can make settled spend pass a hard budget.
 
 pub mod alerts;
+pub mod bounds;
 pub mod enforce;
 pub mod ratelimit;
 mod spec;

@@ -454,10 +454,13 @@ fn quarantined(r: &UsageRecord, error: &str) -> UsageRecord {
     }
 }
 
-/// True for errors that pass by themselves (another connection holds SQLite's write lock).
+/// True for errors that pass by themselves: another connection holds SQLite's write lock, or
+/// PostgreSQL broke a deadlock by failing this batch's statement (rolled back whole, so the
+/// batch is simply written again; splitting it would quarantine a record that did nothing
+/// wrong).
 fn transient(e: &str) -> bool {
     let e = e.to_ascii_lowercase();
-    e.contains("database is locked") || e.contains("busy")
+    e.contains("database is locked") || e.contains("busy") || e.contains("deadlock detected")
 }
 
 /// Retries a busy database a few times before giving up on the write; other errors return at

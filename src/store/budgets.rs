@@ -611,27 +611,24 @@ pub(super) async fn write_settled_alerts(
 /// One line's part in a PostgreSQL settlement: the line, its call's cost, and its settlement.
 type Settling<'a> = (&'a Line, i64, &'a Settlement);
 
-/// Settles a batch's calls on PostgreSQL in the batch's transaction, which also deletes their
-/// reservation rows (`pg_ledger::write_batch_statement`): one statement per account, whatever
-/// the number of its calls in the batch (a hot budget's row was updated once per call, each a
-/// round trip under its lock), taken in one fixed order (after the rollups the record insert
-/// locked), so ledger batches of several replicas never wait on each other in a cycle.
-/// Reservations lock no account row ([`super::reserve_many`]): only ledger batches and admin
-/// changes queue here. The value right after each call, which its alerts need, is the
-/// account's final value with the later calls' costs taken back out: the row is locked from
-/// its update on.
-pub(super) async fn settle_batch_postgres(
+/// Writes a PostgreSQL batch's alerts, in the transaction whose batch statement settled it
+/// (`tollgate_settle` without its guard, `pg_settle`): those its calls carried, and those the
+/// value after each call raises. `values` are the settled accounts' final values and grant
+/// sequences, by their place in the lock order; an account without one has no row (nothing
+/// was settled there). The value right after each call is the final one with the later
+/// calls' costs taken back out: the row is locked from its update on.
+pub(super) async fn write_alerts_postgres(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     items: &[(&UsageRecord, &Settlement)],
+    values: &std::collections::HashMap<&LockKey, (i64, i64)>,
+    now: i64,
 ) -> Result<(), StoreError> {
-    let now = to_millis(Utc::now());
     let mut alerts: Vec<NewAlert> = items
         .iter()
         .flat_map(|(_, s)| s.alerts.iter().cloned())
         .collect();
     let mut accounts: std::collections::BTreeMap<LockKey, Vec<Settling<'_>>> =
         std::collections::BTreeMap::new();
-    let mut entries: Vec<(&Account, i64, &str)> = Vec::new();
     for (record, s) in items {
         let cost = to_picos(record.cost).unwrap_or(0);
         for line in &s.lines {
@@ -639,18 +636,13 @@ pub(super) async fn settle_batch_postgres(
                 .entry(lock_order(&line.account))
                 .or_default()
                 .push((line, cost, s));
-            if matches!(line.account, Account::Credit { .. }) && cost > 0 {
-                entries.push((&line.account, cost, &record.id));
-            }
         }
     }
-    insert_credit_entries(tx, &entries, now).await?;
-    for settling in accounts.values() {
-        let Some((value, granted_seq)) = settle_account(tx, settling).await? else {
+    for (key, settling) in &accounts {
+        let Some(&(value, granted_seq)) = values.get(key) else {
             continue;
         };
         let credit = matches!(settling[0].0.account, Account::Credit { .. });
-        // Back from the final value: each call's value is the next one's minus its cost.
         let mut after = vec![value; settling.len()];
         for i in (0..settling.len().saturating_sub(1)).rev() {
             let later = settling[i + 1].1;
@@ -665,79 +657,6 @@ pub(super) async fn settle_batch_postgres(
         }
     }
     insert_alerts::postgres::run(tx, &alerts).await
-}
-
-/// One account's settlement: the batch's costs added to its spend (or taken from its balance),
-/// in one statement. Returns the new spend or balance, with
-/// the balance's grant sequence; `None` when the row does not exist.
-async fn settle_account(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    settling: &[Settling<'_>],
-) -> Result<Option<(i64, i64)>, StoreError> {
-    let cost = settling
-        .iter()
-        .try_fold(0i64, |t, l| t.checked_add(l.1))
-        .ok_or_else(|| StoreError::Corrupt("a batch's settlement overflows".into()))?;
-    Ok(match &settling[0].0.account {
-        Account::Budget {
-            scope,
-            id,
-            period_start,
-            ..
-        } => sqlx::query_as(
-            "UPDATE budget_counters SET spent_picos = spent_picos + $4 \
-             WHERE scope = $1 AND scope_id = $2 AND period_start = $3 RETURNING spent_picos, CAST(0 AS BIGINT)",
-        )
-        .bind(scope.as_str())
-        .bind(id)
-        .bind(period_start)
-        .bind(cost)
-        .fetch_optional(&mut **tx)
-        .await?,
-        Account::Credit { owner, id, .. } => sqlx::query_as(
-            "UPDATE credit_accounts SET balance_picos = balance_picos - $3 \
-             WHERE owner_kind = $1 AND owner_id = $2 RETURNING balance_picos, granted_seq",
-        )
-        .bind(owner.as_str())
-        .bind(id)
-        .bind(cost)
-        .fetch_optional(&mut **tx)
-        .await?,
-    })
-}
-
-/// The credit entries of a batch's charges to balances, in one statement.
-async fn insert_credit_entries(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    entries: &[(&Account, i64, &str)],
-    now: i64,
-) -> Result<(), StoreError> {
-    if entries.is_empty() {
-        return Ok(());
-    }
-    let owner = |a: &Account| match a {
-        Account::Credit { owner, .. } => owner.as_str(),
-        Account::Budget { scope, .. } => scope.as_str(),
-    };
-    sqlx::query(
-        "INSERT INTO credit_entries (id, owner_kind, owner_id, kind, amount_picos, usage_id, note, created_at) \
-         SELECT e.id, e.owner_kind, e.owner_id, 'usage', e.amount, e.usage_id, NULL, $6 \
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[]) AS e(id, owner_kind, owner_id, amount, usage_id)",
-    )
-    .bind(
-        entries
-            .iter()
-            .map(|_| format!("cred_{}", uuid::Uuid::now_v7().simple()))
-            .collect::<Vec<_>>(),
-    )
-    .bind(entries.iter().map(|e| owner(e.0)).collect::<Vec<_>>())
-    .bind(entries.iter().map(|e| e.0.id()).collect::<Vec<_>>())
-    .bind(entries.iter().map(|e| -e.1).collect::<Vec<_>>())
-    .bind(entries.iter().map(|e| e.2).collect::<Vec<_>>())
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 /// The ` WHERE` clause that picks an account's row: its budget period's counter or its balance.
@@ -785,7 +704,10 @@ fn settlement_alerts(
             if cost > 0 && after < s.low_balance_picos {
                 vec![NewAlert::new(
                     "balance.low",
-                    format!("balance_low:{}:{id}:{granted_seq}", owner.as_str()),
+                    format!(
+                        "{}{granted_seq}",
+                        crate::budgets::bounds::low_balance_key_prefix(owner, id)
+                    ),
                     &format!("{}_credit", owner.as_str()),
                     id,
                     webhook.clone(),

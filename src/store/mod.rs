@@ -21,6 +21,7 @@ pub mod instances;
 pub mod keys;
 mod pg_ledger;
 mod pg_reserve;
+mod pg_settle;
 pub mod ratelimits;
 pub mod reports;
 pub mod reserve_many;

@@ -4,6 +4,7 @@
 
 use sqlx::{PgConnection, Postgres};
 
+use super::pg_settle::Settle;
 use super::{to_millis, StoreError};
 use crate::metering::{CallStart, UsageRecord};
 use crate::money::to_picos;
@@ -26,12 +27,13 @@ const STARTS_CLAUSE: &str = "s AS (INSERT INTO call_starts (id, started_at, key_
 /// A ledger batch in one statement, so one round trip: its records' insert, with `WITH`
 /// clauses for what else the batch has — the starts of calls that began ([`STARTS_CLAUSE`]),
 /// the starts of calls that finished, the reservation rows of calls whose records settle in
-/// this batch. Only the clauses the batch needs are sent: PostgreSQL initializes every node of
+/// this batch, and their settlement when [`Settle`] can do it in the statement. Only the clauses the batch needs are sent: PostgreSQL initializes every node of
 /// a plan at each execution, empty or not. Returns the ids of the records that were new.
 /// Rollups follow by trigger in the same statement.
 ///
-/// Run outside a transaction the statement is one by itself: a batch with nothing to settle
-/// commits in that one round trip instead of three (`BEGIN`, the statement, `COMMIT`). A start
+/// Run outside a transaction the statement is one by itself: a batch with nothing to settle,
+/// or whose settlement is in it, commits in that one round trip instead of three or more
+/// (`BEGIN`, the statement, the settlement's, `COMMIT`). A start
 /// is never both written and removed in one batch (the writer removes only starts an earlier
 /// batch wrote), so the clauses touch disjoint rows. A reservation row goes in the transaction
 /// that adds its call's cost to its account: a reservation's check sees each call either held
@@ -39,49 +41,107 @@ const STARTS_CLAUSE: &str = "s AS (INSERT INTO call_starts (id, started_at, key_
 /// (reservations commit asynchronously) is simply not there to remove.
 pub(super) async fn write_batch_statement(
     conn: &mut PgConnection,
-    (starts, instance): (&[CallStart], &str),
-    records: &[UsageRecord],
-    finished_starts: &[String],
-    settling: &[String],
+    batch: &Batch<'_>,
 ) -> Result<Vec<String>, StoreError> {
-    let mut clauses: Vec<String> = Vec::new();
-    let mut next = 31;
-    if !starts.is_empty() {
-        clauses.push(STARTS_CLAUSE.to_string());
-        next = 43;
-    }
-    if !finished_starts.is_empty() {
-        clauses.push(format!(
-            "f AS (DELETE FROM call_starts WHERE id = ANY(${next}::text[]))"
-        ));
-        next += 1;
-    }
-    if !settling.is_empty() {
-        clauses.push(format!(
-            "r AS (DELETE FROM budget_reservations WHERE call_id = ANY(${next}::text[]))"
-        ));
-    }
+    let (clauses, _) = batch.clauses();
     let sql = if clauses.is_empty() {
         RECORDS_INSERT.to_string()
     } else {
         format!("WITH {} {RECORDS_INSERT}", clauses.join(", "))
     };
-    let mut query = bind_records(sqlx::query_as(&sql), records)?;
-    if !starts.is_empty() {
-        query = bind_starts(query, starts, instance);
-    }
-    if !finished_starts.is_empty() {
-        query = query.bind(finished_starts);
-    }
-    if !settling.is_empty() {
-        query = query.bind(settling);
-    }
-    let ids: Vec<(String,)> = query.fetch_all(conn).await?;
+    let ids: Vec<(String,)> = batch.bind(sqlx::query_as(&sql))?.fetch_all(conn).await?;
     Ok(ids.into_iter().map(|(id,)| id).collect())
 }
 
+/// [`write_batch_statement`] with the batch's settlement in the statement ([`Settle`]; with
+/// `guard`, refused when an alert could be due). Returns the ids of the records that were new
+/// and each settled account's number in `settle`, value after the batch and grant sequence.
+pub(super) async fn write_settling_statement(
+    conn: &mut PgConnection,
+    batch: &Batch<'_>,
+    settle: &Settle<'_>,
+    guard: bool,
+) -> Result<(Vec<String>, Vec<(i32, i64, i64)>), StoreError> {
+    let (mut clauses, next) = batch.clauses();
+    clauses.push(format!("ins AS ({RECORDS_INSERT})"));
+    clauses.push(Settle::clause(next));
+    let sql = format!(
+        "WITH {} SELECT ins.id, NULL::int, NULL::bigint, NULL::bigint FROM ins \
+         UNION ALL SELECT NULL, st.account_no, st.after_value, st.grant_seq FROM st",
+        clauses.join(", ")
+    );
+    let query = settle.bind(batch.bind(sqlx::query_as(&sql))?, guard);
+    let rows: Vec<SettlingRow> = query.fetch_all(conn).await?;
+    let mut ids = Vec::new();
+    let mut values = Vec::new();
+    for row in rows {
+        match row {
+            (Some(id), ..) => ids.push(id),
+            (None, Some(n), Some(value), Some(granted)) => values.push((n, value, granted)),
+            _ => {}
+        }
+    }
+    Ok((ids, values))
+}
+
+/// A row of [`write_settling_statement`]: a new record's id, or a settled account's values.
+type SettlingRow = (Option<String>, Option<i32>, Option<i64>, Option<i64>);
+
+/// A ledger batch's rows, as the batch statement takes them.
+pub(super) struct Batch<'a> {
+    pub starts: &'a [CallStart],
+    pub instance: &'a str,
+    pub records: &'a [UsageRecord],
+    pub finished_starts: &'a [String],
+    /// The calls whose reservation rows the batch removes.
+    pub settling: &'a [String],
+}
+
+impl<'a> Batch<'a> {
+    /// The `WITH` clauses the batch needs, and the number of the next free parameter.
+    fn clauses(&self) -> (Vec<String>, usize) {
+        let mut clauses: Vec<String> = Vec::new();
+        let mut next = 31;
+        if !self.starts.is_empty() {
+            clauses.push(STARTS_CLAUSE.to_string());
+            next = 43;
+        }
+        if !self.finished_starts.is_empty() {
+            clauses.push(format!(
+                "f AS (DELETE FROM call_starts WHERE id = ANY(${next}::text[]))"
+            ));
+            next += 1;
+        }
+        if !self.settling.is_empty() {
+            clauses.push(format!(
+                "r AS (DELETE FROM budget_reservations WHERE call_id = ANY(${next}::text[]))"
+            ));
+            next += 1;
+        }
+        (clauses, next)
+    }
+
+    /// Binds the parameters of the records and of [`Batch::clauses`].
+    fn bind<'q, O>(&self, query: Q<'q, O>) -> Result<Q<'q, O>, StoreError>
+    where
+        'a: 'q,
+    {
+        let mut query = bind_records(query, self.records)?;
+        if !self.starts.is_empty() {
+            query = bind_starts(query, self.starts, self.instance);
+        }
+        if !self.finished_starts.is_empty() {
+            query = query.bind(self.finished_starts);
+        }
+        if !self.settling.is_empty() {
+            query = query.bind(self.settling);
+        }
+        Ok(query)
+    }
+}
+
 /// Binds the starts' 12 parameters, as [`STARTS_CLAUSE`] numbers them.
-fn bind_starts<'q>(query: IdsQuery<'q>, starts: &[CallStart], instance: &str) -> IdsQuery<'q> {
+fn bind_starts<'q, O>(query: Q<'q, O>, starts: &[CallStart], instance: &str) -> Q<'q, O> {
     query
         .bind(starts.iter().map(|s| s.id.clone()).collect::<Vec<_>>())
         .bind(
@@ -145,13 +205,11 @@ const RECORDS_INSERT: &str = "INSERT INTO usage_records (id, started_at, finishe
      $27::text[], $28::bigint[], $29::text[], $30::bigint[]) \
      ON CONFLICT (id) DO NOTHING RETURNING id";
 
-type IdsQuery<'q> = sqlx::query::QueryAs<'q, Postgres, (String,), sqlx::postgres::PgArguments>;
+/// A query of the batch statement, whatever rows it returns.
+pub(super) type Q<'q, O> = sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments>;
 
 /// Binds the records' 30 columns, one array each, as [`RECORDS_INSERT`] numbers them.
-fn bind_records<'q>(
-    query: IdsQuery<'q>,
-    records: &[UsageRecord],
-) -> Result<IdsQuery<'q>, StoreError> {
+fn bind_records<'q, O>(query: Q<'q, O>, records: &[UsageRecord]) -> Result<Q<'q, O>, StoreError> {
     let costs = records
         .iter()
         .map(|r| {

@@ -524,8 +524,9 @@ impl Store {
             cost_picos: i128::from(adj.cost_delta_picos),
             ..Totals::default()
         };
-        upsert_rollups(&mut tx, record, &delta).await?;
+        // Budget counters before rollups: the order every ledger batch locks them in.
         super::budgets::adjust_counters(&mut tx, record, adj.cost_delta_picos).await?;
+        upsert_rollups(&mut tx, record, &delta).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -3,7 +3,7 @@
 use super::batch::Script;
 use sqlx::{Connection, FromRow, Sqlite, SqliteConnection, Transaction};
 
-use super::{from_millis, on_pool, pg_ledger, to_millis, Pool, Store, StoreError};
+use super::{from_millis, on_pool, pg_ledger, pg_settle, to_millis, Pool, Store, StoreError};
 use crate::budgets::enforce::Settlement;
 use crate::metering::{CallStart, CallStatus, Endpoint, UsageRecord, UsageSource};
 use crate::money::{from_picos, to_picos};
@@ -208,35 +208,58 @@ fn interrupted(start: &CallStart) -> Result<UsageRecord, StoreError> {
 }
 
 /// A batch on PostgreSQL: starts, records (rollups by trigger), finished starts and settled
-/// reservations removed, in one statement ([`pg_ledger::write_batch_statement`]). With nothing
-/// to settle that statement is the batch's transaction, committed in its one round trip;
-/// otherwise a transaction adds the settlement of the records that were new (so a retried
-/// batch never settles twice).
+/// reservations removed, in one statement ([`pg_ledger::write_batch_statement`]), which is the
+/// batch's transaction, committed in its one round trip. A batch that settles budget
+/// reservations settles in that statement too ([`pg_settle`]) when no alert can be due;
+/// otherwise the statement runs in a transaction that also writes the alerts. Only the records
+/// that were new settle (so a retried batch never settles twice).
 async fn pg_write_batch(
     conn: &mut sqlx::PgConnection,
-    starts: (&[CallStart], &str),
+    (starts, instance): (&[CallStart], &str),
     records: &[UsageRecord],
     settlements: &[Option<Settlement>],
     finished_starts: &[String],
 ) -> Result<(), StoreError> {
-    if settlements.iter().all(Option::is_none) {
-        pg_ledger::write_batch_statement(conn, starts, records, finished_starts, &[]).await?;
-        return Ok(());
-    }
     let settling: Vec<String> = records
         .iter()
         .zip(settlements)
         .filter(|(_, s)| s.is_some())
         .map(|(r, _)| r.id.clone())
         .collect();
+    let batch = pg_ledger::Batch {
+        starts,
+        instance,
+        records,
+        finished_starts,
+        settling: &settling,
+    };
+    if settling.is_empty() {
+        pg_ledger::write_batch_statement(conn, &batch).await?;
+        return Ok(());
+    }
+    let all: Vec<(&UsageRecord, &Settlement)> = records
+        .iter()
+        .zip(settlements)
+        .filter_map(|(r, s)| s.as_ref().map(|s| (r, s)))
+        .collect();
+    let now = to_millis(chrono::Utc::now());
+    let settle = pg_settle::Settle::of(&all, now);
+    if settle.guardable() {
+        match pg_ledger::write_settling_statement(conn, &batch, &settle, true).await {
+            Err(e) if pg_settle::may_alert(&e) => {}
+            done => return done.map(drop),
+        }
+    }
     let mut tx = conn.begin().await?;
-    let inserted: std::collections::HashSet<String> =
-        pg_ledger::write_batch_statement(&mut tx, starts, records, finished_starts, &settling)
-            .await?
-            .into_iter()
-            .collect();
+    let (inserted, values) =
+        pg_ledger::write_settling_statement(&mut tx, &batch, &settle, false).await?;
+    let inserted: std::collections::HashSet<String> = inserted.into_iter().collect();
+    let values = values
+        .iter()
+        .filter_map(|&(n, value, granted)| Some((settle.key(n)?, (value, granted))))
+        .collect();
     let settled = newly_settled(records, settlements, &inserted);
-    super::budgets::settle_batch_postgres(&mut tx, &settled).await?;
+    super::budgets::write_alerts_postgres(&mut tx, &settled, &values, now).await?;
     tx.commit().await?;
     Ok(())
 }
