@@ -522,6 +522,25 @@ async fn settlements_raise_each_alert_once_on_postgres() {
     );
     let (spent, held) = store.budget_status("key", "key_t", 0, None).await.unwrap();
     assert_eq!((spent, held), (95 * usd / 100, 0));
+    // A record written again (a batch retried after its commit's answer was lost), beside a
+    // new one, likely in one batch: only the new one settles.
+    let new = t(usd / 100);
+    assert!(meter.reserve("gen_t5", &[new]).await.unwrap().is_ok());
+    let (again, fresh) = tokio::join!(
+        meter.record_settled(
+            record("gen_t1", "key_t", 10, "0.4"),
+            Some(settled(t(usd / 2)))
+        ),
+        meter.record_settled(
+            record("gen_t5", "key_t", 10, "0.01"),
+            Some(settled(t(usd / 100)))
+        ),
+    );
+    again.unwrap();
+    fresh.unwrap();
+    let (spent, held) = store.budget_status("key", "key_t", 0, None).await.unwrap();
+    assert_eq!((spent, held), (96 * usd / 100, 0), "gen_t1 settled once");
+    assert_eq!(alert_keys(&mut conn).await.len(), 2);
     // Half of a two-hour period gone: the projection doubles the spend.
     let now = chrono::Utc::now().timestamp_millis();
     let period = (now - 3_600_000, Some(now + 3_600_000));

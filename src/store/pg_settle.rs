@@ -43,13 +43,20 @@ pub(super) struct Settle<'a> {
     lines: Vec<(&'a str, i32, i64, Option<String>)>,
     /// Each account's place in the lock order, by number.
     keys: Vec<LockKey>,
+    /// How many records the batch holds: when its insert added as many, every line settles.
+    records: i32,
     now: i64,
     guardable: bool,
 }
 
 impl<'a> Settle<'a> {
-    /// The settlement of `items` (a batch's records with their settlements) at `now`.
-    pub(super) fn of(items: &[(&'a UsageRecord, &'a Settlement)], now: i64) -> Self {
+    /// The settlement of `items` (a batch's records with their settlements; the batch holds
+    /// `records` records in all) at `now`.
+    pub(super) fn of(
+        items: &[(&'a UsageRecord, &'a Settlement)],
+        records: usize,
+        now: i64,
+    ) -> Self {
         let mut by_key: BTreeMap<LockKey, (usize, AccountArgs<'a>)> = BTreeMap::new();
         let mut lines = Vec::new();
         let mut guardable = true;
@@ -94,6 +101,7 @@ impl<'a> Settle<'a> {
             accounts,
             keys,
             lines,
+            records: i32::try_from(records).unwrap_or(i32::MAX),
             now,
             guardable,
         }
@@ -114,16 +122,16 @@ impl<'a> Settle<'a> {
     /// The `WITH` clause that settles what the clause `ins` inserted, its parameters numbered
     /// from `first`; a `MATERIALIZED` clause runs once, however often it is read.
     pub(super) fn clause(first: usize) -> String {
-        let p: Vec<String> = (first..first + 16).map(|n| format!("${n}")).collect();
+        let p: Vec<String> = (first..first + 17).map(|n| format!("${n}")).collect();
         format!(
-            "st AS MATERIALIZED (SELECT * FROM tollgate_settle(ARRAY(SELECT id FROM ins), \
+            "st AS MATERIALIZED (SELECT * FROM tollgate_settle(ARRAY(SELECT id FROM ins), {}::int, \
              {}::boolean[], {}::text[], {}::text[], {}::bigint[], {}::bigint[], {}::bigint[], {}::bigint[], {}::text[], \
              {}::int[], {}::bigint[], {}::text[], {}::int[], {}::bigint[], {}::text[], {}::bigint, {}::boolean))",
-            p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12], p[13], p[14], p[15]
+            p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12], p[13], p[14], p[15], p[16]
         )
     }
 
-    /// Binds the 16 parameters of [`Settle::clause`]; `guard`: refuse when an alert could be
+    /// Binds the 17 parameters of [`Settle::clause`]; `guard`: refuse when an alert could be
     /// due.
     pub(super) fn bind<'q, O>(&self, query: Q<'q, O>, guard: bool) -> Q<'q, O> {
         let accounts = &self.accounts;
@@ -138,6 +146,7 @@ impl<'a> Settle<'a> {
             }
         }
         query
+            .bind(self.records)
             .bind(
                 accounts
                     .iter()

@@ -243,7 +243,7 @@ async fn pg_write_batch(
         .filter_map(|(r, s)| s.as_ref().map(|s| (r, s)))
         .collect();
     let now = to_millis(chrono::Utc::now());
-    let settle = pg_settle::Settle::of(&all, now);
+    let settle = pg_settle::Settle::of(&all, records.len(), now);
     if settle.guardable() {
         match pg_ledger::write_settling_statement(conn, &batch, &settle, true).await {
             Err(e) if pg_settle::may_alert(&e) => {}
