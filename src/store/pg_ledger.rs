@@ -27,15 +27,15 @@ const STARTS_CLAUSE: &str = "s AS (INSERT INTO call_starts (id, started_at, key_
 /// A ledger batch in one statement, so one round trip: its records' insert, with `WITH`
 /// clauses for what else the batch has — the starts of calls that began ([`STARTS_CLAUSE`]),
 /// the starts of calls that finished, the reservation rows of calls whose records settle in
-/// this batch, and their settlement when [`Settle`] can do it in the statement. Only the clauses the batch needs are sent: PostgreSQL initializes every node of
-/// a plan at each execution, empty or not. Returns the ids of the records that were new.
-/// Rollups follow by trigger in the same statement.
+/// this batch (their settlement goes in the same statement: [`write_settling_statement`]).
+/// Only the clauses the batch needs are sent: PostgreSQL initializes every node of a plan at
+/// each execution, empty or not. Returns the ids of the records that were new. Rollups follow
+/// by trigger in the same statement.
 ///
-/// Run outside a transaction the statement is one by itself: a batch with nothing to settle,
-/// or whose settlement is in it, commits in that one round trip instead of three or more
-/// (`BEGIN`, the statement, the settlement's, `COMMIT`). A start
-/// is never both written and removed in one batch (the writer removes only starts an earlier
-/// batch wrote), so the clauses touch disjoint rows. A reservation row goes in the transaction
+/// Run outside a transaction the statement is one by itself, committed in that one round trip
+/// instead of three (`BEGIN`, the statement, `COMMIT`). A start is never both written and
+/// removed in one batch (the writer removes only starts an earlier batch wrote), so the
+/// clauses touch disjoint rows. A reservation row goes in the transaction
 /// that adds its call's cost to its account: a reservation's check sees each call either held
 /// or spent, never neither ([`super::reserve_many`]); a row lost with a database crash
 /// (reservations commit asynchronously) is simply not there to remove.

@@ -29,6 +29,30 @@ pub(super) fn may_alert(error: &super::StoreError) -> bool {
     matches!(error, super::StoreError::Database(sqlx::Error::Database(e)) if e.code().as_deref() == Some(MAY_ALERT))
 }
 
+/// The types of `tollgate_settle`'s parameters after the inserted ids, in order: the batch's
+/// record count; the accounts' kind, owner, id, period start, limit, projection bound, low mark
+/// and alert key; the threshold marks' account and value; the lines' call, account, cost and
+/// credit entry; the time; the guard. [`Settle::bind`] binds them in this order.
+const PARAMETER_TYPES: [&str; 17] = [
+    "int",
+    "boolean[]",
+    "text[]",
+    "text[]",
+    "bigint[]",
+    "bigint[]",
+    "bigint[]",
+    "bigint[]",
+    "text[]",
+    "int[]",
+    "bigint[]",
+    "text[]",
+    "int[]",
+    "bigint[]",
+    "text[]",
+    "bigint",
+    "boolean",
+];
+
 /// One account's part: its row, and its alert bounds.
 struct AccountArgs<'a> {
     account: &'a Account,
@@ -122,12 +146,14 @@ impl<'a> Settle<'a> {
     /// The `WITH` clause that settles what the clause `ins` inserted, its parameters numbered
     /// from `first`; a `MATERIALIZED` clause runs once, however often it is read.
     pub(super) fn clause(first: usize) -> String {
-        let p: Vec<String> = (first..first + 17).map(|n| format!("${n}")).collect();
+        let params: Vec<String> = PARAMETER_TYPES
+            .iter()
+            .zip(first..)
+            .map(|(t, n)| format!("${n}::{t}"))
+            .collect();
         format!(
-            "st AS MATERIALIZED (SELECT * FROM tollgate_settle(ARRAY(SELECT id FROM ins), {}::int, \
-             {}::boolean[], {}::text[], {}::text[], {}::bigint[], {}::bigint[], {}::bigint[], {}::bigint[], {}::text[], \
-             {}::int[], {}::bigint[], {}::text[], {}::int[], {}::bigint[], {}::text[], {}::bigint, {}::boolean))",
-            p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12], p[13], p[14], p[15], p[16]
+            "st AS MATERIALIZED (SELECT * FROM tollgate_settle(ARRAY(SELECT id FROM ins), {}))",
+            params.join(", ")
         )
     }
 
