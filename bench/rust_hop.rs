@@ -19,7 +19,12 @@
 //!   task, which batches and hands the batch to the database thread, waits for it, and acks the
 //!   calls;
 //! - `thread`: the call hands its record straight to the database thread, which batches,
-//!   writes and acks the calls itself (a writer that owned its SQLite connection).
+//!   writes and acks the calls itself (a writer that owned its SQLite connection);
+//! - `lead`: no writer task: the call queues its record, and whichever call holds the
+//!   writer's lock takes the queue, hands it to the database thread as one batch, waits for it
+//!   and acks the calls in it (group commit led by the calls themselves);
+//! - `inline`: as `lead`, but the lock's holder writes the batch itself, on its runtime worker,
+//!   synchronously (no database thread: what a synchronous SQLite API would allow).
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -42,23 +47,48 @@ struct Hop {
 enum Commit {
     Task(tokio::sync::mpsc::Sender<Ack>),
     Thread(std::sync::mpsc::Sender<Ack>),
+    Lead(std::sync::Arc<Leader>),
+}
+
+/// `commit=lead` and `commit=inline`: the queue of records and the lock whose holder writes it.
+struct Leader {
+    queue: std::sync::Mutex<Vec<Ack>>,
+    disk: tokio::sync::Mutex<Disk>,
+}
+
+/// How the holder of [`Leader`]'s lock writes a batch.
+enum Disk {
+    /// Hands it to the database thread and waits (`commit=lead`).
+    Thread(std::sync::mpsc::Sender<Ack>),
+    /// Writes it itself, on its runtime worker (`commit=inline`).
+    Inline(Pages),
 }
 
 type Ack = tokio::sync::oneshot::Sender<()>;
 
 impl Commit {
     fn start(kind: &str) -> Commit {
+        let lead = |disk| {
+            Commit::Lead(std::sync::Arc::new(Leader {
+                queue: std::sync::Mutex::new(Vec::new()),
+                disk: tokio::sync::Mutex::new(disk),
+            }))
+        };
+        if kind == "commit=inline" {
+            return lead(Disk::Inline(Pages::new()));
+        }
         let (to_disk, from_calls) = std::sync::mpsc::channel::<Ack>();
         std::thread::spawn(move || database_thread(from_calls));
         match kind {
             "commit=thread" => Commit::Thread(to_disk),
+            "commit=lead" => lead(Disk::Thread(to_disk)),
             "commit=task" => {
                 let (tx, rx) = tokio::sync::mpsc::channel(8192);
                 tokio::spawn(writer_task(rx, to_disk));
                 Commit::Task(tx)
             }
             other => {
-                eprintln!("unknown mode {other}: commit=task or commit=thread");
+                eprintln!("unknown mode {other}: commit=task, commit=thread, commit=lead or commit=inline");
                 std::process::exit(2);
             }
         }
@@ -69,25 +99,82 @@ impl Commit {
         match self {
             Commit::Task(tx) => drop(tx.send(ack).await),
             Commit::Thread(tx) => drop(tx.send(ack)),
+            Commit::Lead(leader) => return leader.record(ack, done).await,
         }
         let _ = done.await;
+    }
+}
+
+impl Leader {
+    /// Queues the call's ack, then waits for it, or for the lock: its holder writes whatever
+    /// is queued (its own record among them, unless an earlier holder took it) as one batch.
+    async fn record(&self, ack: Ack, mut done: tokio::sync::oneshot::Receiver<()>) {
+        self.queue.lock().expect("queue").push(ack);
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut done => return,
+                mut disk = self.disk.lock() => {
+                    if done.try_recv().is_ok() {
+                        return;
+                    }
+                    let acks = std::mem::take(&mut *self.queue.lock().expect("queue"));
+                    disk.write_batch().await;
+                    for ack in acks {
+                        let _ = ack.send(());
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Disk {
+    async fn write_batch(&mut self) {
+        match self {
+            Disk::Thread(disk) => {
+                let (batch_done, committed) = tokio::sync::oneshot::channel();
+                if disk.send(batch_done).is_ok() {
+                    let _ = committed.await;
+                }
+            }
+            Disk::Inline(pages) => pages.write_batch(),
+        }
+    }
+}
+
+/// The simulated database file: 16 pages of 4 KB written per batch, no fsync.
+struct Pages {
+    file: std::fs::File,
+    offset: u64,
+}
+
+impl Pages {
+    fn new() -> Pages {
+        Pages {
+            file: tempfile_in_tmp(),
+            offset: 0,
+        }
+    }
+
+    fn write_batch(&mut self) {
+        use std::os::unix::fs::FileExt;
+        let page = [7u8; 4096];
+        for _ in 0..16 {
+            let _ = self.file.write_at(&page, self.offset);
+            self.offset = (self.offset + 4096) % (64 << 20);
+        }
     }
 }
 
 /// The database thread: takes what is queued, writes one batch, acks it. With `commit=task`
 /// each item is a whole batch's ack from the writer task; with `commit=thread`, a call's.
 fn database_thread(from: std::sync::mpsc::Receiver<Ack>) {
-    use std::os::unix::fs::FileExt;
-    let file = tempfile_in_tmp();
-    let page = [7u8; 4096];
-    let mut offset = 0u64;
+    let mut pages = Pages::new();
     while let Ok(first) = from.recv() {
         let mut acks = vec![first];
         acks.extend(from.try_iter().take(511));
-        for _ in 0..16 {
-            let _ = file.write_at(&page, offset);
-            offset = (offset + 4096) % (64 << 20);
-        }
+        pages.write_batch();
         for ack in acks {
             let _ = ack.send(());
         }
