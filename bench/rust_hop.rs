@@ -24,7 +24,12 @@
 //!   writer's lock takes the queue, hands it to the database thread as one batch, waits for it
 //!   and acks the calls in it (group commit led by the calls themselves);
 //! - `inline`: as `lead`, but the lock's holder writes the batch itself, on its runtime worker,
-//!   synchronously (no database thread: what a synchronous SQLite API would allow).
+//!   synchronously (no database thread: what a synchronous SQLite API would allow);
+//! - `meter`: not simulated: Tollgate's own metering path (its store on a fresh SQLite file in
+//!   the temp dir, its migrations, its writer, its rollup triggers) commits a usage record like
+//!   a gateway call's before each answer. The hop then does what any gateway must to keep
+//!   Tollgate's promise (every answered call on disk first), and nothing of the gateway's own
+//!   work (no parsing, keys, catalog, prices or splicing): the floor of a metered hop.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -48,6 +53,7 @@ enum Commit {
     Task(tokio::sync::mpsc::Sender<Ack>),
     Thread(std::sync::mpsc::Sender<Ack>),
     Lead(std::sync::Arc<Leader>),
+    Meter(tollgate::metering::Meter),
 }
 
 /// `commit=lead` and `commit=inline`: the queue of records and the lock whose holder writes it.
@@ -67,7 +73,10 @@ enum Disk {
 type Ack = tokio::sync::oneshot::Sender<()>;
 
 impl Commit {
-    fn start(kind: &str) -> Commit {
+    async fn start(kind: &str) -> Commit {
+        if kind == "commit=meter" {
+            return Commit::Meter(meter().await);
+        }
         let lead = |disk| {
             Commit::Lead(std::sync::Arc::new(Leader {
                 queue: std::sync::Mutex::new(Vec::new()),
@@ -88,7 +97,7 @@ impl Commit {
                 Commit::Task(tx)
             }
             other => {
-                eprintln!("unknown mode {other}: commit=task, commit=thread, commit=lead or commit=inline");
+                eprintln!("unknown mode {other}: commit=task, commit=thread, commit=lead, commit=inline or commit=meter");
                 std::process::exit(2);
             }
         }
@@ -100,6 +109,12 @@ impl Commit {
             Commit::Task(tx) => drop(tx.send(ack).await),
             Commit::Thread(tx) => drop(tx.send(ack)),
             Commit::Lead(leader) => return leader.record(ack, done).await,
+            Commit::Meter(meter) => {
+                if let Err(e) = meter.record(usage_record()).await {
+                    eprintln!("record not committed: {e}");
+                }
+                return;
+            }
         }
         let _ = done.await;
     }
@@ -140,6 +155,53 @@ impl Disk {
             }
             Disk::Inline(pages) => pages.write_batch(),
         }
+    }
+}
+
+/// Tollgate's metering writer on a fresh SQLite file in the temp dir (`commit=meter`).
+async fn meter() -> tollgate::metering::Meter {
+    let path = std::env::temp_dir().join(format!("rust_hop_meter.{}.db", std::process::id()));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let store = tollgate::store::Store::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    let metrics = std::sync::Arc::new(tollgate::telemetry::Metrics::new());
+    tollgate::metering::Meter::spawn(store, metrics)
+}
+
+/// A record shaped like a plain non-streaming gateway call's.
+fn usage_record() -> tollgate::metering::UsageRecord {
+    use tollgate::metering::{CallStatus, Endpoint, UsageRecord, UsageSource};
+    let now = chrono::Utc::now();
+    UsageRecord {
+        id: format!("gen_{}", uuid::Uuid::now_v7().simple()),
+        started_at: now,
+        finished_at: now,
+        key_id: Some("key_hop".into()),
+        team_id: None,
+        model_id: "gpt-4o-mini".into(),
+        requested_model: None,
+        provider_id: Some("upstream".into()),
+        upstream_model: Some("gpt-4o-mini".into()),
+        endpoint: Endpoint::OpenaiChat,
+        streamed: false,
+        status: CallStatus::Ok,
+        http_status: 200,
+        upstream_status: Some(200),
+        usage: tollgate::pricing::Usage {
+            input_tokens: 13,
+            output_tokens: 9,
+            ..Default::default()
+        },
+        usage_source: UsageSource::Upstream,
+        price_version_id: None,
+        cost: rust_decimal::Decimal::new(735, 8),
+        latency_ms: 1,
+        ttft_ms: None,
+        error: None,
+        usage_note: None,
     }
 }
 
@@ -226,7 +288,10 @@ async fn main() {
     let hop = Hop {
         client: reqwest::Client::new(),
         upstream: upstream.trim_end_matches('/').to_string(),
-        commit: args.next().map(|kind| Commit::start(&kind)),
+        commit: match args.next() {
+            Some(kind) => Some(Commit::start(&kind).await),
+            None => None,
+        },
     };
     let app = Router::new().fallback(forward).with_state(hop);
     let listener = tokio::net::TcpListener::bind(&listen)

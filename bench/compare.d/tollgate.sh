@@ -124,7 +124,7 @@ start_rust_hop() {
   [[ -x $bin ]] || { say "bare Rust hop skipped: $bin not built (cargo build --release --examples)"; return 1; }
   RUST_HOP_PORT=$(free_port)
   RUST_HOP_URL=http://127.0.0.1:$RUST_HOP_PORT
-  # RUST_HOP_MODE (bench/switches only): commit=task or commit=thread, see bench/rust_hop.rs.
+  # RUST_HOP_MODE: commit=task, thread, lead, inline or meter, see bench/rust_hop.rs.
   "$bin" "127.0.0.1:$RUST_HOP_PORT" "$UPSTREAM_URL" ${RUST_HOP_MODE:+"$RUST_HOP_MODE"} >"$WORK/rust-hop.log" 2>&1 &
   RUST_HOP_PID=$!
   wait_http "$RUST_HOP_URL/healthz" 30 "$RUST_HOP_PID" ||
