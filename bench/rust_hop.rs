@@ -167,8 +167,37 @@ async fn meter() -> tollgate::metering::Meter {
     let store = tollgate::store::Store::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    drop_for_experiment(&path).await;
     let metrics = std::sync::Arc::new(tollgate::telemetry::Metrics::new());
     tollgate::metering::Meter::spawn(store, metrics)
+}
+
+/// `METER_DROP=name,…`: indexes or triggers to drop from the fresh database before the load,
+/// to measure what each page a record touches costs its commit (an experiment: the reports
+/// and audit pages need them all).
+async fn drop_for_experiment(path: &std::path::Path) {
+    use sqlx::Connection;
+    let Ok(names) = std::env::var("METER_DROP") else {
+        return;
+    };
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("the meter's database opens");
+    for name in names.split(',').filter(|n| !n.is_empty()) {
+        let kind = if name.starts_with("usage_records_hourly")
+            || name.starts_with("usage_records_daily")
+        {
+            "TRIGGER"
+        } else {
+            "INDEX"
+        };
+        sqlx::query(&format!("DROP {kind} {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("DROP {kind} {name}: {e}"));
+        eprintln!("dropped {kind} {name}");
+    }
+    let _ = conn.close().await;
 }
 
 /// A record shaped like a plain non-streaming gateway call's.
