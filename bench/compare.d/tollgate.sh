@@ -125,7 +125,8 @@ start_rust_hop() {
   RUST_HOP_PORT=$(free_port)
   RUST_HOP_URL=http://127.0.0.1:$RUST_HOP_PORT
   # RUST_HOP_MODE: commit=task, thread, lead, inline or meter, see bench/rust_hop.rs.
-  "$bin" "127.0.0.1:$RUST_HOP_PORT" "$UPSTREAM_URL" ${RUST_HOP_MODE:+"$RUST_HOP_MODE"} >"$WORK/rust-hop.log" 2>&1 &
+  # TMPDIR: commit=meter keeps its SQLite file in the temp dir; the run's own is removed after.
+  TMPDIR=$WORK "$bin" "127.0.0.1:$RUST_HOP_PORT" "$UPSTREAM_URL" ${RUST_HOP_MODE:+"$RUST_HOP_MODE"} >"$WORK/rust-hop.log" 2>&1 &
   RUST_HOP_PID=$!
   wait_http "$RUST_HOP_URL/healthz" 30 "$RUST_HOP_PID" ||
     die "the bare Rust hop did not start: $(tail -n 5 "$WORK/rust-hop.log")"
