@@ -89,6 +89,13 @@ measure() {
     # wrk neither counts nor waits for the requests under way when its time is up.
     [[ $LOADGEN == wrk ]] && ROW_ERRORS=$((ROW_ERRORS + CONNECTIONS))
   done
+  # A path that answered nothing has no numbers: a failed row, not a row of zeros.
+  if ((ROW_OK == 0)); then
+    say "  FAILED ($label): no call was answered 200"
+    FAILURES=$((FAILURES + 1))
+    ROW=$(printf '%s\t%s\t%s\t%s\t-\t-\t-\t-\t-\t-\t-' "$label (FAILED: no call answered 200)" "$group" "$rate" "$role")
+    return 0
+  fi
   ROW=$(printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$label" "$group" "$rate" "$role" "$max" \
     "$(oha_get "$f-latency.json" '.latencyPercentiles.p50')" \
     "$(oha_get "$f-latency.json" '.latencyPercentiles.p90')" \

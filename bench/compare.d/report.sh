@@ -38,11 +38,11 @@ latency_note() {
 # The markdown table from $ROWS (see measure in load.sh for its columns).
 table() {
   awk -F'\t' '
-    function ms(s) { return sprintf("%.2f", s * 1000) }
-    function added(a, b) { return sprintf("%+.2f", (a - b) * 1000) }
+    function ms(s) { return (s == "-") ? "—" : sprintf("%.2f", s * 1000) }
+    function added(a, b) { return (a == "-" || b == "-") ? "—" : sprintf("%+.2f", (a - b) * 1000) }
     function thousands(n,   s, out) { s = sprintf("%.0f", n); out = ""; while (length(s) > 3) { out = "," substr(s, length(s) - 2) out; s = substr(s, 1, length(s) - 3) } return s out }
     NR == FNR {
-      if ($4 == "direct" || $4 == "hop") { p50[$2, $3, $4] = $6; p99[$2, $3, $4] = $8 }
+      if (($4 == "direct" || $4 == "hop") && $6 != "-") { p50[$2, $3, $4] = $6; p99[$2, $3, $4] = $8 }
       if ($4 == "hop" && $5 != "-") hopmax[$2] = $5
       next
     }
@@ -55,7 +55,7 @@ table() {
       ratio = ($5 == "-" || !($2 in hopmax)) ? "—" : sprintf(($5 / hopmax[$2] < 0.1) ? "%.3f×" : "%.2f×", $5 / hopmax[$2])
       vshop = ($4 == "direct" || $4 == "hop" || !(($2, $3, "hop") in p50)) ? "—" : added($6, p50[$2, $3, "hop"]) " / " added($8, p99[$2, $3, "hop"])
       vsdir = ($4 == "direct" || !(($2, $3, "direct") in p50)) ? "—" : added($6, p50[$2, $3, "direct"]) " / " added($8, p99[$2, $3, "direct"])
-      mem = sprintf("%.0f / %.0f", $10 / 1024, $11 / 1024)
+      mem = ($10 == "-") ? "—" : sprintf("%.0f / %.0f", $10 / 1024, $11 / 1024)
       printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, ($3 == 0) ? "max" : thousands($3), max, ratio, ms($6), ms($7), ms($8), vshop, vsdir, (($9 == "-") ? "—" : thousands($9)) (($13 == "-" || $13 == "") ? "" : " + " thousands($13) " db"), mem, ($12 == "-") ? "—" : $12
     }
   ' "$ROWS" "$ROWS"
