@@ -324,7 +324,8 @@ impl<'a> Answer<'a> {
 
     /// The usage the upstream reported (with the served tier, for OpenAI).
     fn reported(&self, call: &Call) -> Reported {
-        let (usage, tier) = match self {
+        let tier;
+        let usage = match self {
             Answer::Native { members, usage } => match usage {
                 Err(reason) => {
                     return Reported::Invalid {
@@ -337,16 +338,22 @@ impl<'a> Answer<'a> {
                             .collect(),
                     }
                 }
-                Ok(u) => (u.clone(), members.value("service_tier").ok().flatten()),
+                Ok(u) => {
+                    tier = members.value("service_tier").ok().flatten();
+                    u.as_ref()
+                }
             },
-            Answer::Translated(v) => (v.get("usage").cloned(), v.get("service_tier").cloned()),
+            Answer::Translated(v) => {
+                tier = v.get("service_tier").cloned();
+                v.get("usage")
+            }
         };
         match (call.provider.kind, usage) {
             (_, None) => Reported::Absent,
             (ProviderKind::Openai, Some(u)) => {
-                usage::with_openai_tier(usage::from_openai(&u), tier.as_ref())
+                usage::with_openai_tier(usage::from_openai(u), tier.as_ref())
             }
-            (ProviderKind::Anthropic, Some(u)) => usage::from_anthropic(&u),
+            (ProviderKind::Anthropic, Some(u)) => usage::from_anthropic(u),
         }
     }
 
@@ -380,11 +387,12 @@ impl<'a> Answer<'a> {
             Answer::Native { members, usage } => (members, usage),
         };
         let model = Value::from(call.model.id.as_str());
-        let reported = usage.as_ref().ok().and_then(Option::as_ref);
+        // Taken, not cloned: the caller's body is the answer's last use.
+        let reported = usage.as_mut().ok().and_then(Option::take);
         let usage = match call.format {
             Format::OpenAi => {
                 let mut usage = match reported {
-                    Some(r) if trusted && r.is_object() => r.clone(),
+                    Some(r) if trusted && r.is_object() => r,
                     _ => usage::to_openai(u),
                 };
                 usage["cost"] = cost_number(cost);
