@@ -175,3 +175,20 @@ pub fn forbidden_model(model: &str) -> ApiError {
         format!("this API key may not call model '{model}'"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stored keys are found by this hash, so its text must never change: lowercase hex of
+    /// SHA-256 (FIPS 180-2's "abc" vector), or every key already issued stops authenticating.
+    #[test]
+    fn a_secrets_hash_is_the_lowercase_hex_sha256_keys_were_stored_with() {
+        assert_eq!(
+            hash_secret("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let (secret, hash) = generate_secret();
+        assert_eq!(hash, hex::encode(Sha256::digest(secret.as_bytes())));
+    }
+}
