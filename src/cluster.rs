@@ -46,10 +46,13 @@ async fn liveness(state: AppState, lease: Duration, stop: CancellationToken) {
             () = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
+        let at = std::time::Instant::now();
         if let Err(e) = state.store.heartbeat().await {
             tracing::warn!(error = %e, "heartbeat failed");
             continue;
         }
+        // Leases admit only while the other replicas cannot yet think this one dead.
+        state.meter.leases().alive(at, lease / 2);
         let minute = chrono::Utc::now().timestamp() / 60;
         if let Err(e) = state.store.prune_rate_windows(minute - 2).await {
             tracing::warn!(error = %e, "pruning rate-limit windows failed");

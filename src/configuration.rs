@@ -103,6 +103,13 @@ pub struct Settings {
     #[arg(long, env = "TOLLGATE_INSTANCE_LEASE_SECS", default_value_t = 10)]
     pub instance_lease_secs: u64,
 
+    /// PostgreSQL: budget leases. A replica reserves this many calls' worth of an account's
+    /// headroom at once and admits calls against it in memory, so a budgeted call is forwarded
+    /// without a database round trip; near the limit calls are checked one by one as without.
+    /// 0 (the default): off, every budgeted call reserves its own row (docs/budgets.md).
+    #[arg(long, env = "TOLLGATE_BUDGET_LEASE_CALLS", default_value_t = 0)]
+    pub budget_lease_calls: u32,
+
     /// When set, `GET /metrics` requires this bearer token (Prometheus: `authorization`).
     #[arg(long, env = "TOLLGATE_METRICS_TOKEN")]
     pub metrics_token: Option<String>,
@@ -209,6 +216,7 @@ impl Settings {
             webhook_secret: String::new(),
             alert_poll_ms: 1000,
             instance_lease_secs: 10,
+            budget_lease_calls: 0,
             catalog_sync_url: None,
             metrics_token: None,
             log_format: "text".into(),

@@ -71,6 +71,9 @@ impl Application {
         }));
         let metrics = Arc::new(crate::telemetry::Metrics::for_catalog(catalog.clone()));
         let meter = Meter::spawn(store.clone(), metrics.clone());
+        if store.backend() == crate::store::Backend::Postgres {
+            meter.leases().enable(settings.budget_lease_calls);
+        }
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;

@@ -73,6 +73,12 @@ pub struct Metrics {
     cost: Family<CostLabels, Counter<f64, AtomicU64>>,
     upstream_errors: Family<UpstreamLabels, Counter>,
     budget_refusals: Counter,
+    /// Budgeted calls admitted from this replica's budget leases (PostgreSQL).
+    pub budget_lease_admissions: Counter,
+    /// Budget leases the database granted, and refused (the account within a lease of its
+    /// limit).
+    pub budget_leases_granted: Counter,
+    pub budget_leases_refused: Counter,
     /// Commands waiting for the metering writer.
     pub queue_depth: Gauge,
     /// Records per committed batch.
@@ -105,6 +111,9 @@ impl Metrics {
             cost: Family::default(),
             upstream_errors: Family::default(),
             budget_refusals: Counter::default(),
+            budget_lease_admissions: Counter::default(),
+            budget_leases_granted: Counter::default(),
+            budget_leases_refused: Counter::default(),
             queue_depth: Gauge::default(),
             batch_size: Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]),
             commit_seconds: Histogram::new([
@@ -150,6 +159,21 @@ impl Metrics {
             "budget_refusals",
             "Calls refused because a budget or prepaid balance would be exceeded",
             m.budget_refusals.clone(),
+        );
+        registry.register(
+            "budget_lease_admissions",
+            "Budgeted calls admitted from this replica's budget leases, without a reservation round trip (PostgreSQL, TOLLGATE_BUDGET_LEASE_CALLS)",
+            m.budget_lease_admissions.clone(),
+        );
+        registry.register(
+            "budget_leases_granted",
+            "Budget leases the database granted to this replica",
+            m.budget_leases_granted.clone(),
+        );
+        registry.register(
+            "budget_leases_refused",
+            "Budget leases the database refused (the account was within a lease of its limit; its calls are then reserved one by one)",
+            m.budget_leases_refused.clone(),
         );
         registry.register(
             "metering_queue_depth",

@@ -565,3 +565,81 @@ async fn settlements_raise_each_alert_once_on_postgres() {
     drop(conn);
     drop_db(store, &admin, &name).await;
 }
+
+/// Budget leases: a call admitted from a lease holds nothing of its own. Its record lowers the
+/// lease's row by what it was admitted for, in the record's own statement, so what is held
+/// stays exact; a record written twice lowers nothing twice; a clean stop releases the lease.
+#[tokio::test]
+async fn a_lease_is_lowered_as_its_calls_settle_and_released_at_a_stop() {
+    use std::time::{Duration, Instant};
+    let Some((store, admin, name)) = fresh().await else {
+        return;
+    };
+    const A: i64 = 100_000_000_000;
+    let held = || async { store.budget_status("key", "key_a", 0, None).await.unwrap() };
+    let meter = Meter::spawn(store.clone(), Default::default());
+    meter.leases().enable(4);
+    meter
+        .leases()
+        .alive(Instant::now(), Duration::from_secs(60));
+    let line = || hard_line("key_a", A);
+    let first = meter.admit("gen_1", &[line()]).await.unwrap().unwrap();
+    assert!(first.is_none(), "the first call reserves a row of its own");
+    // ... and asks for a lease of four calls' worth, granted in the background.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while held().await.1 != 5 * A {
+        assert!(Instant::now() < deadline, "no lease: {:?}", held().await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut holds = Vec::new();
+    for call in ["gen_2", "gen_3"] {
+        let hold = meter.admit(call, &[line()]).await.unwrap().unwrap();
+        holds.push(hold.expect("admitted from the lease"));
+    }
+    assert_eq!(held().await, (0, 5 * A), "leased calls hold nothing more");
+    let leased = |hold: &std::sync::Arc<tollgate::budgets::leases::Hold>| {
+        Some(tollgate::budgets::enforce::Settlement {
+            lease: Some(hold.clone()),
+            ..settled(line())
+        })
+    };
+    let five_cents = 50_000_000_000;
+    meter
+        .record_settled(record("gen_2", "key_a", 10, "0.05"), leased(&holds[0]))
+        .await
+        .unwrap();
+    assert_eq!(
+        held().await,
+        (five_cents, 4 * A),
+        "the lease's row is lowered by A"
+    );
+    meter
+        .record_settled(record("gen_2", "key_a", 10, "0.05"), leased(&holds[0]))
+        .await
+        .unwrap();
+    assert_eq!(
+        held().await,
+        (five_cents, 4 * A),
+        "a record written twice lowers once"
+    );
+    meter
+        .record_settled(record("gen_1", "key_a", 10, "0.05"), Some(settled(line())))
+        .await
+        .unwrap();
+    meter
+        .record_settled(record("gen_3", "key_a", 10, "0.05"), leased(&holds[1]))
+        .await
+        .unwrap();
+    assert_eq!(
+        held().await,
+        (3 * five_cents, 2 * A),
+        "two calls' worth of the lease is left"
+    );
+    meter.shutdown().await;
+    assert_eq!(
+        held().await,
+        (3 * five_cents, 0),
+        "a clean stop releases the lease"
+    );
+    drop_db(store, &admin, &name).await;
+}

@@ -45,7 +45,9 @@ start_tollgate() {
   TG_URL=http://127.0.0.1:$TG_PORT
   # TOLLGATE_WORKERS sets the gateway's runtime worker threads (tokio's TOKIO_WORKER_THREADS,
   # default one per core) without touching the load generator's.
+  # TG_LEASE_CALLS (the budget-lease row) turns on budget leases (docs/budgets.md).
   env ${TOLLGATE_WORKERS:+TOKIO_WORKER_THREADS=$TOLLGATE_WORKERS} \
+    ${TG_LEASE_CALLS:+TOLLGATE_BUDGET_LEASE_CALLS=$TG_LEASE_CALLS} \
     TOLLGATE_LISTEN=127.0.0.1:$TG_PORT TOLLGATE_DATABASE_URL=$db_url \
     TOLLGATE_ADMIN_TOKEN=$ADMIN_TOKEN TOLLGATE_SEEDS_DIR=$ROOT/seeds TOLLGATE_LOG=warn \
     "$TOLLGATE_BIN" serve >"$WORK/tollgate-$TG_DB_N.log" 2>&1 &

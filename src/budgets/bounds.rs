@@ -123,13 +123,14 @@ fn projected_from(limit: i64, start: i64, end: i64, now: i64) -> Option<i64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::budgets::enforce::budget_alerts;
     use crate::budgets::{Budget, Mode, Period};
     use std::str::FromStr;
 
-    fn account(limit: &str, thresholds: Vec<f64>, end: Option<i64>) -> Account {
+    /// A key's hard daily budget of `limit` USD in the period from 0 to `end`.
+    pub(crate) fn account(limit: &str, thresholds: Vec<f64>, end: Option<i64>) -> Account {
         Account::Budget {
             scope: Scope::Key,
             id: "k".into(),

@@ -156,6 +156,9 @@ pub struct Settlement {
     pub lines: Vec<Line>,
     pub alerts: Vec<NewAlert>,
     pub low_balance_picos: i64,
+    /// When the call was admitted from leases (PostgreSQL, [`super::leases`]) rather than
+    /// with reservation rows of its own: its uses, lowered from the leases' rows as it settles.
+    pub lease: Option<std::sync::Arc<super::leases::Hold>>,
 }
 
 /// Owners (kind, id) that hold a prepaid balance.

@@ -10,6 +10,7 @@
 pub mod alerts;
 pub mod bounds;
 pub mod enforce;
+pub mod leases;
 pub mod ratelimit;
 mod spec;
 mod teams;

@@ -262,11 +262,12 @@ pub(super) async fn reserve(
             amount_picos: amount,
         })
         .collect();
-    match state.meter.reserve(id, &lines).await {
-        Ok(Ok(())) => Ok(Some(Settlement {
+    match state.meter.admit(id, &lines).await {
+        Ok(Ok(lease)) => Ok(Some(Settlement {
             lines,
             alerts: vec![],
             low_balance_picos: state.budgets.low_balance_picos,
+            lease,
         })),
         Ok(Err(refused)) => {
             let account = &lines[refused.line].account;

@@ -18,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::reserver::{self, Answer};
 use super::{CallStart, UsageRecord};
-use crate::budgets::enforce::{Line, Settlement};
+use crate::budgets::enforce::{Account, Line, Settlement};
+use crate::budgets::leases::{Hold, Leases};
 use crate::store::budgets::Refused;
 use crate::store::reserve_many::Ask;
 use crate::store::{LedgerConnection, Store};
@@ -58,6 +59,9 @@ pub struct Meter {
     task: Arc<Mutex<Option<JoinHandle<()>>>>,
     checkpoints: CancellationToken,
     pending: Pending,
+    /// Budget leases (PostgreSQL, when enabled): calls admitted in memory.
+    leases: Arc<Leases>,
+    metrics: Arc<Metrics>,
 }
 
 /// Starts not yet written, with when they arrived. Filled by the calls, drained by the writer:
@@ -90,14 +94,29 @@ impl Meter {
             tx
         });
         let pending = Pending::default();
-        let task = tokio::spawn(Writer::new(store, metrics, commits, pending.clone()).run(rx));
+        let leases = Arc::new(Leases::default());
+        let writer = Writer::new(
+            store,
+            metrics.clone(),
+            commits,
+            pending.clone(),
+            leases.clone(),
+        );
+        let task = tokio::spawn(writer.run(rx));
         Meter {
             tx,
             reservations,
             task: Arc::new(Mutex::new(Some(task))),
             checkpoints,
             pending,
+            leases,
+            metrics,
         }
+    }
+
+    /// This replica's budget leases ([`crate::budgets::leases`]; off unless enabled).
+    pub fn leases(&self) -> &Arc<Leases> {
+        &self.leases
     }
 
     /// Notes that a call was forwarded. Nothing is awaited and the writer is not woken: the
@@ -153,6 +172,56 @@ impl Meter {
             .map_err(MeterError)
     }
 
+    /// Admits a call's budget and balance lines: from this replica's leases when they cover
+    /// every line (no database round trip), otherwise as [`Meter::reserve`] does. A miss also
+    /// asks, in the background, for leases on the accounts that lacked room. `Some` hold when
+    /// the call was admitted from leases.
+    pub async fn admit(
+        &self,
+        call_id: &str,
+        lines: &[Line],
+    ) -> Result<Result<Option<Arc<Hold>>, Refused>, MeterError> {
+        if self.reservations.is_some() && self.leases.enabled() {
+            let admission = self.leases.admit(lines, Instant::now());
+            for (i, size) in admission.ask {
+                self.ask_lease(&lines[i].account, size);
+            }
+            if let Some(uses) = admission.uses {
+                self.metrics.budget_lease_admissions.inc();
+                return Ok(Ok(Some(Arc::new(Hold::new(self.leases.clone(), uses)))));
+            }
+        }
+        Ok(self.reserve(call_id, lines).await?.map(|()| None))
+    }
+
+    /// Asks for a lease of `size` on `account` through the reservation batcher, in the
+    /// background: the same check and row as a call's reservation, under its own id.
+    fn ask_lease(&self, account: &Account, size: i64) {
+        let Some(batcher) = self.reservations.clone() else {
+            return;
+        };
+        let leases = self.leases.clone();
+        let metrics = self.metrics.clone();
+        let account = account.clone();
+        tokio::spawn(async move {
+            let id = format!("lease_{}", uuid::Uuid::now_v7().simple());
+            let line = Line {
+                account: account.clone(),
+                amount_picos: size,
+            };
+            let (ack, done) = oneshot::channel();
+            let granted = batcher.send(((id.clone(), vec![line]), ack)).await.is_ok()
+                && matches!(done.await, Ok(Ok(Ok(()))));
+            if granted {
+                metrics.budget_leases_granted.inc();
+                leases.granted(&account, id, size, Instant::now());
+            } else {
+                metrics.budget_leases_refused.inc();
+                leases.not_granted(&account, Instant::now());
+            }
+        });
+    }
+
     /// True while the writer task runs (readiness: a gateway whose writer stopped cannot record
     /// calls, so it must not take them).
     pub fn is_alive(&self) -> bool {
@@ -191,16 +260,43 @@ struct Writer {
     written: HashSet<String>,
     metrics: Arc<Metrics>,
     commits: Commits,
+    leases: Arc<Leases>,
+    /// Leases whose release failed, tried again on the next turn.
+    unreleased: Vec<String>,
 }
 
 impl Writer {
-    fn new(store: Store, metrics: Arc<Metrics>, commits: Commits, pending: Pending) -> Self {
+    fn new(
+        store: Store,
+        metrics: Arc<Metrics>,
+        commits: Commits,
+        pending: Pending,
+        leases: Arc<Leases>,
+    ) -> Self {
         Writer {
             ledger: store.ledger_connection(),
             pending,
             written: HashSet::new(),
             metrics,
             commits,
+            leases,
+            unreleased: Vec::new(),
+        }
+    }
+
+    /// Releases the leases retired or idle by now, after this turn's batch: every call they
+    /// covered has been settled in it or before ([`crate::budgets::leases`]); at a stop, all
+    /// of them.
+    async fn release_leases(&mut self, stopping: bool) {
+        let mut ids = std::mem::take(&mut self.unreleased);
+        if stopping {
+            ids.extend(self.leases.all());
+        } else {
+            ids.extend(self.leases.to_release(Instant::now()));
+        }
+        if let Err(e) = self.ledger.release_leases(&ids, stopping).await {
+            tracing::warn!(error = %e, leases = ids.len(), "budget leases not released; retrying");
+            self.unreleased = ids;
         }
     }
 
@@ -241,8 +337,15 @@ impl Writer {
             // Before the batch: a reserving call waits for its answer before it is forwarded,
             // while the records' calls have had their answers.
             reserver::answer(&mut self.ledger, reservations).await;
+            // Leased calls leave their leases in the order their records came.
+            for (r, s) in records.iter().zip(&settlements) {
+                if let Some(hold) = s.as_ref().and_then(|s| s.lease.as_ref()) {
+                    hold.settle(crate::money::to_picos(r.cost).unwrap_or(0));
+                }
+            }
             let starts = self.ripe_starts(&records, stopping);
             if starts.is_empty() && records.is_empty() {
+                self.release_leases(stopping).await;
                 continue;
             }
             let had_start: Vec<bool> = records.iter().map(|r| self.written.remove(&r.id)).collect();
@@ -288,6 +391,7 @@ impl Writer {
             for (ack, result) in acks.into_iter().zip(outcome.records) {
                 let _ = ack.send(result);
             }
+            self.release_leases(stopping).await;
         }
         self.ledger.close().await;
     }

@@ -65,12 +65,13 @@ pub(super) async fn write_settling_statement(
     let (mut clauses, next) = batch.clauses();
     clauses.push(format!("ins AS ({RECORDS_INSERT})"));
     clauses.push(Settle::clause(next));
+    clauses.extend(settle.lease_clause(next + super::pg_settle::PARAMETERS));
     let sql = format!(
         "WITH {} SELECT ins.id, NULL::int, NULL::bigint, NULL::bigint FROM ins \
          UNION ALL SELECT NULL, st.account_no, st.after_value, st.grant_seq FROM st",
         clauses.join(", ")
     );
-    let query = settle.bind(batch.bind(sqlx::query_as(&sql))?, guard);
+    let query = settle.bind_leases(settle.bind(batch.bind(sqlx::query_as(&sql))?, guard));
     let rows: Vec<SettlingRow> = query.fetch_all(conn).await?;
     let mut ids = Vec::new();
     let mut values = Vec::new();

@@ -29,11 +29,14 @@ pub(super) fn may_alert(error: &super::StoreError) -> bool {
     matches!(error, super::StoreError::Database(sqlx::Error::Database(e)) if e.code().as_deref() == Some(MAY_ALERT))
 }
 
+/// How many parameters [`Settle::clause`] takes.
+pub(super) const PARAMETERS: usize = 17;
+
 /// The types of `tollgate_settle`'s parameters after the inserted ids, in order: the batch's
 /// record count; the accounts' kind, owner, id, period start, limit, projection bound, low mark
 /// and alert key; the threshold marks' account and value; the lines' call, account, cost and
 /// credit entry; the time; the guard. [`Settle::bind`] binds them in this order.
-const PARAMETER_TYPES: [&str; 17] = [
+const PARAMETER_TYPES: [&str; PARAMETERS] = [
     "int",
     "boolean[]",
     "text[]",
@@ -71,6 +74,9 @@ pub(super) struct Settle<'a> {
     records: i32,
     now: i64,
     guardable: bool,
+    /// Leased calls' uses ([`crate::budgets::leases`]): the record's id, the lease's id and
+    /// the amount its row is lowered by once the record is in.
+    leased: Vec<(&'a str, &'a str, i64)>,
 }
 
 impl<'a> Settle<'a> {
@@ -84,7 +90,15 @@ impl<'a> Settle<'a> {
         let mut by_key: BTreeMap<LockKey, (usize, AccountArgs<'a>)> = BTreeMap::new();
         let mut lines = Vec::new();
         let mut guardable = true;
+        let mut leased = Vec::new();
         for (record, s) in items {
+            if let Some(hold) = &s.lease {
+                leased.extend(
+                    hold.uses()
+                        .iter()
+                        .map(|u| (record.id.as_str(), u.lease.as_str(), u.amount)),
+                );
+            }
             guardable &= s.alerts.is_empty();
             let cost = to_picos(record.cost).unwrap_or(0);
             guardable &= cost >= 0;
@@ -128,7 +142,44 @@ impl<'a> Settle<'a> {
             records: i32::try_from(records).unwrap_or(i32::MAX),
             now,
             guardable,
+            leased,
         }
+    }
+
+    /// The `WITH` clause that lowers the leases' rows by what the leased calls among the
+    /// records the clause `ins` inserted were admitted for (a retried batch lowers nothing
+    /// twice), its three parameters numbered from `first`; `None` without leased calls.
+    pub(super) fn lease_clause(&self, first: usize) -> Option<String> {
+        let (a, b, c) = (first, first + 1, first + 2);
+        (!self.leased.is_empty()).then(|| {
+            format!(
+                "lz AS (UPDATE budget_reservations b SET amount_picos = b.amount_picos - t.amount \
+                 FROM (SELECT d.lease, SUM(d.amount)::bigint AS amount \
+                 FROM UNNEST(${a}::text[], ${b}::text[], ${c}::bigint[]) AS d(rec, lease, amount) \
+                 JOIN ins ON ins.id = d.rec GROUP BY d.lease) t WHERE b.call_id = t.lease)"
+            )
+        })
+    }
+
+    /// Binds the parameters of [`Settle::lease_clause`], when it has one.
+    pub(super) fn bind_leases<'q, O>(&self, query: Q<'q, O>) -> Q<'q, O> {
+        if self.leased.is_empty() {
+            return query;
+        }
+        query
+            .bind(
+                self.leased
+                    .iter()
+                    .map(|l| l.0.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                self.leased
+                    .iter()
+                    .map(|l| l.1.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(self.leased.iter().map(|l| l.2).collect::<Vec<_>>())
     }
 
     /// Whether the bounds can stand for the alerts: no call carries alerts of its own, no cost

@@ -449,6 +449,39 @@ impl LedgerConnection {
         result
     }
 
+    /// Deletes the rows of budget leases ([`crate::budgets::leases`]) once the batches that
+    /// settled their calls have committed; with `all_of_mine`, every lease row of this
+    /// instance too (a clean stop: a lease whose grant was never heard of included). Leases
+    /// exist on PostgreSQL only.
+    pub async fn release_leases(
+        &mut self,
+        ids: &[String],
+        all_of_mine: bool,
+    ) -> Result<(), StoreError> {
+        if ids.is_empty() && !all_of_mine {
+            return Ok(());
+        }
+        let instance = self.store.instance.clone();
+        let result = match self.connection().await? {
+            LedgerConn::Sqlite(_) => Ok(()),
+            LedgerConn::Postgres(conn) => sqlx::query(
+                "DELETE FROM budget_reservations WHERE call_id = ANY($1) \
+                 OR ($2 AND instance_id = $3 AND call_id LIKE 'lease\\_%')",
+            )
+            .bind(ids)
+            .bind(all_of_mine)
+            .bind(&*instance)
+            .execute(conn)
+            .await
+            .map(drop)
+            .map_err(StoreError::from),
+        };
+        if result.is_err() {
+            self.conn = None;
+        }
+        result
+    }
+
     /// Closes the connection (at shutdown, after the last batch).
     pub async fn close(&mut self) {
         match self.conn.take() {

@@ -366,10 +366,42 @@ fn budget_of<'a>(key: &'a Value, scope: &str) -> &'a Value {
 /// limit and equals what the served calls cost; nothing stays reserved.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn budgets_and_credits_hold_across_three_replicas() {
+    hold_across_three_replicas("budgets_and_credits_hold_across_three_replicas", &[]).await;
+}
+
+/// The same with budget leases (`TOLLGATE_BUDGET_LEASE_CALLS=4`): each replica takes four
+/// calls' worth of an account's headroom at a time and admits calls against it in memory, and
+/// near the limit checks them one by one. Every limit still holds, spend is exact, calls were
+/// admitted from leases (the replicas' metrics say how many), and once the replicas are idle
+/// their leases are released, leaving nothing reserved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn budgets_and_credits_hold_across_three_replicas_with_leases() {
+    let env = [("TOLLGATE_BUDGET_LEASE_CALLS", "4".to_string())];
+    hold_across_three_replicas("budgets_and_credits_hold_with_leases", &env).await;
+}
+
+/// A counter of `replica`'s `/metrics`.
+async fn counter(replica: &Replica, name: &str) -> u64 {
+    let text = replica
+        .client
+        .get(replica.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{} /metrics has no {name}:\n{text}", replica.name))
+}
+
+async fn hold_across_three_replicas(test: &str, env: &[(&str, String)]) {
     let _one = ONE_AT_A_TIME.lock().await;
-    let Some(db) = fresh_database("budgets_and_credits_hold_across_three_replicas") else {
+    let Some(db) = fresh_database(test) else {
         return;
     };
+    let leased = !env.is_empty();
     let mock = Mock::start().await;
     // 10 input and 100 output tokens: 0.00062 USD a call on oa-model.
     mock.set(|s| {
@@ -380,7 +412,7 @@ async fn budgets_and_credits_hold_across_three_replicas() {
     let per_call = cost(10, "2", 100, "6");
     let limit = dollars("0.031");
 
-    let a = Replica::start("A", &db, &[]).await;
+    let a = Replica::start("A", &db, env).await;
     catalog(&a, &mock).await;
     let (s, v) = a
         .admin(
@@ -408,8 +440,8 @@ async fn budgets_and_credits_hold_across_three_replicas() {
     assert_eq!(s, 201, "{v}");
     // B and C start after the set-up, so they read it at start whether or not admin changes
     // propagate: this test is about the shared ledger alone.
-    let b = Replica::start("B", &db, &[]).await;
-    let c = Replica::start("C", &db, &[]).await;
+    let b = Replica::start("B", &db, env).await;
+    let c = Replica::start("C", &db, env).await;
     let replicas = [&a, &b, &c];
 
     const GROUPS: [&str; 3] = ["key budget", "team budget", "prepaid balance"];
@@ -469,6 +501,34 @@ async fn budgets_and_credits_hold_across_three_replicas() {
         assert!(charged[g] <= limit, "{}: {} charged", GROUPS[g], charged[g]);
     }
 
+    if leased {
+        let mut admitted = 0;
+        for r in replicas {
+            admitted += counter(r, "tollgate_budget_lease_admissions_total").await;
+        }
+        println!("admitted from leases: {admitted} calls");
+        assert!(admitted > 0, "some calls were admitted from leases");
+        // Idle leases go back to their accounts after about a second.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let key = a.caller_get(&capped, "/v1/key").await;
+            let team = a.admin_get("/admin/teams/squad").await;
+            let balance = a.caller_get(&prepaid, "/v1/key").await;
+            let held = [
+                usd(&budget_of(&key, "key")["reserved_usd"]),
+                usd(&team["budget_status"]["reserved_usd"]),
+                usd(&balance["data"]["balance"]["reserved_usd"]),
+            ];
+            if held.iter().all(|h| h.is_zero()) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "leases still held after 10 s: {held:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
     // Settled spend, read through every replica, equals what the served calls cost and stays
     // within each limit; no reservation is left behind.
     for r in replicas {
@@ -517,6 +577,97 @@ async fn budgets_and_credits_hold_across_three_replicas() {
         served.iter().sum::<i64>() + refused.iter().sum::<i64>(),
         "one record per call, served or refused: {report}"
     );
+}
+
+/// Calls on `replica` with `secret` until `n` of them were admitted from its budget leases
+/// (the first call of an account asks for a lease; calls after the grant use it).
+async fn until_leased(replica: &Replica, secret: &str, n: u64) {
+    let body = chat_body("oa-model", false);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while counter(replica, "tollgate_budget_lease_admissions_total").await < n {
+        let r = replica.chat(secret, &body).await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        assert!(Instant::now() < deadline, "no lease granted within 10 s");
+    }
+}
+
+/// With budget leases, a key's limit lowered through the admin API binds the very next call:
+/// the replica's lease, granted under the old limit, is retired, not spent. (Without that check
+/// the next call would be admitted from the lease's rest, over the new limit.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lowered_limit_is_not_outrun_by_a_lease() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(db) = fresh_database("a_lowered_limit_is_not_outrun_by_a_lease") else {
+        return;
+    };
+    let mock = Mock::start().await;
+    mock.set(|s| {
+        s.input_tokens = 10;
+        s.output_tokens = 100;
+    });
+    let a = Replica::start("A", &db, &[("TOLLGATE_BUDGET_LEASE_CALLS", "8".into())]).await;
+    catalog(&a, &mock).await;
+    let budget = |limit: &str| json!({"limit_usd": limit, "period": "monthly", "mode": "hard"});
+    let (id, secret) = new_key(&a, json!({"name": "leased", "budget": budget("1")})).await;
+    until_leased(&a, &secret, 2).await;
+
+    let key = a.caller_get(&secret, "/v1/key").await;
+    let spent = usd(&budget_of(&key, "key")["spent_usd"]);
+    assert!(spent > Decimal::ZERO);
+    let (s, v) = a
+        .admin(
+            Method::PATCH,
+            &format!("/admin/keys/{id}"),
+            Some(json!({"budget": budget(&spent.to_string())})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let r = a.chat(&secret, &chat_body("oa-model", false)).await;
+    let status = r.status().as_u16();
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(
+        status, 402,
+        "the lowered limit refuses the next call: {answer}"
+    );
+    let key = a.caller_get(&secret, "/v1/key").await;
+    assert_eq!(usd(&budget_of(&key, "key")["spent_usd"]), spent);
+}
+
+/// A replica SIGKILLed while it holds a budget lease: the survivor releases the lease's row
+/// once the dead replica's instance lease expires, so its headroom comes back to the account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_replicas_budget_lease_is_released_by_the_survivor() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(db) = fresh_database("a_killed_replicas_budget_lease_is_released") else {
+        return;
+    };
+    let mock = Mock::start().await;
+    mock.set(|s| {
+        s.input_tokens = 10;
+        s.output_tokens = 100;
+    });
+    let env = [
+        ("TOLLGATE_INSTANCE_LEASE_SECS", "2".to_string()),
+        ("TOLLGATE_BUDGET_LEASE_CALLS", "8".to_string()),
+    ];
+    let a = Replica::start("A", &db, &env).await;
+    catalog(&a, &mock).await;
+    let limit = json!({"limit_usd": "1", "period": "monthly", "mode": "hard"});
+    let (_, secret) = new_key(&a, json!({"name": "leased", "budget": limit})).await;
+    let mut b = Replica::start("B", &db, &env).await;
+    until_leased(&b, &secret, 1).await;
+    // Killed at once: well within the second after which an idle lease is given back.
+    b.kill();
+    let held = reserved(&a, &secret).await;
+    assert!(held > Decimal::ZERO, "B's lease is held");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while reserved(&a, &secret).await > Decimal::ZERO {
+        assert!(
+            Instant::now() < deadline,
+            "the dead replica's lease is still held after 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
