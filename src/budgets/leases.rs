@@ -150,6 +150,14 @@ impl Leases {
     /// `at + within` (half its instance lease; other replicas release its rows after the whole).
     pub fn alive(&self, at: Instant, within: Duration) {
         let mut state = self.lock();
+        if state.fresh_until.is_some_and(|t| t <= at) {
+            // It was stale meanwhile (a paused process): other replicas may have released its
+            // rows, so the leases it holds are not to be admitted from again.
+            let keys: Vec<AccountKey> = state.current.keys().cloned().collect();
+            for k in &keys {
+                state.retire(k);
+            }
+        }
         let until = at + within;
         if state.fresh_until.is_none_or(|t| t < until) {
             state.fresh_until = Some(until);
@@ -446,6 +454,15 @@ mod tests {
         leases.admit(&line("1", 10), now);
         leases.granted(&account("1"), "lease_a".into(), 40, now);
         let stale = now + Duration::from_secs(6);
+        assert!(leases.admit(&line("1", 10), stale).uses.is_none());
+        assert_eq!(leases.to_release(stale), vec!["lease_a".to_string()]);
+
+        // A heartbeat after a stale spell: the old lease is not used again, even before the
+        // writer's turn.
+        let leases = on(4, now);
+        leases.admit(&line("1", 10), now);
+        leases.granted(&account("1"), "lease_a".into(), 40, now);
+        leases.alive(stale, Duration::from_secs(5));
         assert!(leases.admit(&line("1", 10), stale).uses.is_none());
         assert_eq!(leases.to_release(stale), vec!["lease_a".to_string()]);
     }
