@@ -13,10 +13,10 @@
 //! metering writer after the batch that settles its last call (the writer applies settlements
 //! in the order calls finished, so nothing it covered is ever neither held nor spent).
 //!
-//! What stays outside: a call that does not fit its replica's lease takes today's path (a row
-//! of its own) and asks, in the background, for a new lease; a lease the database refuses (the
-//! account is within a lease of its limit) is not asked for again for [`BACKOFF`], so an
-//! account near its limit is checked call by call, exactly. A replica whose own heartbeat is
+//! What stays outside: a call that does not fit its replica's lease takes the path without
+//! leases (a row of its own) and asks, in the background, for a new lease; a lease the database
+//! refuses (the account is within a lease of its limit) is not asked for again for [`BACKOFF`],
+//! so an account near its limit is checked call by call, exactly. A replica whose own heartbeat is
 //! older than half its instance lease stops admitting from leases, since other replicas may
 //! soon declare it dead and release its rows.
 
@@ -30,6 +30,8 @@ use super::Mode;
 
 /// How long an unused lease is kept before its rest goes back to its account.
 pub const IDLE: Duration = Duration::from_secs(1);
+/// How often the leases are looked over for idle ones.
+const SCAN: Duration = Duration::from_millis(250);
 /// How long an account whose lease was refused is checked call by call before a lease is
 /// asked for again.
 pub const BACKOFF: Duration = Duration::from_secs(1);
@@ -43,6 +45,8 @@ pub type AccountKey = (String, String, i64);
 pub struct Use {
     pub lease: String,
     pub amount: i64,
+    /// The lease's account, so its record finds the lease without a scan.
+    account: AccountKey,
 }
 
 /// What may refuse against an account, and its limit: a lease is kept only while its account's
@@ -95,6 +99,9 @@ struct State {
     /// Leases to release: the metering writer deletes their rows on its next turn, after the
     /// batch that settled their last calls.
     release: Vec<String>,
+    /// When the leases were last looked over for idle ones (not on every writer turn: there
+    /// may be one per account).
+    scanned: Option<Instant>,
 }
 
 impl State {
@@ -172,13 +179,13 @@ impl Leases {
         if state.calls == 0 || !state.fresh(now) || lines.is_empty() {
             return out;
         }
+        let keys: Vec<AccountKey> = lines.iter().map(|l| key_of(&l.account)).collect();
         let mut fits = true;
-        for (i, line) in lines.iter().enumerate() {
-            let key = key_of(&line.account);
+        for (i, (line, key)) in lines.iter().zip(&keys).enumerate() {
             let terms = Terms::of(&line.account);
-            let ok = match state.current.get(&key) {
+            let ok = match state.current.get(key) {
                 Some(l) if l.terms != terms => {
-                    state.retire(&key);
+                    state.retire(key);
                     false
                 }
                 Some(l) => l.size - l.taken >= line.amount_picos,
@@ -189,10 +196,10 @@ impl Leases {
             }
             fits = false;
             let calls = i64::from(state.calls);
-            let backing_off = state.backoff.get(&key).is_some_and(|t| now < *t);
-            if !backing_off && !state.asking.contains(&key) {
+            let backing_off = state.backoff.get(key).is_some_and(|t| now < *t);
+            if !backing_off && !state.asking.contains(key) {
                 if let Some(size) = line.amount_picos.checked_mul(calls).filter(|s| *s > 0) {
-                    state.asking.insert(key);
+                    state.asking.insert(key.clone());
                     out.ask.push((i, size));
                 }
             }
@@ -201,10 +208,10 @@ impl Leases {
             return out;
         }
         let mut uses = Vec::with_capacity(lines.len());
-        for line in lines {
+        for (line, key) in lines.iter().zip(keys) {
             let lease = state
                 .current
-                .get_mut(&key_of(&line.account))
+                .get_mut(&key)
                 .expect("every line fits a current lease");
             lease.taken += line.amount_picos;
             lease.in_flight += 1;
@@ -212,6 +219,7 @@ impl Leases {
             uses.push(Use {
                 lease: lease.id.clone(),
                 amount: line.amount_picos,
+                account: key,
             });
         }
         out.uses = Some(uses);
@@ -255,7 +263,8 @@ impl Leases {
     fn settled(&self, uses: &[Use], cost: i64) {
         let mut state = self.lock();
         for u in uses {
-            if let Some(lease) = state.current.values_mut().find(|l| l.id == u.lease) {
+            let current = state.current.get_mut(&u.account);
+            if let Some(lease) = current.filter(|l| l.id == u.lease) {
                 lease.in_flight = lease.in_flight.saturating_sub(1);
                 // A call that cost more than it was admitted for (an upstream past its cap)
                 // takes the difference from the lease too, as it does from a row's account.
@@ -273,24 +282,27 @@ impl Leases {
     }
 
     /// What the metering writer releases on its turn at `now`: the leases retired since its
-    /// last turn, those unused for [`IDLE`], and all of them once this replica's heartbeat is
-    /// stale. Called after the writer took the turn's records, so every call these leases
+    /// last turn and, looked over every [`SCAN`], those unused for [`IDLE`], and all of them
+    /// once this replica's heartbeat is stale. Called after the writer took the turn's records, so every call these leases
     /// covered is settled in this turn's batch or an earlier one.
     pub fn to_release(&self, now: Instant) -> Vec<String> {
         let mut state = self.lock();
         if state.calls == 0 && state.release.is_empty() {
             return Vec::new();
         }
-        let stale = !state.fresh(now);
-        let keys: Vec<AccountKey> = state
-            .current
-            .iter()
-            .filter(|(_, l)| stale || (l.in_flight == 0 && now.duration_since(l.last) >= IDLE))
-            .map(|(k, _)| k.clone())
-            .collect();
-        state.backoff.retain(|_, t| now < *t);
-        for k in &keys {
-            state.retire(k);
+        if state.scanned.is_none_or(|t| now.duration_since(t) >= SCAN) {
+            state.scanned = Some(now);
+            let stale = !state.fresh(now);
+            let keys: Vec<AccountKey> = state
+                .current
+                .iter()
+                .filter(|(_, l)| stale || (l.in_flight == 0 && now.duration_since(l.last) >= IDLE))
+                .map(|(k, _)| k.clone())
+                .collect();
+            state.backoff.retain(|_, t| now < *t);
+            for k in &keys {
+                state.retire(k);
+            }
         }
         std::mem::take(&mut state.release)
     }
@@ -384,7 +396,8 @@ mod tests {
                 a.uses,
                 Some(vec![Use {
                     lease: "lease_a".into(),
-                    amount: 10
+                    amount: 10,
+                    account: key_of(&account("1")),
                 }])
             );
         }
