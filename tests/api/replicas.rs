@@ -446,10 +446,8 @@ async fn hold_across_three_replicas(test: &str, env: &[(&str, String)]) {
 
     const GROUPS: [&str; 3] = ["key budget", "team budget", "prepaid balance"];
     let body = chat_body("oa-model", false);
-    let calls = (0..300).map(|i| {
-        let group = i % 3;
-        let turn = i / 3;
-        let replica = replicas[turn % 3];
+    let call = |group: usize, turn: usize, on: usize| {
+        let replica = replicas[on];
         let secret = match group {
             0 => &capped,
             1 if turn.is_multiple_of(2) => &member1,
@@ -467,8 +465,24 @@ async fn hold_across_three_replicas(test: &str, env: &[(&str, String)]) {
             let answer: Value = r.json().await.unwrap();
             (group, replica.name, status, cost, answer)
         }
+    };
+    // With leases, two calls per replica and account first, one after the other: the first
+    // asks for a lease, the second finds it. (In a burst alone every call could miss before
+    // the first grant, and the race would not exercise leases.)
+    let warm = if leased { 2 } else { 0 };
+    let mut results = Vec::new();
+    for on in 0..3 {
+        for group in 0..3 {
+            for turn in 0..warm {
+                results.push(call(group, turn, on).await);
+            }
+        }
+    }
+    let burst = (0..300 - 9 * warm).map(|i| {
+        let turn = i / 3;
+        call(i % 3, turn, turn % 3)
     });
-    let results = futures::future::join_all(calls).await;
+    results.extend(futures::future::join_all(burst).await);
 
     let mut served = [0i64; 3];
     let mut refused = [0i64; 3];
