@@ -149,10 +149,6 @@ impl Leases {
         self.lock().calls = calls;
     }
 
-    pub fn enabled(&self) -> bool {
-        self.lock().calls > 0
-    }
-
     /// This replica's heartbeat committed at or after `at`: it may admit from leases until
     /// `at + within` (half its instance lease; other replicas release its rows after the whole).
     pub fn alive(&self, at: Instant, within: Duration) {
