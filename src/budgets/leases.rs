@@ -19,6 +19,12 @@
 //! so an account near its limit is checked call by call, exactly. A replica whose own heartbeat is
 //! older than half its instance lease stops admitting from leases, since other replicas may
 //! soon declare it dead and release its rows.
+//!
+//! And the database failing: a replica whose ledger batch or reservation failed stops admitting
+//! from leases at once ([`Leases::suspend`]) until its next heartbeat commits, so calls are not
+//! forwarded on headroom the ledger may never hear of; a leased call whose record could not be
+//! written keeps its amount held in its lease's row (the lease is not released while the
+//! replica lives). A grant answered after a stale spell or a suspension is released, not used.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,6 +44,18 @@ pub const BACKOFF: Duration = Duration::from_secs(1);
 
 /// An account's identity: its reservation kind, id and period start.
 pub type AccountKey = (String, String, i64);
+
+/// The start of a lease's id (its reservation row's `call_id`); a call's id never has it.
+pub const ID_PREFIX: &str = "lease_";
+
+/// Whether a reservation's id is a lease's.
+pub fn is_lease(id: &str) -> bool {
+    id.starts_with(ID_PREFIX)
+}
+
+/// A lease to release: its id, and what its row is to go on holding — the amounts of its calls
+/// whose records could not be written (their costs are in no account); 0: the row is deleted.
+pub type Release = (String, i64);
 
 /// A call's part of a lease: the lease's id (its reservation row's `call_id`) and the amount
 /// the call was admitted for.
@@ -82,6 +100,8 @@ struct Lease {
     /// What calls admitted against it have taken: their amounts, and what any cost above them.
     taken: i64,
     in_flight: u32,
+    /// The amounts of its calls whose records could not be written.
+    kept: i64,
     last: Instant,
 }
 
@@ -92,16 +112,19 @@ struct State {
     /// Until when this replica's own heartbeat is fresh enough to admit from leases.
     fresh_until: Option<Instant>,
     current: HashMap<AccountKey, Lease>,
-    /// Retired leases with calls still in flight, by id: how many.
-    retired: HashMap<String, u32>,
+    /// Retired leases with calls still in flight, by id: how many, and the amounts kept.
+    retired: HashMap<String, (u32, i64)>,
     asking: HashSet<AccountKey>,
     backoff: HashMap<AccountKey, Instant>,
     /// Leases to release: the metering writer deletes their rows on its next turn, after the
     /// batch that settled their last calls.
-    release: Vec<String>,
+    release: Vec<Release>,
     /// When the leases were last looked over for idle ones (not on every writer turn: there
     /// may be one per account).
     scanned: Option<Instant>,
+    /// Raised whenever every lease is retired for staleness or a database failure: a grant
+    /// asked for before is released when it is answered, not used.
+    epoch: u64,
 }
 
 impl State {
@@ -110,15 +133,24 @@ impl State {
     fn retire(&mut self, key: &AccountKey) {
         if let Some(lease) = self.current.remove(key) {
             if lease.in_flight == 0 {
-                self.release.push(lease.id);
+                self.release.push((lease.id, lease.kept));
             } else {
-                self.retired.insert(lease.id, lease.in_flight);
+                self.retired.insert(lease.id, (lease.in_flight, lease.kept));
             }
         }
     }
 
     fn fresh(&self, now: Instant) -> bool {
         self.fresh_until.is_some_and(|t| now < t)
+    }
+
+    /// Retires every current lease, and makes grants still being asked for stale.
+    fn retire_all(&mut self) {
+        let keys: Vec<AccountKey> = self.current.keys().cloned().collect();
+        for k in &keys {
+            self.retire(k);
+        }
+        self.epoch += 1;
     }
 }
 
@@ -129,6 +161,8 @@ pub struct Admission {
     pub uses: Option<Vec<Use>>,
     /// Lines whose accounts should be asked for a lease now (amount: the lease's size).
     pub ask: Vec<(usize, i64)>,
+    /// What to hand back with a grant ([`Leases::granted`]).
+    pub epoch: u64,
 }
 
 /// This replica's leases; shared by the calls and the metering writer.
@@ -156,10 +190,7 @@ impl Leases {
         if state.fresh_until.is_some_and(|t| t <= at) {
             // It was stale meanwhile (a paused process): other replicas may have released its
             // rows, so the leases it holds are not to be admitted from again.
-            let keys: Vec<AccountKey> = state.current.keys().cloned().collect();
-            for k in &keys {
-                state.retire(k);
-            }
+            state.retire_all();
         }
         let until = at + within;
         if state.fresh_until.is_none_or(|t| t < until) {
@@ -167,11 +198,36 @@ impl Leases {
         }
     }
 
+    /// The database failed this replica (a ledger batch or a reservation): no call is admitted
+    /// from leases until its next heartbeat commits ([`Leases::alive`]), and the current
+    /// leases are retired. Their rows stay held until released as usual.
+    pub fn suspend(&self) {
+        let mut state = self.lock();
+        if state.calls == 0 {
+            return;
+        }
+        state.retire_all();
+        state.fresh_until = None;
+    }
+
     /// Admits a call's `lines` from the current leases when every line fits its account's,
     /// taking their amounts; otherwise says which accounts to ask a lease of.
     pub fn admit(&self, lines: &[Line], now: Instant) -> Admission {
+        self.take(lines, now, true)
+    }
+
+    /// Admits a call's `lines` from the current leases if they fit, asking for none: for a call
+    /// the database refused, which a lease granted meanwhile (in the same batch, say) may cover.
+    pub fn retry(&self, lines: &[Line], now: Instant) -> Option<Vec<Use>> {
+        self.take(lines, now, false).uses
+    }
+
+    fn take(&self, lines: &[Line], now: Instant, ask: bool) -> Admission {
         let mut state = self.lock();
-        let mut out = Admission::default();
+        let mut out = Admission {
+            epoch: state.epoch,
+            ..Admission::default()
+        };
         if state.calls == 0 || !state.fresh(now) || lines.is_empty() {
             return out;
         }
@@ -191,6 +247,9 @@ impl Leases {
                 continue;
             }
             fits = false;
+            if !ask {
+                continue;
+            }
             let calls = i64::from(state.calls);
             let backing_off = state.backoff.get(key).is_some_and(|t| now < *t);
             if !backing_off && !state.asking.contains(key) {
@@ -222,56 +281,84 @@ impl Leases {
         out
     }
 
-    /// A lease was granted for `account`: it becomes the current one; the one it replaces is
-    /// retired.
-    pub fn granted(&self, account: &Account, id: String, size: i64, now: Instant) {
+    /// A lease asked for at `epoch` was granted for `account`: it becomes the current one; the
+    /// one it replaces is retired. Released at once instead when this replica went stale or
+    /// was suspended since it asked (the row may be gone, or the database failing).
+    pub fn granted(&self, account: &Account, id: String, size: i64, epoch: u64, now: Instant) {
         let key = key_of(account);
         let mut state = self.lock();
         state.asking.remove(&key);
-        state.retire(&key);
-        if state.calls == 0 || !state.fresh(now) {
-            state.release.push(id);
+        if state.calls == 0 || !state.fresh(now) || epoch != state.epoch {
+            state.release.push((id, 0));
             return;
         }
+        state.retire(&key);
         let lease = Lease {
             id,
             terms: Terms::of(account),
             size,
             taken: 0,
             in_flight: 0,
+            kept: 0,
             last: now,
         };
         state.current.insert(key, lease);
     }
 
-    /// A lease for `account` was refused or could not be asked for: its calls take rows of
-    /// their own for [`BACKOFF`].
-    pub fn not_granted(&self, account: &Account, now: Instant) {
+    /// A lease for `account` was refused: its calls take rows of their own for [`BACKOFF`].
+    /// `lost`: the database failed to answer, so the row `id` may exist all the same; it is
+    /// released (deleting a row that is not there is harmless).
+    pub fn not_granted(&self, account: &Account, id: &str, lost: bool, now: Instant) {
         let key = key_of(account);
         let mut state = self.lock();
         state.asking.remove(&key);
         state.backoff.insert(key, now + BACKOFF);
+        if lost {
+            state.release.push((id.to_string(), 0));
+        }
     }
 
-    /// A leased call's record is being written (called by the metering writer, in the order
-    /// records reach it), having cost `cost` picodollars: its uses leave their leases, and a
-    /// retired lease whose last call this was is released after the batch.
-    fn settled(&self, uses: &[Use], cost: i64) {
+    /// A leased call that cost `cost` picodollars reached the metering writer: a call that cost
+    /// more than it was admitted for (an upstream past its cap) takes the difference from its
+    /// current lease too, as it does from a row's account, before its record is written.
+    fn charged(&self, uses: &[Use], cost: i64) {
+        let over = uses
+            .iter()
+            .map(|u| cost.saturating_sub(u.amount))
+            .any(|o| o > 0);
+        if !over {
+            return;
+        }
         let mut state = self.lock();
         for u in uses {
             let current = state.current.get_mut(&u.account);
             if let Some(lease) = current.filter(|l| l.id == u.lease) {
-                lease.in_flight = lease.in_flight.saturating_sub(1);
-                // A call that cost more than it was admitted for (an upstream past its cap)
-                // takes the difference from the lease too, as it does from a row's account.
                 lease.taken = lease
                     .taken
                     .saturating_add(cost.saturating_sub(u.amount).max(0));
-            } else if let Some(n) = state.retired.get_mut(&u.lease) {
+            }
+        }
+    }
+
+    /// A leased call's record was written (or the call ended without one): its uses leave
+    /// their leases, and a retired lease whose last call this was is released after the batch.
+    /// `lost`: the record could not be written, so the lease's row goes on holding the call's
+    /// amount when the lease is released.
+    fn finished(&self, uses: &[Use], lost: bool) {
+        let mut state = self.lock();
+        for u in uses {
+            let kept = if lost { u.amount } else { 0 };
+            let current = state.current.get_mut(&u.account);
+            if let Some(lease) = current.filter(|l| l.id == u.lease) {
+                lease.in_flight = lease.in_flight.saturating_sub(1);
+                lease.kept = lease.kept.saturating_add(kept);
+            } else if let Some((n, k)) = state.retired.get_mut(&u.lease) {
                 *n = n.saturating_sub(1);
+                *k = k.saturating_add(kept);
                 if *n == 0 {
+                    let k = *k;
                     state.retired.remove(&u.lease);
-                    state.release.push(u.lease.clone());
+                    state.release.push((u.lease.clone(), k));
                 }
             }
         }
@@ -281,7 +368,7 @@ impl Leases {
     /// last turn and, looked over every [`SCAN`], those unused for [`IDLE`], and all of them
     /// once this replica's heartbeat is stale. Called after the writer took the turn's records, so every call these leases
     /// covered is settled in this turn's batch or an earlier one.
-    pub fn to_release(&self, now: Instant) -> Vec<String> {
+    pub fn to_release(&self, now: Instant) -> Vec<Release> {
         let mut state = self.lock();
         if state.calls == 0 && state.release.is_empty() {
             return Vec::new();
@@ -304,18 +391,19 @@ impl Leases {
     }
 
     /// Every lease, to release at a clean stop (after the last call's record).
-    pub fn all(&self) -> Vec<String> {
+    pub fn all(&self) -> Vec<Release> {
         let mut state = self.lock();
-        let mut ids: Vec<String> = std::mem::take(&mut state.release);
-        ids.extend(state.current.drain().map(|(_, l)| l.id));
-        ids.extend(state.retired.drain().map(|(id, _)| id));
+        let mut ids: Vec<Release> = std::mem::take(&mut state.release);
+        ids.extend(state.current.drain().map(|(_, l)| (l.id, l.kept)));
+        ids.extend(state.retired.drain().map(|(id, (_, kept))| (id, kept)));
         ids
     }
 }
 
-/// A call's uses of leases, from its admission to its record: settled by the metering writer
-/// with the call's cost, or, should the call end without a record (its future dropped), given
-/// back as settled at no cost, so its leases can still be released.
+/// A call's uses of leases, from its admission to its record: charged and settled by the
+/// metering writer around the record's write (kept held if the write fails), or, should the
+/// call end without a record (its future dropped), given back at no cost, so its leases can
+/// still be released.
 #[derive(Debug)]
 pub struct Hold {
     leases: Arc<Leases>,
@@ -336,10 +424,25 @@ impl Hold {
         &self.uses
     }
 
-    /// The call's record reached the metering writer, having cost `cost` picodollars.
-    pub fn settle(&self, cost: i64) {
+    /// The call's record reached the metering writer, having cost `cost` picodollars: any cost
+    /// above its admitted amount is taken from its leases now, before the record is written.
+    pub fn charge(&self, cost: i64) {
+        self.leases.charged(&self.uses, cost);
+    }
+
+    /// The call's record was written: the call leaves its leases.
+    pub fn settle(&self) {
         if !self.done.swap(true, Ordering::SeqCst) {
-            self.leases.settled(&self.uses, cost);
+            self.leases.finished(&self.uses, false);
+        }
+    }
+
+    /// The call's record could not be written (the database failed): its cost is in no
+    /// account, so its leases' rows go on holding its amount when they are released (until
+    /// this replica stops, or the survivors' recovery after its death).
+    pub fn keep(&self) {
+        if !self.done.swap(true, Ordering::SeqCst) {
+            self.leases.finished(&self.uses, true);
         }
     }
 }
@@ -349,7 +452,7 @@ impl Drop for Hold {
         if !self.done.swap(true, Ordering::SeqCst) {
             // No cost is known: what the call was admitted for stays taken, and stays in the
             // lease's row until the lease is released.
-            self.leases.settled(&self.uses, 0);
+            self.leases.finished(&self.uses, false);
         }
     }
 }
@@ -385,7 +488,7 @@ mod tests {
         assert_eq!(first.ask, vec![(0, 30)]);
         // A second miss while the first ask is out does not ask again.
         assert!(leases.admit(&line("1", 10), now).ask.is_empty());
-        leases.granted(&account("1"), "lease_a".into(), 30, now);
+        leases.granted(&account("1"), "lease_a".into(), 30, 0, now);
         for _ in 0..3 {
             let a = leases.admit(&line("1", 10), now);
             assert_eq!(
@@ -408,7 +511,7 @@ mod tests {
         let now = Instant::now();
         let leases = Arc::new(on(2, now));
         leases.admit(&line("1", 10), now);
-        leases.granted(&account("1"), "lease_a".into(), 20, now);
+        leases.granted(&account("1"), "lease_a".into(), 20, 0, now);
         let one = Hold::new(
             leases.clone(),
             leases.admit(&line("1", 10), now).uses.unwrap(),
@@ -419,14 +522,15 @@ mod tests {
         );
         assert!(leases.admit(&line("1", 10), now).uses.is_none());
         // Replaced while two calls are in flight: nothing to release yet.
-        leases.granted(&account("1"), "lease_b".into(), 20, now);
+        leases.granted(&account("1"), "lease_b".into(), 20, 0, now);
         assert!(leases.to_release(now).is_empty());
-        one.settle(10);
+        one.charge(10);
+        one.settle();
         drop(one);
         assert!(leases.to_release(now).is_empty());
         // The last call ends without a record: the lease is released all the same.
         drop(two);
-        assert_eq!(leases.to_release(now), vec!["lease_a".to_string()]);
+        assert_eq!(leases.to_release(now), vec![("lease_a".to_string(), 0)]);
     }
 
     #[test]
@@ -434,12 +538,12 @@ mod tests {
         let now = Instant::now();
         let leases = on(2, now);
         leases.admit(&line("1", 10), now);
-        leases.granted(&account("1"), "lease_a".into(), 20, now);
+        leases.granted(&account("1"), "lease_a".into(), 20, 0, now);
         let other = leases.admit(&line("0.5", 10), now);
         assert!(other.uses.is_none());
         assert_eq!(other.ask, vec![(0, 20)]);
-        assert_eq!(leases.to_release(now), vec!["lease_a".to_string()]);
-        leases.not_granted(&account("0.5"), now);
+        assert_eq!(leases.to_release(now), vec![("lease_a".to_string(), 0)]);
+        leases.not_granted(&account("0.5"), "lease_x", false, now);
         assert!(leases.admit(&line("0.5", 10), now).ask.is_empty());
         let later = now + BACKOFF;
         leases.alive(later, Duration::from_secs(5));
@@ -451,29 +555,102 @@ mod tests {
         let now = Instant::now();
         let leases = on(4, now);
         leases.admit(&line("1", 10), now);
-        leases.granted(&account("1"), "lease_a".into(), 40, now);
+        leases.granted(&account("1"), "lease_a".into(), 40, 0, now);
         let u = leases.admit(&line("1", 10), now).uses.unwrap();
         // Cost 35 against 10 admitted: 35 of 40 taken, so the next call of 10 does not fit.
-        leases.settled(&u, 35);
+        leases.charged(&u, 35);
+        leases.finished(&u, false);
         assert!(leases.admit(&line("1", 10), now).uses.is_none());
         assert!(leases.to_release(now).is_empty(), "used just now");
-        assert_eq!(leases.to_release(now + IDLE), vec!["lease_a".to_string()]);
+        assert_eq!(
+            leases.to_release(now + IDLE),
+            vec![("lease_a".to_string(), 0)]
+        );
 
         let leases = on(4, now);
         leases.admit(&line("1", 10), now);
-        leases.granted(&account("1"), "lease_a".into(), 40, now);
+        leases.granted(&account("1"), "lease_a".into(), 40, 0, now);
         let stale = now + Duration::from_secs(6);
         assert!(leases.admit(&line("1", 10), stale).uses.is_none());
-        assert_eq!(leases.to_release(stale), vec!["lease_a".to_string()]);
+        assert_eq!(leases.to_release(stale), vec![("lease_a".to_string(), 0)]);
 
         // A heartbeat after a stale spell: the old lease is not used again, even before the
         // writer's turn.
         let leases = on(4, now);
         leases.admit(&line("1", 10), now);
-        leases.granted(&account("1"), "lease_a".into(), 40, now);
+        leases.granted(&account("1"), "lease_a".into(), 40, 0, now);
         leases.alive(stale, Duration::from_secs(5));
         assert!(leases.admit(&line("1", 10), stale).uses.is_none());
-        assert_eq!(leases.to_release(stale), vec!["lease_a".to_string()]);
+        assert_eq!(leases.to_release(stale), vec![("lease_a".to_string(), 0)]);
+    }
+
+    #[test]
+    fn a_failing_database_suspends_leases_and_a_lost_records_amount_stays_held() {
+        let now = Instant::now();
+        let leases = Arc::new(on(4, now));
+        let asked = leases.admit(&line("1", 10), now);
+        leases.granted(&account("1"), "lease_a".into(), 40, asked.epoch, now);
+        let lost = Hold::new(
+            leases.clone(),
+            leases.admit(&line("1", 10), now).uses.unwrap(),
+        );
+        let written = Hold::new(
+            leases.clone(),
+            leases.admit(&line("1", 10), now).uses.unwrap(),
+        );
+        // A grant asked for before the failure is answered after it.
+        let late = leases.admit(&line("2", 10), now);
+        assert_eq!(late.ask, vec![(0, 40)]);
+        leases.suspend();
+        assert!(
+            leases.admit(&line("1", 10), now).uses.is_none(),
+            "suspended"
+        );
+        assert!(leases.retry(&line("1", 10), now).is_none(), "suspended");
+        leases.granted(&account("2"), "lease_b".into(), 40, late.epoch, now);
+        assert_eq!(leases.to_release(now), vec![("lease_b".to_string(), 0)]);
+        lost.charge(10);
+        lost.keep();
+        written.charge(10);
+        written.settle();
+        // Released after its last call, holding the lost call's amount.
+        assert_eq!(leases.to_release(now), vec![("lease_a".to_string(), 10)]);
+        // Until the next heartbeat: then leases are asked for and used again.
+        leases.alive(now, Duration::from_secs(5));
+        let again = leases.admit(&line("1", 10), now);
+        assert_eq!(again.ask, vec![(0, 40)]);
+        leases.granted(&account("1"), "lease_c".into(), 40, again.epoch, now);
+        assert!(leases.admit(&line("1", 10), now).uses.is_some());
+    }
+
+    #[test]
+    fn a_grant_whose_answer_was_lost_is_released_and_a_refused_call_may_use_a_new_lease() {
+        let now = Instant::now();
+        let leases = on(4, now);
+        leases.admit(&line("1", 10), now);
+        leases.not_granted(&account("1"), "lease_a", true, now);
+        assert_eq!(leases.to_release(now), vec![("lease_a".to_string(), 0)]);
+        // A call refused by the database while its own miss's lease was granted.
+        let later = now + BACKOFF;
+        leases.alive(later, Duration::from_secs(5));
+        let miss = leases.admit(&line("1", 10), later);
+        assert!(miss.uses.is_none());
+        assert!(
+            leases.retry(&line("1", 10), later).is_none(),
+            "nothing granted yet"
+        );
+        leases.granted(&account("1"), "lease_b".into(), 40, miss.epoch, later);
+        assert_eq!(
+            leases
+                .retry(&line("1", 10), later)
+                .map(|u| u[0].lease.clone()),
+            Some("lease_b".to_string())
+        );
+        // A retry asks for nothing: the next miss still asks.
+        for _ in 0..3 {
+            assert!(leases.admit(&line("1", 10), later).uses.is_some());
+        }
+        assert_eq!(leases.admit(&line("1", 10), later).ask, vec![(0, 40)]);
     }
 
     #[test]
@@ -486,7 +663,7 @@ mod tests {
         unheard.enable(4);
         assert!(unheard.admit(&line("1", 10), now).ask.is_empty());
         // A lease granted to a replica that went stale meanwhile is released at once.
-        unheard.granted(&account("1"), "lease_a".into(), 40, now);
-        assert_eq!(unheard.to_release(now), vec!["lease_a".to_string()]);
+        unheard.granted(&account("1"), "lease_a".into(), 40, 0, now);
+        assert_eq!(unheard.to_release(now), vec![("lease_a".to_string(), 0)]);
     }
 }

@@ -5,6 +5,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::budgets::leases;
 use crate::store::budgets::Refused;
 use crate::store::reserve_many::Ask;
 use crate::store::LedgerConnection;
@@ -31,11 +32,14 @@ pub(super) async fn run(mut ledger: LedgerConnection, mut rx: mpsc::Receiver<(As
     ledger.close().await;
 }
 
-/// Reserves a batch on `ledger` and answers each of its calls.
-pub(super) async fn answer(ledger: &mut LedgerConnection, batch: Vec<(Ask, Answer)>) {
+/// Reserves a batch on `ledger` and answers each of its calls. Budget leases go after the
+/// calls (in order otherwise): a call is never refused for a lease its own miss asked for in
+/// the same batch.
+pub(super) async fn answer(ledger: &mut LedgerConnection, mut batch: Vec<(Ask, Answer)>) {
     if batch.is_empty() {
         return;
     }
+    batch.sort_by_key(|((id, _), _)| leases::is_lease(id));
     let (asks, acks): (Vec<Ask>, Vec<Answer>) = batch.into_iter().unzip();
     match ledger.reserve_many(&asks).await {
         Ok(results) => {

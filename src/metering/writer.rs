@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::reserver::{self, Answer};
 use super::{CallStart, UsageRecord};
 use crate::budgets::enforce::{Account, Line, Settlement};
-use crate::budgets::leases::{Hold, Leases};
+use crate::budgets::leases::{self, Hold, Leases};
 use crate::store::budgets::Refused;
 use crate::store::reserve_many::Ask;
 use crate::store::{LedgerConnection, Store};
@@ -181,23 +181,43 @@ impl Meter {
         call_id: &str,
         lines: &[Line],
     ) -> Result<Result<Option<Arc<Hold>>, Refused>, MeterError> {
-        // One look at the leases (off, they answer at once): no separate check first.
-        if self.reservations.is_some() {
-            let admission = self.leases.admit(lines, Instant::now());
-            for (i, size) in admission.ask {
-                self.ask_lease(&lines[i].account, size);
-            }
-            if let Some(uses) = admission.uses {
-                self.metrics.budget_lease_admissions.inc();
-                return Ok(Ok(Some(Arc::new(Hold::new(self.leases.clone(), uses)))));
-            }
+        if self.reservations.is_none() {
+            return Ok(self.reserve(call_id, lines).await?.map(|()| None));
         }
-        Ok(self.reserve(call_id, lines).await?.map(|()| None))
+        // One look at the leases (off, they answer at once): no separate check first.
+        let admission = self.leases.admit(lines, Instant::now());
+        for (i, size) in admission.ask {
+            self.ask_lease(&lines[i].account, size, admission.epoch);
+        }
+        if let Some(uses) = admission.uses {
+            return Ok(Ok(Some(self.leased(uses))));
+        }
+        match self.reserve(call_id, lines).await {
+            Err(e) => {
+                // The database failed: no call is forwarded on a lease until it answers again.
+                self.leases.suspend();
+                Err(e)
+            }
+            Ok(Ok(())) => Ok(Ok(None)),
+            // A lease granted meanwhile (asked for by this very call, in the same batch) may
+            // cover what the account's check refused: the rest was in the lease's row.
+            Ok(Err(refused)) => match self.leases.retry(lines, Instant::now()) {
+                Some(uses) => Ok(Ok(Some(self.leased(uses)))),
+                None => Ok(Err(refused)),
+            },
+        }
+    }
+
+    /// A call admitted from leases: counted, and held until its record is written.
+    fn leased(&self, uses: Vec<crate::budgets::leases::Use>) -> Arc<Hold> {
+        self.metrics.budget_lease_admissions.inc();
+        Arc::new(Hold::new(self.leases.clone(), uses))
     }
 
     /// Asks for a lease of `size` on `account` through the reservation batcher, in the
-    /// background: the same check and row as a call's reservation, under its own id.
-    fn ask_lease(&self, account: &Account, size: i64) {
+    /// background: the same check and row as a call's reservation, under its own id. A
+    /// database error suspends the leases and releases the row, should it have been written.
+    fn ask_lease(&self, account: &Account, size: i64, epoch: u64) {
         let Some(batcher) = self.reservations.clone() else {
             return;
         };
@@ -205,20 +225,32 @@ impl Meter {
         let metrics = self.metrics.clone();
         let account = account.clone();
         tokio::spawn(async move {
-            let id = format!("lease_{}", uuid::Uuid::now_v7().simple());
+            let id = format!("{}{}", leases::ID_PREFIX, uuid::Uuid::now_v7().simple());
             let line = Line {
                 account: account.clone(),
                 amount_picos: size,
             };
             let (ack, done) = oneshot::channel();
-            let granted = batcher.send(((id.clone(), vec![line]), ack)).await.is_ok()
-                && matches!(done.await, Ok(Ok(Ok(()))));
-            if granted {
-                metrics.budget_leases_granted.inc();
-                leases.granted(&account, id, size, Instant::now());
-            } else {
-                metrics.budget_leases_refused.inc();
-                leases.not_granted(&account, Instant::now());
+            let answer = match batcher.send(((id.clone(), vec![line]), ack)).await {
+                Ok(()) => done.await.ok(),
+                Err(_) => None,
+            };
+            let now = Instant::now();
+            match answer {
+                Some(Ok(Ok(()))) => {
+                    metrics.budget_leases_granted.inc();
+                    leases.granted(&account, id, size, epoch, now);
+                }
+                Some(Ok(Err(_))) => {
+                    metrics.budget_leases_refused.inc();
+                    leases.not_granted(&account, &id, false, now);
+                }
+                // The database's error, or the batcher gone: the grant may have committed.
+                Some(Err(_)) | None => {
+                    metrics.budget_leases_refused.inc();
+                    leases.suspend();
+                    leases.not_granted(&account, &id, true, now);
+                }
             }
         });
     }
@@ -263,7 +295,7 @@ struct Writer {
     commits: Commits,
     leases: Arc<Leases>,
     /// Leases whose release failed, tried again on the next turn.
-    unreleased: Vec<String>,
+    unreleased: Vec<leases::Release>,
 }
 
 impl Writer {
@@ -298,6 +330,22 @@ impl Writer {
         if let Err(e) = self.ledger.release_leases(&ids, stopping).await {
             tracing::warn!(error = %e, leases = ids.len(), "budget leases not released; retrying");
             self.unreleased = ids;
+        }
+    }
+
+    /// Leased calls leave their leases in the order their records came, once written. A
+    /// record that could not be written keeps its call's amount held in its leases' rows, and
+    /// the leases are suspended: the database is failing.
+    fn leave_leases(&self, holds: &[Option<Arc<Hold>>], results: &[Result<(), String>]) {
+        for (hold, result) in holds.iter().zip(results) {
+            match (hold, result) {
+                (Some(hold), Ok(())) => hold.settle(),
+                (Some(hold), Err(_)) => hold.keep(),
+                (None, _) => {}
+            }
+        }
+        if results.iter().any(Result::is_err) {
+            self.leases.suspend();
         }
     }
 
@@ -338,10 +386,15 @@ impl Writer {
             // Before the batch: a reserving call waits for its answer before it is forwarded,
             // while the records' calls have had their answers.
             reserver::answer(&mut self.ledger, reservations).await;
-            // Leased calls leave their leases in the order their records came.
-            for (r, s) in records.iter().zip(&settlements) {
-                if let Some(hold) = s.as_ref().and_then(|s| s.lease.as_ref()) {
-                    hold.settle(crate::money::to_picos(r.cost).unwrap_or(0));
+            // A leased call's cost above what it was admitted for is taken from its lease
+            // before its record is written; it leaves the lease once the record is.
+            let holds: Vec<Option<Arc<Hold>>> = settlements
+                .iter()
+                .map(|s| s.as_ref().and_then(|s| s.lease.clone()))
+                .collect();
+            for (r, hold) in records.iter().zip(&holds) {
+                if let Some(hold) = hold {
+                    hold.charge(crate::money::to_picos(r.cost).unwrap_or(0));
                 }
             }
             let starts = self.ripe_starts(&records, stopping);
@@ -389,6 +442,7 @@ impl Writer {
             if outcome.starts_written {
                 self.written.extend(starts.into_iter().map(|s| s.id));
             }
+            self.leave_leases(&holds, &outcome.records);
             for (ack, result) in acks.into_iter().zip(outcome.records) {
                 let _ = ack.send(result);
             }

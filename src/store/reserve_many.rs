@@ -31,6 +31,7 @@ use super::budgets::{lock_order, LockKey, Refused};
 use super::holds::{take, Holds};
 use super::{to_millis, StoreError};
 use crate::budgets::enforce::{Account, Line};
+use crate::budgets::leases::is_lease;
 
 /// A call's reservation: its id and its lines.
 pub type Ask = (String, Vec<Line>);
@@ -90,18 +91,66 @@ pub(super) async fn reserve_many_postgres(
     if keys.is_empty() {
         return Ok(vec![Ok(()); asks.len()]);
     }
+    if asks.iter().any(|(id, _)| is_lease(id)) {
+        return reserve_durably(conn, asks, &keys, instance).await;
+    }
     if let Some(answers) = super::pg_reserve::reserve(conn, asks, &keys, instance).await? {
         return Ok(answers);
     }
+    reserve_in_transaction(conn, asks, &keys, instance, false).await
+}
+
+/// A batch that grants budget leases commits with the WAL flushed: a call's row lost with a
+/// database crash is harmless (the call settles its real cost; the row it would have deleted
+/// is simply absent), a lease's is not, since its replica would go on admitting calls against
+/// headroom no other replica sees held. The one statement runs in a transaction whose commit
+/// waits for the flush (the statement turns the wait off for itself; this turns it back on).
+async fn reserve_durably(
+    conn: &mut PgConnection,
+    asks: &[Ask],
+    keys: &[LockKey],
+    instance: &str,
+) -> Result<Vec<Result<(), Refused>>, StoreError> {
     let mut tx = conn.begin().await?;
-    pg_lock_accounts(&mut tx, &keys).await?;
-    let (mut values, mut held) = pg_read(&mut tx, &keys).await?;
+    match super::pg_reserve::reserve(&mut tx, asks, keys, instance).await? {
+        Some(answers) => {
+            durable_commit(&mut tx).await?;
+            tx.commit().await?;
+            Ok(answers)
+        }
+        None => {
+            tx.rollback().await?;
+            reserve_in_transaction(conn, asks, keys, instance, true).await
+        }
+    }
+}
+
+/// Makes the transaction's commit wait for its WAL flush, whatever a statement in it set.
+async fn durable_commit(tx: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query("SET LOCAL synchronous_commit TO on")
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// The batch statement by statement: a budget's period without its counter yet creates it from
+/// the ledger under the lock first.
+async fn reserve_in_transaction(
+    conn: &mut PgConnection,
+    asks: &[Ask],
+    keys: &[LockKey],
+    instance: &str,
+    durable: bool,
+) -> Result<Vec<Result<(), Refused>>, StoreError> {
+    let mut tx = conn.begin().await?;
+    pg_lock_accounts(&mut tx, keys).await?;
+    let (mut values, mut held) = pg_read(&mut tx, keys).await?;
     let missing = missing_counters(asks, &values);
     if !missing.is_empty() {
         for account in missing {
             super::budgets::ensure_counter::postgres::run(&mut tx, account).await?;
         }
-        (values, held) = pg_read(&mut tx, &keys).await?;
+        (values, held) = pg_read(&mut tx, keys).await?;
     }
     let answers: Vec<Result<(), Refused>> = asks
         .iter()
@@ -115,6 +164,9 @@ pub(super) async fn reserve_many_postgres(
         .collect();
     if !taken.is_empty() {
         pg_insert(&mut tx, &taken, instance).await?;
+    }
+    if durable {
+        durable_commit(&mut tx).await?;
     }
     tx.commit().await?;
     Ok(answers)

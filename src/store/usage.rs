@@ -5,6 +5,7 @@ use sqlx::{Connection, FromRow, Sqlite, SqliteConnection, Transaction};
 
 use super::{from_millis, on_pool, pg_ledger, pg_settle, to_millis, Pool, Store, StoreError};
 use crate::budgets::enforce::Settlement;
+use crate::budgets::leases::Release;
 use crate::metering::{CallStart, CallStatus, Endpoint, UsageRecord, UsageSource};
 use crate::money::{from_picos, to_picos};
 use crate::pricing::Usage;
@@ -449,26 +450,31 @@ impl LedgerConnection {
         result
     }
 
-    /// Deletes the rows of budget leases ([`crate::budgets::leases`]) once the batches that
-    /// settled their calls have committed; with `all_of_mine`, every lease row of this
-    /// instance too (a clean stop: a lease whose grant was never heard of included). Leases
-    /// exist on PostgreSQL only.
+    /// Releases budget leases ([`crate::budgets::leases`]) once the batches that settled their
+    /// calls have committed: deletes each lease's row, or lowers it to what it is to go on
+    /// holding (the amounts of its calls whose records could not be written, never more than
+    /// it holds); with `all_of_mine`, deletes every lease row of this instance (a clean stop:
+    /// a lease whose grant was never heard of included). Leases exist on PostgreSQL only.
     pub async fn release_leases(
         &mut self,
-        ids: &[String],
+        leases: &[Release],
         all_of_mine: bool,
     ) -> Result<(), StoreError> {
-        if ids.is_empty() && !all_of_mine {
+        if leases.is_empty() && !all_of_mine {
             return Ok(());
         }
         let instance = self.store.instance.clone();
         let result = match self.connection().await? {
             LedgerConn::Sqlite(_) => Ok(()),
             LedgerConn::Postgres(conn) => sqlx::query(
-                "DELETE FROM budget_reservations WHERE call_id = ANY($1) \
-                 OR ($2 AND instance_id = $3 AND call_id LIKE 'lease\\_%')",
+                "WITH r AS (SELECT * FROM UNNEST($1::text[], $2::bigint[]) AS r(id, keep)), \
+                 k AS (UPDATE budget_reservations b SET amount_picos = LEAST(b.amount_picos, r.keep) \
+                   FROM r WHERE b.call_id = r.id AND r.keep > 0 AND NOT $3) \
+                 DELETE FROM budget_reservations WHERE call_id IN (SELECT id FROM r WHERE keep <= 0 OR $3) \
+                 OR ($3 AND instance_id = $4 AND call_id LIKE 'lease\\_%')",
             )
-            .bind(ids)
+            .bind(leases.iter().map(|l| l.0.as_str()).collect::<Vec<_>>())
+            .bind(leases.iter().map(|l| l.1).collect::<Vec<_>>())
             .bind(all_of_mine)
             .bind(&*instance)
             .execute(conn)

@@ -66,6 +66,37 @@ struct Database {
     name: String,
 }
 
+impl Database {
+    /// Starts or ends an outage of this database: while it lasts no new connection is allowed,
+    /// and the open ones are closed (`psql` as the server's superuser, on another database).
+    fn outage(&self, on: bool) {
+        let allow = if on { "false" } else { "true" };
+        let mut sql = format!("ALTER DATABASE {} ALLOW_CONNECTIONS {allow};", self.name);
+        if on {
+            sql.push_str(&format!(
+                " SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}';",
+                self.name
+            ));
+        }
+        let done = Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-q",
+                "-c",
+                &sql,
+            ])
+            .stdout(Stdio::null())
+            .status()
+            .expect("psql runs");
+        assert!(done.success(), "{sql}");
+    }
+}
+
 impl Drop for Database {
     fn drop(&mut self) {
         if !std::thread::panicking() {
@@ -679,6 +710,72 @@ async fn a_killed_replicas_budget_lease_is_released_by_the_survivor() {
         assert!(
             Instant::now() < deadline,
             "the dead replica's lease is still held after 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The database failing while a replica holds a budget lease: the first call whose record
+/// cannot be written suspends the replica's leases, so no further call is forwarded on them
+/// (each is refused before its upstream, as a call without leases is when it cannot reserve);
+/// that call's amount stays held in its lease's row (its cost is in no account); and once the
+/// database is back, calls are served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_stops_calls_on_budget_leases() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(db) = fresh_database("a_database_outage_stops_calls_on_budget_leases") else {
+        return;
+    };
+    let mock = Mock::start().await;
+    mock.set(|s| {
+        s.input_tokens = 10;
+        s.output_tokens = 100;
+    });
+    let a = Replica::start("A", &db, &[("TOLLGATE_BUDGET_LEASE_CALLS", "64".into())]).await;
+    catalog(&a, &mock).await;
+    let limit = json!({"limit_usd": "10", "period": "monthly", "mode": "hard"});
+    let (_, secret) = new_key(&a, json!({"name": "leased", "budget": limit})).await;
+    until_leased(&a, &secret, 1).await;
+    let leased = reserved(&a, &secret).await;
+
+    db.outage(true);
+    let forwarded = mock.count();
+    let body = chat_body("oa-model", false);
+    for i in 0..5 {
+        let r = a.chat(&secret, &body).await;
+        let status = r.status().as_u16();
+        assert_ne!(
+            status,
+            200,
+            "call {i} during the outage: {}",
+            r.text().await.unwrap()
+        );
+    }
+    assert!(
+        mock.count() - forwarded <= 1,
+        "{} of 5 calls were forwarded during the outage",
+        mock.count() - forwarded
+    );
+
+    db.outage(false);
+    // The call whose record was lost keeps its amount held, and only that: after more than a
+    // lease's idle second (and no call since), the lease's row holds one call's amount, not
+    // the lease's rest (about 62 calls' worth before the outage).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let held = reserved(&a, &secret).await;
+    assert!(
+        held > Decimal::ZERO && held * Decimal::from(16) < leased,
+        "the lost call's amount alone is held: {held} (the lease held {leased})"
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = a.chat(&secret, &body).await;
+        if r.status() == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not served 15 s after the outage"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
