@@ -47,6 +47,19 @@ else
   echo "SKIPPED: LiteLLM's price map could not be fetched from PyPI; the real-file import test will be skipped" >&2
 fi
 
+# libfaketime (Debian's faketime) gives one replica a skewed wall clock in
+# tests/api/replicas.rs; in CI it is installed when missing, elsewhere that test is skipped
+# with a message.
+faketime_lib=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
+if [ ! -e "$faketime_lib" ] && [ "${CI:-}" = "true" ]; then
+  echo "== installing faketime"
+  (apt-get install -y faketime >/dev/null 2>&1 || (apt-get update >/dev/null 2>&1 && apt-get install -y faketime >/dev/null 2>&1)) || true
+  [ -e "$faketime_lib" ] || { echo "FAILED: faketime could not be installed; CI runs the clock-skew test" >&2; exit 1; }
+fi
+if [ -e "$faketime_lib" ]; then
+  export TOLLGATE_TEST_FAKETIME="$faketime_lib"
+fi
+
 cargo build --quiet --bin tollgate
 cargo test --quiet --all-targets
 if [ -n "${TOLLGATE_TEST_POSTGRES_URL:-}" ]; then

@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
-
 use super::{pg_ledger, Pool, Store, StoreError};
 use crate::metering::{CallStatus, UsageRecord};
 
@@ -22,19 +20,23 @@ pub struct Recovered {
 const DEAD: &str =
     "(instance_id = ANY($1) OR (instance_id NOT IN (SELECT id FROM instances) AND {at} < $2))";
 
+/// The database server's clock in milliseconds since the epoch. Heartbeats and the cutoff that
+/// declares an instance dead both read it, so replicas whose own clocks disagree (a host
+/// without time sync, a clock stepped back) never take a live replica for dead: one clock
+/// compares with itself.
+const DB_NOW_MS: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
+
 impl Store {
-    /// Marks this instance alive now (PostgreSQL only).
+    /// Marks this instance alive now, by the database's clock (PostgreSQL only).
     pub async fn heartbeat(&self) -> Result<(), StoreError> {
         let Pool::Postgres(pool) = &self.pool else {
             return Ok(());
         };
-        let now = Utc::now().timestamp_millis();
-        sqlx::query(
-            "INSERT INTO instances (id, started_at, heartbeat_at) VALUES ($1, $2, $2) \
-             ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at",
-        )
+        sqlx::query(&format!(
+            "INSERT INTO instances (id, started_at, heartbeat_at) VALUES ($1, {DB_NOW_MS}, {DB_NOW_MS}) \
+             ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at"
+        ))
         .bind(self.instance_id())
-        .bind(now)
         .execute(pool)
         .await?;
         Ok(())
@@ -62,9 +64,12 @@ impl Store {
         let Pool::Postgres(pool) = &self.pool else {
             return Ok(Recovered::default());
         };
-        let cutoff =
-            Utc::now().timestamp_millis() - i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
         let mut tx = pool.begin().await?;
+        let (cutoff,): (i64,) = sqlx::query_as(&format!("SELECT {DB_NOW_MS} - $1"))
+            .bind(lease_ms)
+            .fetch_one(&mut *tx)
+            .await?;
         let dead: Vec<(String,)> = sqlx::query_as(
             "SELECT id FROM instances WHERE heartbeat_at < $1 AND id <> $2 ORDER BY id FOR UPDATE SKIP LOCKED",
         )

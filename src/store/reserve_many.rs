@@ -81,7 +81,8 @@ pub(super) fn advisory_key(key: &LockKey) -> i64 {
 
 /// Reserves `asks` on PostgreSQL (see the module's doc): in one statement
 /// ([`super::pg_reserve`]), or, when a budget's period has no counter yet, in a transaction
-/// that creates it. Each answer is the call's: reserved, or refused by an account.
+/// that creates it; a batch with a budget lease commits durably ([`reserve_durably`]). Each
+/// answer is the call's: reserved, or refused by an account.
 pub(super) async fn reserve_many_postgres(
     conn: &mut PgConnection,
     asks: &[Ask],
@@ -177,7 +178,8 @@ async fn reserve_in_transaction(
 /// two batches never wait for each other in a cycle. The same statement turns off the wait for
 /// the WAL flush at commit: a reservation lost with a database crash is harmless (its call
 /// settles its real cost; the row it would have deleted is simply absent), and a flush per
-/// batch under the locks would cap an account at one fsync per batch.
+/// batch under the locks would cap an account at one fsync per batch. (A lease's row is not
+/// harmless to lose: a batch with one turns the wait back on, [`reserve_durably`].)
 async fn pg_lock_accounts(tx: &mut PgConnection, keys: &[LockKey]) -> Result<(), StoreError> {
     let mut locks: Vec<i64> = keys.iter().map(advisory_key).collect();
     locks.sort_unstable();

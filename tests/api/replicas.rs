@@ -1000,6 +1000,81 @@ async fn reserved(replica: &Replica, secret: &str) -> Decimal {
     usd(&budget_of(&key, "key")["reserved_usd"])
 }
 
+/// libfaketime's library, to give a replica a skewed wall clock (`TOLLGATE_TEST_FAKETIME`, set
+/// by tests/run.sh); `None` (after one `SKIPPED:` line) when it is not installed, outside CI.
+fn faketime_library(test: &str) -> Option<String> {
+    match std::env::var("TOLLGATE_TEST_FAKETIME") {
+        Ok(lib) if std::path::Path::new(&lib).exists() => Some(lib),
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("{test}: CI runs this test; tests/run.sh installs faketime")
+        }
+        _ => {
+            println!(
+                "SKIPPED: {test}: needs libfaketime (apt-get install faketime), named by TOLLGATE_TEST_FAKETIME"
+            );
+            None
+        }
+    }
+}
+
+/// A replica whose wall clock runs a minute behind the others' (libfaketime; its monotonic
+/// clock untouched) is not taken for dead: heartbeats and the cutoff that declares a replica
+/// dead both read the database's clock. Before they did, the other replica read B's heartbeat
+/// as a minute old, closed out B's call in flight as `interrupted` and released its
+/// reservation while B was still serving it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_whose_clock_is_behind_is_not_taken_for_dead() {
+    let test = "a_replica_whose_clock_is_behind_is_not_taken_for_dead";
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(faketime) = faketime_library(test) else {
+        return;
+    };
+    let Some(db) = fresh_database(test) else {
+        return;
+    };
+    let slow = Mock::start().await;
+    // Seven events a second apart: about 7 s, past two of A's looks at B's lease.
+    slow.set(|s| {
+        s.input_tokens = 10;
+        s.output_tokens = 100;
+        s.text = "slow slow slow".into();
+        s.chunk_delay_ms = 1000;
+    });
+    let lease = ("TOLLGATE_INSTANCE_LEASE_SECS", LEASE_SECS.to_string());
+    let a = Replica::start("A", &db, std::slice::from_ref(&lease)).await;
+    provider_with_model(&a, "slow", "openai", &slow, "slow-model", "2", "6").await;
+    let budget = json!({"limit_usd": "100", "period": "total", "mode": "hard"});
+    let (_, secret) = new_key(&a, json!({"name": "on-b", "budget": budget})).await;
+    let skewed = [
+        lease,
+        ("LD_PRELOAD", faketime),
+        ("FAKETIME", "-60s".to_string()),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1".to_string()),
+    ];
+    let b = Replica::start("B", &db, &skewed).await;
+    let (id, mut r) = slow_call(&b, &secret).await;
+
+    tokio::time::sleep(Duration::from_secs(2 * LEASE_SECS + 1)).await;
+    assert!(
+        reserved(&a, &secret).await > Decimal::ZERO,
+        "B's call in flight keeps its reservation"
+    );
+    assert!(
+        a.generation(&secret, &id).await.is_none(),
+        "B's call in flight was closed out by A"
+    );
+    while r.chunk().await.unwrap().is_some() {}
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let g = loop {
+        if let Some(g) = a.generation(&secret, &id).await {
+            break g;
+        }
+        assert!(Instant::now() < deadline, "no record for B's call");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(g["status"], "ok", "{g}");
+}
+
 /// With replicas A and B under load (fast calls on both, three slow streams on each), A is
 /// SIGKILLed. Every call a client saw complete has its record; B's calls in flight keep their
 /// reservations and get no record until they finish, then an `ok` one; after A's lease
