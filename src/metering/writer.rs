@@ -246,7 +246,13 @@ impl Meter {
                     leases.not_granted(&account, &id, false, now);
                 }
                 // The database's error, or the batcher gone: the grant may have committed.
-                Some(Err(_)) | None => {
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "budget lease not granted: database error");
+                    metrics.budget_leases_refused.inc();
+                    leases.suspend();
+                    leases.not_granted(&account, &id, true, now);
+                }
+                None => {
                     metrics.budget_leases_refused.inc();
                     leases.suspend();
                     leases.not_granted(&account, &id, true, now);

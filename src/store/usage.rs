@@ -466,21 +466,27 @@ impl LedgerConnection {
         let instance = self.store.instance.clone();
         let result = match self.connection().await? {
             LedgerConn::Sqlite(_) => Ok(()),
-            LedgerConn::Postgres(conn) => sqlx::query(
-                "WITH r AS (SELECT * FROM UNNEST($1::text[], $2::bigint[]) AS r(id, keep)), \
-                 k AS (UPDATE budget_reservations b SET amount_picos = LEAST(b.amount_picos, r.keep) \
-                   FROM r WHERE b.call_id = r.id AND r.keep > 0 AND NOT $3) \
-                 DELETE FROM budget_reservations WHERE call_id IN (SELECT id FROM r WHERE keep <= 0 OR $3) \
-                 OR ($3 AND instance_id = $4 AND call_id LIKE 'lease\\_%')",
-            )
-            .bind(leases.iter().map(|l| l.0.as_str()).collect::<Vec<_>>())
-            .bind(leases.iter().map(|l| l.1).collect::<Vec<_>>())
-            .bind(all_of_mine)
-            .bind(&*instance)
-            .execute(conn)
-            .await
-            .map(drop)
-            .map_err(StoreError::from),
+            LedgerConn::Postgres(conn) => {
+                // Deleted by `= ANY`, which the primary key serves (an `IN` over the unnested
+                // pairs, with the stop's `OR`, was a sequential scan per release).
+                let (kept, deleted): (Vec<&Release>, Vec<&Release>) =
+                    leases.iter().partition(|l| l.1 > 0 && !all_of_mine);
+                sqlx::query(
+                    "WITH k AS (UPDATE budget_reservations b SET amount_picos = LEAST(b.amount_picos, r.keep) \
+                       FROM UNNEST($1::text[], $2::bigint[]) AS r(id, keep) WHERE b.call_id = r.id) \
+                     DELETE FROM budget_reservations WHERE call_id = ANY($3) \
+                     OR ($4 AND instance_id = $5 AND call_id LIKE 'lease\\_%')",
+                )
+                .bind(kept.iter().map(|l| l.0.as_str()).collect::<Vec<_>>())
+                .bind(kept.iter().map(|l| l.1).collect::<Vec<_>>())
+                .bind(deleted.iter().map(|l| l.0.as_str()).collect::<Vec<_>>())
+                .bind(all_of_mine)
+                .bind(&*instance)
+                .execute(conn)
+                .await
+                .map(drop)
+                .map_err(StoreError::from)
+            }
         };
         if result.is_err() {
             self.conn = None;
