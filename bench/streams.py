@@ -5,13 +5,14 @@ memory targets).
 Starts a slow streaming upstream (asyncio, this script: each answer is CHUNKS SSE chunks
 INTERVAL s apart, then a usage chunk and [DONE]) and the release `tollgate` on a fresh SQLite
 file, then:
-1. time to first token: SEQ sequential streams straight to the upstream and the same through the
-   gateway; the time from sending the request to the first content chunk, p50/p90/p99 of each
-   and the difference (the gateway's added time to first token);
+1. time to first token: SEQ sequential streams straight to the upstream, through the bare Rust
+   hop (bench/rust_hop.rs, when built beside the binary: the floor of this stack) and through
+   the gateway, alternately in rounds; the time from sending the request to the first content
+   chunk, p50/p90/p99 of each and the differences (the gateway's added time to first token);
 2. N streams open at once through the gateway: the gateway's peak RSS (VmRSS sampled every
    50 ms; VmHWM at the end), and that every stream ended with [DONE] and has its usage record.
 
-    python3 bench/streams.py [--streams 1000] [--seq 300] [--bin target/release/tollgate]
+    python3 bench/streams.py [--streams 1000] [--seq 300] [--bin target/release/tollgate] [--hop PATH]
 """
 import argparse
 import asyncio
@@ -125,7 +126,9 @@ async def main():
     ap.add_argument("--streams", type=int, default=1000)
     ap.add_argument("--seq", type=int, default=300)
     ap.add_argument("--bin", default=os.environ.get("TOLLGATE_BIN", "target/release/tollgate"))
+    ap.add_argument("--hop", default=None, help="the bare Rust hop (default: examples/rust_hop beside --bin)")
     a = ap.parse_args()
+    hop_bin = a.hop or os.path.join(os.path.dirname(a.bin), "examples", "rust_hop")
     server = await asyncio.start_server(upstream, "127.0.0.1", 0, backlog=4096)
     up_port = server.sockets[0].getsockname()[1]
     db = tempfile.mkdtemp(prefix="tg-streams-")
@@ -133,6 +136,12 @@ async def main():
     env = dict(os.environ, TOLLGATE_LISTEN=f"127.0.0.1:{port}", TOLLGATE_DATABASE_URL=f"sqlite://{db}/t.db",
                TOLLGATE_ADMIN_TOKEN=ADMIN, TOLLGATE_LOG="warn")
     gw = subprocess.Popen([a.bin, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    hop, hop_port = None, free_port()
+    if os.access(hop_bin, os.X_OK):
+        hop = subprocess.Popen([hop_bin, f"127.0.0.1:{hop_port}", f"http://127.0.0.1:{up_port}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    else:
+        print(f"(no bare Rust hop at {hop_bin}: build it with cargo build --release --examples)")
     try:
         for _ in range(100):
             try:
@@ -144,15 +153,28 @@ async def main():
         admin(port, "/admin/models", {"id": "slow-model", "name": "Slow", "provider": "slow",
                                       "price": {"input_per_mtok": "1.00", "output_per_mtok": "2.00"}})
         key = admin(port, "/admin/keys", {"name": "streams"})["key"]
-        # 1. Time to first token, sequential, chunks 1 ms apart (short streams).
+        # 1. Time to first token, sequential, chunks 1 ms apart (short streams), the paths
+        # alternating in rounds of 20 so that a busy spell of the machine falls on all of them.
+        paths = [("direct", up_port, None), ("gateway", port, key)]
+        if hop:
+            paths.insert(1, ("rust hop", hop_port, None))
         for _ in range(20):
-            await stream(port, key, "slow-model", 0.001)
-        direct = [(await stream(up_port, None, "slow-model", 0.001))[0] for _ in range(a.seq)]
-        through = [(await stream(port, key, "slow-model", 0.001))[0] for _ in range(a.seq)]
-        print(f"time to first token, {a.seq} sequential streams (ms):")
-        for name, xs in (("direct", direct), ("gateway", through)):
+            for _, p, k in paths:
+                await stream(p, k, "slow-model", 0.001)
+        times = {name: [] for name, _, _ in paths}
+        for _ in range(0, a.seq, 20):
+            for name, p, k in paths:
+                times[name] += [(await stream(p, k, "slow-model", 0.001))[0] for _ in range(20)]
+        print(f"time to first token, {a.seq} sequential streams per path (ms):")
+        for name, xs in times.items():
             print(f"  {name:8} p50 {pct(xs, .5)*1e3:.3f}  p90 {pct(xs, .9)*1e3:.3f}  p99 {pct(xs, .99)*1e3:.3f}")
-        print("  added    " + "  ".join(f"p{int(p*100)} {(pct(through, p) - pct(direct, p))*1e3:.3f}" for p in (.5, .9, .99)))
+
+        def added(over, under):
+            return "  ".join(f"p{int(q*100)} {(pct(times[over], q) - pct(times[under], q))*1e3:.3f}" for q in (.5, .9, .99))
+        print("  added by the gateway      " + added("gateway", "direct"))
+        if hop:
+            print("  added by the bare hop     " + added("rust hop", "direct"))
+            print("  gateway over the bare hop " + added("gateway", "rust hop"))
         # 2. Many streams at once.
         rss_before = status(gw.pid, "VmRSS")
         peak = rss_before
@@ -174,6 +196,9 @@ async def main():
     finally:
         gw.terminate()
         gw.wait(timeout=30)
+        if hop:
+            hop.terminate()
+            hop.wait(timeout=30)
 
 
 if __name__ == "__main__":

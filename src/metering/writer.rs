@@ -246,13 +246,12 @@ impl Meter {
                     leases.not_granted(&account, &id, false, now);
                 }
                 // The database's error, or the batcher gone: the grant may have committed.
-                Some(Err(e)) => {
-                    tracing::warn!(error = %e, "budget lease not granted: database error");
-                    metrics.budget_leases_refused.inc();
-                    leases.suspend();
-                    leases.not_granted(&account, &id, true, now);
-                }
-                None => {
+                failed => {
+                    let error = failed.and_then(Result::err);
+                    let error = error
+                        .as_deref()
+                        .unwrap_or("the reservation batcher stopped");
+                    tracing::warn!(error, "budget lease not granted: database error");
                     metrics.budget_leases_refused.inc();
                     leases.suspend();
                     leases.not_granted(&account, &id, true, now);
