@@ -472,6 +472,12 @@ mod tests {
         }]
     }
 
+    /// A call of 10 on account "1" admitted from the current lease, held as the gateway holds it.
+    fn held(leases: &Arc<Leases>, now: Instant) -> Hold {
+        let uses = leases.admit(&line("1", 10), now).uses;
+        Hold::new(leases.clone(), uses.expect("admitted from the lease"))
+    }
+
     fn on(calls: u32, now: Instant) -> Leases {
         let leases = Leases::default();
         leases.enable(calls);
@@ -512,14 +518,8 @@ mod tests {
         let leases = Arc::new(on(2, now));
         leases.admit(&line("1", 10), now);
         leases.granted(&account("1"), "lease_a".into(), 20, 0, now);
-        let one = Hold::new(
-            leases.clone(),
-            leases.admit(&line("1", 10), now).uses.unwrap(),
-        );
-        let two = Hold::new(
-            leases.clone(),
-            leases.admit(&line("1", 10), now).uses.unwrap(),
-        );
+        let one = held(&leases, now);
+        let two = held(&leases, now);
         assert!(leases.admit(&line("1", 10), now).uses.is_none());
         // Replaced while two calls are in flight: nothing to release yet.
         leases.granted(&account("1"), "lease_b".into(), 20, 0, now);
@@ -590,14 +590,8 @@ mod tests {
         let leases = Arc::new(on(4, now));
         let asked = leases.admit(&line("1", 10), now);
         leases.granted(&account("1"), "lease_a".into(), 40, asked.epoch, now);
-        let lost = Hold::new(
-            leases.clone(),
-            leases.admit(&line("1", 10), now).uses.unwrap(),
-        );
-        let written = Hold::new(
-            leases.clone(),
-            leases.admit(&line("1", 10), now).uses.unwrap(),
-        );
+        let lost = held(&leases, now);
+        let written = held(&leases, now);
         // A grant asked for before the failure is answered after it.
         let late = leases.admit(&line("2", 10), now);
         assert_eq!(late.ask, vec![(0, 40)]);
