@@ -115,6 +115,21 @@ check_records() {
     say "  $1: all $ROW_OK calls answered 200 have their record ($ok ok${other:+; others: $other})"
     RECORDS="$(digits "$ok") of $(digits "$ROW_OK")"
   fi
+  if [[ -n ${TG_LEASE_CALLS:-} ]]; then lease_counts "$ok"; fi
+}
+
+# With budget leases on: how many of the row's calls were admitted from a lease (the rest
+# waited for a reservation round trip), and how many leases were granted and refused.
+lease_counts() {
+  local m
+  m=$(curl -sf "$TG_URL/metrics") || return 0
+  say "  leases: $(metric "$m" budget_lease_admissions) of $1 calls admitted from a lease;" \
+    "$(metric "$m" budget_leases_granted) leases granted, $(metric "$m" budget_leases_refused) refused"
+}
+
+# The value of the counter `tollgate_$2` in the metrics text $1 (0 when absent).
+metric() {
+  awk -v n="tollgate_$2_total" '$1 == n { v = $2 } END { printf "%d", v + 0 }' <<<"$1"
 }
 
 # The bare Rust hop (bench/rust_hop.rs, built with the release binary's examples): the crates

@@ -678,6 +678,53 @@ async fn a_lowered_limit_is_not_outrun_by_a_lease() {
     assert_eq!(usd(&budget_of(&key, "key")["spent_usd"]), spent);
 }
 
+/// With budget leases, calls at a steady pace do not miss: the next lease is asked for once
+/// less than half of the current one is left, and takes over when it is used up. 64 calls one
+/// after the other on leases of 16 calls: all but at most one are admitted from a lease
+/// (asking only when a call missed, every 16th call and those arriving before its grant would
+/// wait for a reservation). Each lease holds only what its calls may still cost, and once idle
+/// both the current and the next lease are released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steady_calls_are_admitted_from_leases_asked_for_ahead() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(db) = fresh_database("steady_calls_are_admitted_from_leases_asked_for_ahead") else {
+        return;
+    };
+    let mock = Mock::start().await;
+    mock.set(|s| {
+        s.input_tokens = 10;
+        s.output_tokens = 100;
+    });
+    let a = Replica::start("A", &db, &[("TOLLGATE_BUDGET_LEASE_CALLS", "16".into())]).await;
+    catalog(&a, &mock).await;
+    let limit = json!({"limit_usd": "10", "period": "monthly", "mode": "hard"});
+    let (_, secret) = new_key(&a, json!({"name": "leased", "budget": limit})).await;
+    until_leased(&a, &secret, 1).await;
+    let before = counter(&a, "tollgate_budget_lease_admissions_total").await;
+    let granted = counter(&a, "tollgate_budget_leases_granted_total").await;
+    let body = chat_body("oa-model", false);
+    for _ in 0..64 {
+        let r = a.chat(&secret, &body).await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+    let leased = counter(&a, "tollgate_budget_lease_admissions_total").await - before;
+    let grants = counter(&a, "tollgate_budget_leases_granted_total").await - granted;
+    assert!(
+        leased >= 63,
+        "{leased} of 64 steady calls were admitted from a lease ({grants} leases granted)"
+    );
+    assert!(grants >= 4, "64 calls on leases of 16: {grants} grants");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !reserved(&a, &secret).await.is_zero() {
+        assert!(
+            Instant::now() < deadline,
+            "leases still held after 10 s: {}",
+            reserved(&a, &secret).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A replica SIGKILLed while it holds a budget lease: the survivor releases the lease's row
 /// once the dead replica's instance lease expires, so its headroom comes back to the account.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
