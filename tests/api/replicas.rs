@@ -624,6 +624,20 @@ async fn hold_across_three_replicas(test: &str, env: &[(&str, String)]) {
     );
 }
 
+/// Replica A on `db` with budget leases of `calls` calls, its catalog's model served by a mock
+/// that answers 10 input and 100 output tokens.
+async fn leased_replica(db: &Database, calls: u32) -> (Mock, Replica) {
+    let mock = Mock::start().await;
+    mock.set(|s| {
+        s.input_tokens = 10;
+        s.output_tokens = 100;
+    });
+    let env = [("TOLLGATE_BUDGET_LEASE_CALLS", calls.to_string())];
+    let a = Replica::start("A", db, &env).await;
+    catalog(&a, &mock).await;
+    (mock, a)
+}
+
 /// Calls on `replica` with `secret` until `n` of them were admitted from its budget leases
 /// (the first call of an account asks for a lease; calls after the grant use it).
 async fn until_leased(replica: &Replica, secret: &str, n: u64) {
@@ -645,13 +659,7 @@ async fn a_lowered_limit_is_not_outrun_by_a_lease() {
     let Some(db) = fresh_database("a_lowered_limit_is_not_outrun_by_a_lease") else {
         return;
     };
-    let mock = Mock::start().await;
-    mock.set(|s| {
-        s.input_tokens = 10;
-        s.output_tokens = 100;
-    });
-    let a = Replica::start("A", &db, &[("TOLLGATE_BUDGET_LEASE_CALLS", "8".into())]).await;
-    catalog(&a, &mock).await;
+    let (_mock, a) = leased_replica(&db, 8).await;
     let budget = |limit: &str| json!({"limit_usd": limit, "period": "monthly", "mode": "hard"});
     let (id, secret) = new_key(&a, json!({"name": "leased", "budget": budget("1")})).await;
     until_leased(&a, &secret, 2).await;
@@ -682,21 +690,14 @@ async fn a_lowered_limit_is_not_outrun_by_a_lease() {
 /// less than half of the current one is left, and takes over when it is used up. 64 calls one
 /// after the other on leases of 16 calls: all but at most one are admitted from a lease
 /// (asking only when a call missed, every 16th call and those arriving before its grant would
-/// wait for a reservation). Each lease holds only what its calls may still cost, and once idle
-/// both the current and the next lease are released.
+/// wait for a reservation). Once idle, both the current and the next lease are released.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn steady_calls_are_admitted_from_leases_asked_for_ahead() {
     let _one = ONE_AT_A_TIME.lock().await;
     let Some(db) = fresh_database("steady_calls_are_admitted_from_leases_asked_for_ahead") else {
         return;
     };
-    let mock = Mock::start().await;
-    mock.set(|s| {
-        s.input_tokens = 10;
-        s.output_tokens = 100;
-    });
-    let a = Replica::start("A", &db, &[("TOLLGATE_BUDGET_LEASE_CALLS", "16".into())]).await;
-    catalog(&a, &mock).await;
+    let (_mock, a) = leased_replica(&db, 16).await;
     let limit = json!({"limit_usd": "10", "period": "monthly", "mode": "hard"});
     let (_, secret) = new_key(&a, json!({"name": "leased", "budget": limit})).await;
     until_leased(&a, &secret, 1).await;
@@ -773,13 +774,7 @@ async fn a_database_outage_stops_calls_on_budget_leases() {
     let Some(db) = fresh_database("a_database_outage_stops_calls_on_budget_leases") else {
         return;
     };
-    let mock = Mock::start().await;
-    mock.set(|s| {
-        s.input_tokens = 10;
-        s.output_tokens = 100;
-    });
-    let a = Replica::start("A", &db, &[("TOLLGATE_BUDGET_LEASE_CALLS", "64".into())]).await;
-    catalog(&a, &mock).await;
+    let (mock, a) = leased_replica(&db, 64).await;
     let limit = json!({"limit_usd": "10", "period": "monthly", "mode": "hard"});
     let (_, secret) = new_key(&a, json!({"name": "leased", "budget": limit})).await;
     until_leased(&a, &secret, 1).await;
