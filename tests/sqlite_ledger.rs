@@ -127,5 +127,16 @@ async fn a_batch_settles_its_records_once_even_when_one_is_written_again() {
         .unwrap();
     assert_eq!(entries.len(), 4, "the grant and one charge per call");
     assert_eq!(store.list_alerts(10).await.unwrap().len(), 1);
+
+    // gen_3 written again on its own: a batch whose only record is in the ledger already
+    // settles nothing (its insert adds no row, so the batch does not count as new).
+    meter
+        .record_settled(record("gen_3", "0.1"), settlement(DOLLAR / 10))
+        .await
+        .unwrap();
+    let (spent, _) = store.budget_status("key", "key_a", 0, None).await.unwrap();
+    assert_eq!(spent, 7 * DOLLAR / 10, "gen_3 is not charged twice");
+    let (balance, _) = store.balance("key", "key_a").await.unwrap().unwrap();
+    assert_eq!(balance, 10 * DOLLAR - 7 * DOLLAR / 10);
     meter.shutdown().await;
 }

@@ -23,15 +23,29 @@ fn int(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// What a script's `RETURNING` statements gave: one shape of row for all, `(tag, value,
+/// What a script's row-returning statements gave: one shape of row for all, `(tag, value,
 /// granted seq, id)`, since one query decodes every statement's rows alike.
 #[derive(Debug, Default)]
 pub(super) struct Returned {
-    /// The records that were new.
+    /// The records that were new ([`Inserted::Ids`]).
     pub ids: HashSet<String>,
+    /// How many records were new ([`Inserted::Count`]).
+    pub inserted: i64,
     /// Each settlement update's tag (its place in the [`Targets`]), new value and grant
     /// sequence, in statement order.
     pub values: Vec<(i64, i64, i64)>,
+}
+
+/// What a records insert says of the records that were new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Inserted {
+    Nothing,
+    /// How many: `changes()` after each insert. Cheap: SQLite collects a `RETURNING`
+    /// statement's rows in a temporary b-tree first (opened, zeroed and dropped each time),
+    /// which a budgeted call paid for twice (docs/benchmarks.md).
+    Count,
+    /// Which, by `RETURNING` (a retried batch, whose new records alone are to settle).
+    Ids,
 }
 
 /// The statements of one ledger batch, bound in order (`?` placeholders, counted across
@@ -98,12 +112,12 @@ impl<'a> Script<'a> {
         self
     }
 
-    /// Inserts records, idempotent by id; with `returning`, the statements return the ids that
-    /// were new (as `-1, 0, 0, id`: the shape of the settlement updates' rows, see [`Returned`]).
+    /// Inserts records, idempotent by id, saying which were new as `returning` asks (in the
+    /// shape of the settlement updates' rows, see [`Returned`]).
     pub(super) fn records(
         &mut self,
         records: &'a [UsageRecord],
-        returning: bool,
+        returning: Inserted,
     ) -> Result<&mut Self, StoreError> {
         for chunk in records.chunks(CHUNK / 2) {
             self.rows += chunk.len();
@@ -154,10 +168,10 @@ impl<'a> Script<'a> {
                         .push_bind(r.usage.service_tier.map(|t| t.as_str()))
                         .push_bind(int(r.usage.web_search_requests));
                 });
-            self.qb.push(if returning {
-                " ON CONFLICT (id) DO NOTHING RETURNING -1, 0, 0, id; "
-            } else {
-                " ON CONFLICT (id) DO NOTHING; "
+            self.qb.push(match returning {
+                Inserted::Nothing => " ON CONFLICT (id) DO NOTHING; ",
+                Inserted::Count => " ON CONFLICT (id) DO NOTHING; SELECT -1, changes(), 0, NULL; ",
+                Inserted::Ids => " ON CONFLICT (id) DO NOTHING RETURNING -1, 1, 0, id; ",
             });
         }
         Ok(self)
@@ -211,6 +225,7 @@ impl<'a> Script<'a> {
                 Some(id) => {
                     out.ids.insert(id);
                 }
+                None if tag == -1 => out.inserted += value,
                 None => out.values.push((tag, value, seq)),
             }
         }

@@ -532,9 +532,9 @@ pub(super) async fn settle_batch(
 }
 
 /// Pushes a batch's settlement statements onto `qb`: each line's update of its counter or
-/// balance, returning `(tag, new value, granted seq, NULL)`, and each charge's credit entry.
-/// SQLite runs the statements in order, so each update returns the value right after its own
-/// record, as the alerts need.
+/// balance, then a read of its row giving `(tag, new value, granted seq, NULL)`, and each
+/// charge's credit entry. SQLite runs the statements in order, so each read sees the value
+/// right after its own record, as the alerts need.
 pub(super) fn push_settlements<'a>(
     qb: &mut sqlx::QueryBuilder<'a, Sqlite>,
     items: &[(&'a UsageRecord, &'a Settlement)],
@@ -547,20 +547,24 @@ pub(super) fn push_settlements<'a>(
             let tag = i64::try_from(targets.len()).unwrap_or(i64::MAX);
             targets.push((line, cost, s));
             // Spent grows on a budget; a balance shrinks. (The reservation is held in memory:
-            // the caller lets go of it once this commits.)
-            let (update, returned) = match line.account {
+            // the caller lets go of it once this commits.) The new value is read by a SELECT of
+            // the row after its update, not by `RETURNING`, which SQLite collects in a temporary
+            // b-tree first, opened and dropped every time (docs/benchmarks.md).
+            let (update, read) = match line.account {
                 Account::Budget { .. } => (
                     "UPDATE budget_counters SET spent_picos = spent_picos + ",
-                    ", spent_picos, 0, NULL; ",
+                    ", spent_picos, 0, NULL FROM budget_counters",
                 ),
                 Account::Credit { .. } => (
                     "UPDATE credit_accounts SET balance_picos = balance_picos - ",
-                    ", balance_picos, granted_seq, NULL; ",
+                    ", balance_picos, granted_seq, NULL FROM credit_accounts",
                 ),
             };
             qb.push(update).push_bind(cost);
             push_account_row(qb, &line.account);
-            qb.push(" RETURNING ").push_bind(tag).push(returned);
+            qb.push("; SELECT ").push_bind(tag).push(read);
+            push_account_row(qb, &line.account);
+            qb.push("; ");
             if let Account::Credit { owner, id, .. } = &line.account {
                 if cost > 0 {
                     qb.push(

@@ -1,6 +1,6 @@
 //! The usage ledger: call starts, usage records (append-only) and crash close-out.
 
-use super::batch::Script;
+use super::batch::{Inserted, Script};
 use sqlx::{Connection, FromRow, Sqlite, SqliteConnection, Transaction};
 
 use super::{from_millis, on_pool, pg_ledger, pg_settle, to_millis, Pool, Store, StoreError};
@@ -557,7 +557,7 @@ type SqliteBatch<'a> = (
 /// The batch's settlements go in the same script as its records, assuming every record is new
 /// (a record is written twice only when a batch is retried): one round trip to the database
 /// thread, then `COMMIT` (and the alerts between, when a threshold was crossed). When the
-/// records' `RETURNING` shows one was already in the ledger, its settlement must not be
+/// records' insert counts fewer new ones than the batch holds, a settlement must not be
 /// applied again: the script is rolled back and the batch settles its new records alone.
 async fn write_ledger_batch_on(
     conn: &mut SqliteConnection,
@@ -575,37 +575,39 @@ async fn write_ledger_batch_on(
         .collect();
     // `BEGIN` goes with the script; a statement that fails leaves the transaction open, and
     // both callers then close the connection, which rolls it back.
-    let mut script = records_script(starts, records, finished_starts)?;
+    let mut script = records_script(starts, records, finished_starts, Inserted::Count)?;
     let targets = script.settlements(&all, now);
     let returned = script.run(conn).await?;
-    let mut settled = newly_settled(records, settlements, &returned.ids);
-    if settled.len() == all.len() {
+    let settled = if usize::try_from(returned.inserted) == Ok(records.len()) {
         super::budgets::write_settled_alerts(conn, &all, &targets, &returned.values, now).await?;
+        all
     } else {
         sqlx::query("ROLLBACK").execute(&mut *conn).await?;
-        let inserted = records_script(starts, records, finished_starts)?
+        let inserted = records_script(starts, records, finished_starts, Inserted::Ids)?
             .run(conn)
             .await?
             .ids;
-        settled = newly_settled(records, settlements, &inserted);
+        let settled = newly_settled(records, settlements, &inserted);
         super::budgets::settle_batch(conn, &settled).await?;
-    }
+        settled
+    };
     sqlx::query("COMMIT").execute(&mut *conn).await?;
     holds.release(settled.iter().flat_map(|(_, s)| &s.lines));
     Ok(())
 }
 
 /// A settling batch's transaction up to its settlement: `BEGIN IMMEDIATE`, its starts, its
-/// records (returning the ids that were new), the finished calls' starts removed.
+/// records (saying which were new as `inserted` asks), the finished calls' starts removed.
 fn records_script<'a>(
     starts: &'a [CallStart],
     records: &'a [UsageRecord],
     finished_starts: &'a [String],
+    inserted: Inserted,
 ) -> Result<Script<'a>, StoreError> {
     let mut script = Script::transaction();
     script
         .starts(starts)
-        .records(records, true)?
+        .records(records, inserted)?
         .delete_starts(finished_starts);
     Ok(script)
 }
@@ -623,7 +625,7 @@ async fn write_plain_batch(
     let mut script = Script::plain(starts.len(), records.len(), finished_starts.len());
     script
         .starts(starts)
-        .records(records, false)?
+        .records(records, Inserted::Nothing)?
         .delete_starts(finished_starts);
     script.execute(conn).await
 }
