@@ -208,7 +208,7 @@ impl<'a> Script<'a> {
         targets
     }
 
-    /// Runs the script; returns what its `RETURNING` statements gave.
+    /// Runs the script; returns the rows its statements gave.
     pub(super) async fn run(mut self, conn: &mut SqliteConnection) -> Result<Returned, StoreError> {
         let mut out = Returned::default();
         if self.is_empty() {
