@@ -17,7 +17,7 @@
 //! background, and takes over when the current one cannot fit a call. Each call that missed
 //! would wait for a reservation round trip (and the batch that grants a lease commits with its
 //! WAL flushed), so a lease asked for only on a miss made every N-th call and those arriving
-//! meanwhile slow: at N = 64, a few per cent of calls, the whole of the p99.
+//! meanwhile slow: at N = 64 and 1,000 calls/s, 13–14 % of calls, the whole of the p99.
 //!
 //! What stays outside: a call that does not fit its replica's lease takes the path without
 //! leases (a row of its own) and asks, in the background, for a new lease; a lease the database
