@@ -590,9 +590,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_next_lease_waits_its_turn_and_is_released_with_its_account() {
-        let now = Instant::now();
+    /// Leases of two calls on account "1": lease_a current with both of its calls held (the
+    /// second one asked ahead), and lease_b granted as the next one.
+    fn with_next(now: Instant) -> (Arc<Leases>, Hold, Hold) {
         let leases = Arc::new(on(2, now));
         leases.admit(&line("1", 10), now);
         leases.granted(&account("1"), "lease_a".into(), 20, 0, now);
@@ -605,6 +605,13 @@ mod tests {
         );
         let two = Hold::new(leases.clone(), asks.uses.expect("admitted"));
         leases.granted(&account("1"), "lease_b".into(), 20, 0, now);
+        (leases, one, two)
+    }
+
+    #[test]
+    fn a_next_lease_waits_its_turn_and_is_released_with_its_account() {
+        let now = Instant::now();
+        let (leases, one, two) = with_next(now);
         assert!(leases.to_release(now).is_empty(), "lease_b waits its turn");
         one.settle();
         two.settle();
@@ -615,12 +622,7 @@ mod tests {
         );
 
         // At a clean stop, a next lease is released with the rest.
-        let leases = Arc::new(on(2, now));
-        leases.admit(&line("1", 10), now);
-        leases.granted(&account("1"), "lease_a".into(), 20, 0, now);
-        let _one = held(&leases, now);
-        let _two = held(&leases, now);
-        leases.granted(&account("1"), "lease_b".into(), 20, 0, now);
+        let (leases, _one, _two) = with_next(now);
         let mut all = leases.all();
         all.sort();
         assert_eq!(

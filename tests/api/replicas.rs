@@ -638,6 +638,15 @@ async fn leased_replica(db: &Database, calls: u32) -> (Mock, Replica) {
     (mock, a)
 }
 
+/// A key with a hard $10 monthly budget on `replica`, after one of its calls was admitted from
+/// a budget lease; its secret.
+async fn leased_key(replica: &Replica) -> String {
+    let limit = json!({"limit_usd": "10", "period": "monthly", "mode": "hard"});
+    let (_, secret) = new_key(replica, json!({"name": "leased", "budget": limit})).await;
+    until_leased(replica, &secret, 1).await;
+    secret
+}
+
 /// Calls on `replica` with `secret` until `n` of them were admitted from its budget leases
 /// (the first call of an account asks for a lease; calls after the grant use it).
 async fn until_leased(replica: &Replica, secret: &str, n: u64) {
@@ -698,9 +707,7 @@ async fn steady_calls_are_admitted_from_leases_asked_for_ahead() {
         return;
     };
     let (_mock, a) = leased_replica(&db, 16).await;
-    let limit = json!({"limit_usd": "10", "period": "monthly", "mode": "hard"});
-    let (_, secret) = new_key(&a, json!({"name": "leased", "budget": limit})).await;
-    until_leased(&a, &secret, 1).await;
+    let secret = leased_key(&a).await;
     let before = counter(&a, "tollgate_budget_lease_admissions_total").await;
     let granted = counter(&a, "tollgate_budget_leases_granted_total").await;
     let body = chat_body("oa-model", false);
@@ -775,9 +782,7 @@ async fn a_database_outage_stops_calls_on_budget_leases() {
         return;
     };
     let (mock, a) = leased_replica(&db, 64).await;
-    let limit = json!({"limit_usd": "10", "period": "monthly", "mode": "hard"});
-    let (_, secret) = new_key(&a, json!({"name": "leased", "budget": limit})).await;
-    until_leased(&a, &secret, 1).await;
+    let secret = leased_key(&a).await;
     let leased = reserved(&a, &secret).await;
 
     db.outage(true);
