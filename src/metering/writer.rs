@@ -62,6 +62,8 @@ pub struct Meter {
     /// Budget leases (PostgreSQL, when enabled): calls admitted in memory.
     leases: Arc<Leases>,
     metrics: Arc<Metrics>,
+    /// On SQLite, decides reservations in memory once the writer remembers their accounts.
+    store: Store,
 }
 
 /// Starts not yet written, with when they arrived. Filled by the calls, drained by the writer:
@@ -96,7 +98,7 @@ impl Meter {
         let pending = Pending::default();
         let leases = Arc::new(Leases::default());
         let writer = Writer::new(
-            store,
+            store.clone(),
             metrics.clone(),
             commits,
             pending.clone(),
@@ -111,6 +113,7 @@ impl Meter {
             pending,
             leases,
             metrics,
+            store,
         }
     }
 
@@ -158,6 +161,10 @@ impl Meter {
         call_id: &str,
         lines: &[Line],
     ) -> Result<Result<(), Refused>, MeterError> {
+        // SQLite: no trip through the writer's queue when it remembers every account's value.
+        if let Some(decided) = self.store.reserve_remembered(lines) {
+            return Ok(decided);
+        }
         let (ack, done) = oneshot::channel();
         let ask = (call_id.to_string(), lines.to_vec());
         let sent = match &self.reservations {

@@ -264,6 +264,16 @@ impl Store {
         ))
     }
 
+    /// SQLite: decides a call's reservation at once, in memory, when the metering writer
+    /// remembers the committed value of every account it touches ([`super::holds`]); `None`
+    /// when the writer is to read them (and always on PostgreSQL).
+    pub fn reserve_remembered(&self, lines: &[Line]) -> Option<Result<(), Refused>> {
+        match &self.pool {
+            Pool::Sqlite(_) => self.holds.reserve_cached(lines),
+            Pool::Postgres(_) => None,
+        }
+    }
+
     /// What the calls in flight hold on an account, at most `i64::MAX`: this process's, in
     /// memory, on SQLite ([`super::holds`]); every replica's reservation rows on PostgreSQL
     /// ([`super::reserve_many`]). (The accounts' `reserved_picos` columns are no longer kept.)
@@ -346,10 +356,17 @@ impl Store {
         let entry = (kind, id, entry_kind, amount_picos, note);
         match &self.pool {
             Pool::Sqlite(_) => {
-                let mut tx = self.write_tx().await?;
-                let balance = grant::sqlite::run(&mut tx, entry).await?;
-                tx.commit().await?;
-                Ok(balance)
+                let granted = async {
+                    let mut tx = self.write_tx().await?;
+                    let balance = grant::sqlite::run(&mut tx, entry).await?;
+                    tx.commit().await?;
+                    Ok(balance)
+                }
+                .await;
+                // The balance moved outside the metering writer's batches (a refund or a
+                // correction may lower it): the values it remembers are read again.
+                self.holds.forget();
+                granted
             }
             Pool::Postgres(pool) => {
                 let mut tx = pool.begin().await?;

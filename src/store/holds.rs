@@ -15,6 +15,22 @@
 //! ([`Holds::release`]). So a call's cost is counted by the database before its hold stops
 //! being counted here, and no reservation ever sees neither. Calls on any other task (grants,
 //! adjustments) only move a value while a batch is not reading it, or make it smaller to spend.
+//!
+//! **The committed values, remembered.** A reservation used to go through the writer's queue
+//! and SQLite's thread for a `SELECT` of each account's committed value: a wait behind any
+//! ledger batch being committed, and two thread wake-ups, on every budgeted call. The writer
+//! knows these values anyway: a settling batch reads each account's new value for its alerts.
+//! So this map also remembers the last committed value of each account, and a call whose every
+//! account is remembered is decided here, on its own task ([`Holds::reserve_cached`]).
+//! Exact for the same reason as before: a ledger batch that commits sets its accounts' new
+//! values and lets go of its calls' holds in one step, under the lock a reservation decides
+//! under, so a call's cost is always in one of the two. A value is only ever set by the
+//! writer's task (a batch's new values, or values it read in turn with its batches). Anything
+//! else that moves a counter or a balance (a credit grant, a usage adjustment) forgets every
+//! value once it has committed ([`Holds::forget`]), and a value read before that is not
+//! remembered: the writer notes the [`Holds::epoch`] before it reads or writes, and a value
+//! read under an older epoch is dropped. Any doubt (a failed or retried batch) forgets too;
+//! the next call then reads as before.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -23,22 +39,113 @@ use super::budgets::{lock_order, LockKey, Refused};
 use crate::budgets::enforce::{Account, Line};
 use crate::budgets::Mode;
 
-/// The amounts reserved on each account by the calls in flight, by account.
+/// The amounts reserved on each account by the calls in flight, and the accounts' committed
+/// values as the writer last saw them, by account.
 #[derive(Debug, Default)]
 pub struct Holds {
-    held: Mutex<HashMap<LockKey, i128>>,
+    state: Mutex<State>,
 }
 
+#[derive(Debug, Default)]
+struct State {
+    held: HashMap<LockKey, i128>,
+    /// Each account's committed value (spent of a counter, balance of a credit account).
+    committed: HashMap<LockKey, i64>,
+    /// Moves on every [`Holds::forget`].
+    epoch: u64,
+}
+
+/// Values remembered at most; past this the map starts over (a counter per account and
+/// period: a year of monthly budgets on thousands of keys stays far below it).
+const MAX_REMEMBERED: usize = 100_000;
+
 impl Holds {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<LockKey, i128>> {
-        // The map is consistent after every statement: a panic elsewhere cannot tear it.
-        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // The state is consistent after every statement: a panic elsewhere cannot tear it.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    #[cfg(test)]
+    fn map(&self) -> HashMap<LockKey, i128> {
+        self.lock().held.clone()
     }
 
     /// What calls in flight hold on `account`, at most `i64::MAX`.
     pub fn held(&self, key: &LockKey) -> i64 {
-        let held = self.map().get(key).copied().unwrap_or(0);
+        let held = self.lock().held.get(key).copied().unwrap_or(0);
         i64::try_from(held).unwrap_or(i64::MAX)
+    }
+
+    /// The current epoch, noted by the writer before it reads or writes committed values.
+    pub fn epoch(&self) -> u64 {
+        self.lock().epoch
+    }
+
+    /// Decides one call here when every account it touches has a remembered committed value;
+    /// `None` sends it to the writer, which reads them.
+    pub fn reserve_cached(&self, lines: &[Line]) -> Option<Result<(), Refused>> {
+        if lines.is_empty() {
+            return None;
+        }
+        let mut state = self.lock();
+        let State {
+            held, committed, ..
+        } = &mut *state;
+        if !lines
+            .iter()
+            .all(|l| committed.contains_key(&lock_order(&l.account)))
+        {
+            return None;
+        }
+        Some(take(lines, committed, held))
+    }
+
+    /// Remembers committed values the writer read under `epoch`, unless something else moved
+    /// a value since.
+    pub fn remember(&self, values: &HashMap<LockKey, i64>, epoch: u64) {
+        let mut state = self.lock();
+        if state.epoch != epoch {
+            return;
+        }
+        if state.committed.len() + values.len() > MAX_REMEMBERED {
+            state.committed.clear();
+        }
+        state
+            .committed
+            .extend(values.iter().map(|(k, v)| (k.clone(), *v)));
+    }
+
+    /// Forgets every remembered value: a counter or a balance moved outside the writer's
+    /// batches (or a batch failed). The next reservation on each account reads it again.
+    pub fn forget(&self) {
+        let mut state = self.lock();
+        state.epoch = state.epoch.wrapping_add(1);
+        state.committed.clear();
+    }
+
+    /// A committed ledger batch: its accounts' new values (`finals`, read in its transaction
+    /// under `epoch`) remembered, and its calls' holds let go of, in one step. An account whose
+    /// new value is not known is forgotten.
+    pub fn settle<'a>(
+        &self,
+        lines: impl IntoIterator<Item = &'a Line>,
+        finals: &HashMap<LockKey, i64>,
+        epoch: u64,
+    ) {
+        let mut state = self.lock();
+        let current = state.epoch == epoch;
+        for line in lines {
+            let key = lock_order(&line.account);
+            match finals.get(&key) {
+                Some(&value) if current => {
+                    state.committed.insert(key.clone(), value);
+                }
+                _ => {
+                    state.committed.remove(&key);
+                }
+            }
+            release_one(&mut state.held, &key, line.amount_picos);
+        }
     }
 
     /// Decides each call in order against `values` (spent of a budget, balance of a credit
@@ -49,24 +156,32 @@ impl Holds {
         calls: impl IntoIterator<Item = &'a [Line]>,
         values: &HashMap<LockKey, i64>,
     ) -> Vec<Result<(), Refused>> {
-        let mut held = self.map();
+        let mut state = self.lock();
         calls
             .into_iter()
-            .map(|lines| take(lines, values, &mut held))
+            .map(|lines| take(lines, values, &mut state.held))
             .collect()
     }
 
     /// Lets go of settled calls' lines: their costs are committed.
+    #[cfg(test)]
     pub fn release<'a>(&self, lines: impl IntoIterator<Item = &'a Line>) {
-        let mut held = self.map();
+        let mut state = self.lock();
         for line in lines {
-            let key = lock_order(&line.account);
-            if let Some(amount) = held.get_mut(&key) {
-                *amount -= i128::from(line.amount_picos);
-                if *amount == 0 {
-                    held.remove(&key);
-                }
-            }
+            release_one(
+                &mut state.held,
+                &lock_order(&line.account),
+                line.amount_picos,
+            );
+        }
+    }
+}
+
+fn release_one(held: &mut HashMap<LockKey, i128>, key: &LockKey, amount: i64) {
+    if let Some(left) = held.get_mut(key) {
+        *left -= i128::from(amount);
+        if *left == 0 {
+            held.remove(key);
         }
     }
 }
@@ -210,6 +325,73 @@ pub(crate) mod tests {
         holds.release([&line, &line]);
         assert_eq!(holds.held(&lock_order(&line.account)), 0);
         assert!(holds.map().is_empty(), "released accounts leave the map");
+    }
+
+    #[test]
+    fn remembered_values_decide_calls_and_settle_with_their_holds_in_one_step() {
+        let holds = Holds::default();
+        let line = budget(Scope::Key, "k", 100, Mode::Hard, 40);
+        let call = std::slice::from_ref(&line);
+        assert!(
+            holds.reserve_cached(call).is_none(),
+            "nothing remembered yet"
+        );
+        assert!(
+            holds.reserve_cached(&[]).is_none(),
+            "a call without lines goes the usual way"
+        );
+        let epoch = holds.epoch();
+        let read = values(&[(&line, 10)]);
+        holds.remember(&read, epoch);
+        assert_eq!(outcomes(&holds.reserve(vec![call], &read)), ["held"]);
+        // 10 spent, 40 held: one more fits, a third does not.
+        assert_eq!(outcomes(&[holds.reserve_cached(call).unwrap()]), ["held"]);
+        assert_eq!(
+            outcomes(&[holds.reserve_cached(call).unwrap()]),
+            ["refused line 0 with 10 left"]
+        );
+        // The first call settles at a cost of 40: spent 50, 40 still held, 10 left.
+        holds.settle([&line], &values(&[(&line, 50)]), holds.epoch());
+        assert_eq!(holds.held(&lock_order(&line.account)), 40);
+        assert_eq!(
+            outcomes(&[holds.reserve_cached(call).unwrap()]),
+            ["refused line 0 with 10 left"]
+        );
+        // It cost 5 instead: spent 15, 45 left.
+        holds.settle([&line], &values(&[(&line, 15)]), holds.epoch());
+        assert_eq!(outcomes(&[holds.reserve_cached(call).unwrap()]), ["held"]);
+    }
+
+    #[test]
+    fn a_value_moved_elsewhere_is_forgotten_and_an_older_read_not_remembered() {
+        let holds = Holds::default();
+        let line = budget(Scope::Key, "k", 100, Mode::Hard, 40);
+        let other = credit("k", 5);
+        let call = std::slice::from_ref(&line);
+        let before = holds.epoch();
+        holds.remember(&values(&[(&line, 0), (&other, 50)]), before);
+        assert!(holds.reserve_cached(call).is_some());
+        // An adjustment commits: every value is forgotten, and the writer's read from before
+        // it is not remembered, nor are a batch's values read under the old epoch.
+        holds.forget();
+        assert!(holds.reserve_cached(call).is_none());
+        assert!(holds.reserve_cached(std::slice::from_ref(&other)).is_none());
+        holds.remember(&values(&[(&line, 0)]), before);
+        assert!(
+            holds.reserve_cached(call).is_none(),
+            "a stale read is dropped"
+        );
+        holds.settle([&line], &values(&[(&line, 40)]), before);
+        assert!(
+            holds.reserve_cached(call).is_none(),
+            "a stale batch's value too"
+        );
+        // A batch whose account's new value is unknown forgets that account alone.
+        let now = holds.epoch();
+        holds.remember(&values(&[(&line, 40), (&other, 50)]), now);
+        holds.settle([&line], &HashMap::new(), now);
+        assert!(holds.reserve_cached(call).is_none());
+        assert!(holds.reserve_cached(std::slice::from_ref(&other)).is_some());
     }
 
     #[test]

@@ -409,6 +409,19 @@ impl Store {
         record: &UsageRecord,
         expected_net: i64,
     ) -> Result<(), StoreError> {
+        let written = self.write_adjustment(adj, record, expected_net).await;
+        // The call's budget counters moved outside the metering writer's batches: the values
+        // it remembers for reservations are forgotten, and read again ([`super::holds`]).
+        self.holds.forget();
+        written
+    }
+
+    async fn write_adjustment(
+        &self,
+        adj: &AdjustmentRow,
+        record: &UsageRecord,
+        expected_net: i64,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         let net: i64 = match &mut tx {
             // `BEGIN IMMEDIATE` holds the write lock: no other adjustment can land between

@@ -260,14 +260,16 @@ async fn pg_insert(
 
 /// Reserves `asks` on SQLite against the committed spent and balance values and what this
 /// process's calls in flight hold ([`super::holds`]): reads only, on the metering writer's
-/// connection, in turn with its ledger batches (which is what makes the holds exact). A
-/// period's first call creates its counter from the ledger first, in a write transaction.
+/// connection, in turn with its ledger batches (which is what makes the holds exact), and the
+/// values read are remembered for the next calls. A period's first call creates its counter
+/// from the ledger first, in a write transaction.
 pub(super) async fn reserve_many_sqlite(
     conn: &mut SqliteConnection,
     holds: &Holds,
     asks: &[Ask],
 ) -> Result<Vec<Result<(), Refused>>, StoreError> {
     let keys = keys(asks);
+    let epoch = holds.epoch();
     let mut values = sqlite_values(conn, &keys).await?;
     let missing: Vec<&Account> = missing_counters(asks, &values);
     if !missing.is_empty() {
@@ -278,6 +280,7 @@ pub(super) async fn reserve_many_sqlite(
         tx.commit().await?;
         values = sqlite_values(conn, &keys).await?;
     }
+    holds.remember(&values, epoch);
     Ok(holds.reserve(asks.iter().map(|(_, lines)| lines.as_slice()), &values))
 }
 

@@ -4,7 +4,10 @@ use super::batch::{Inserted, Script};
 use sqlx::{Connection, FromRow, Sqlite, SqliteConnection, Transaction};
 
 use super::{from_millis, on_pool, pg_ledger, pg_settle, to_millis, Pool, Store, StoreError};
-use crate::budgets::enforce::Settlement;
+use std::collections::HashMap;
+
+use super::budgets::{lock_order, LockKey, Targets};
+use crate::budgets::enforce::{Line, Settlement};
 use crate::budgets::leases::Release;
 use crate::metering::{CallStart, CallStatus, Endpoint, UsageRecord, UsageSource};
 use crate::money::{from_picos, to_picos};
@@ -552,7 +555,8 @@ type SqliteBatch<'a> = (
     &'a [String],
 );
 
-/// Writes a batch; once it has committed, lets go of the reservations its records settled.
+/// Writes a batch; once it has committed, lets go of the reservations its records settled and
+/// remembers their accounts' new values ([`super::holds`]).
 ///
 /// The batch's settlements go in the same script as its records, assuming every record is new
 /// (a record is written twice only when a batch is retried): one round trip to the database
@@ -567,6 +571,30 @@ async fn write_ledger_batch_on(
     if settlements.iter().all(Option::is_none) {
         return write_plain_batch(conn, starts, records, finished_starts).await;
     }
+    let epoch = holds.epoch();
+    let settled = write_settling_batch(conn, (starts, records, settlements, finished_starts)).await;
+    match settled {
+        Ok((lines, finals)) => {
+            holds.settle(lines, &finals.unwrap_or_default(), epoch);
+            Ok(())
+        }
+        Err(e) => {
+            // It may have committed after all (an error answering `COMMIT`): forget the values.
+            holds.forget();
+            Err(e)
+        }
+    }
+}
+
+/// The lines a settling batch settled, and their accounts' new values when every record was
+/// new (`None` after a retry: the values are then not remembered).
+type SettledLines<'a> = (Vec<&'a Line>, Option<HashMap<LockKey, i64>>);
+
+/// [`write_ledger_batch_on`]'s transaction, for a batch with settlements.
+async fn write_settling_batch<'a>(
+    conn: &mut SqliteConnection,
+    (starts, records, settlements, finished_starts): SqliteBatch<'a>,
+) -> Result<SettledLines<'a>, StoreError> {
     let now = to_millis(chrono::Utc::now());
     let all: Vec<(&UsageRecord, &Settlement)> = records
         .iter()
@@ -578,9 +606,9 @@ async fn write_ledger_batch_on(
     let mut script = records_script(starts, records, finished_starts, Inserted::Count)?;
     let targets = script.settlements(&all, now);
     let returned = script.run(conn).await?;
-    let settled = if usize::try_from(returned.inserted) == Ok(records.len()) {
+    let (settled, finals) = if usize::try_from(returned.inserted) == Ok(records.len()) {
         super::budgets::write_settled_alerts(conn, &all, &targets, &returned.values, now).await?;
-        all
+        (all, Some(final_values(&targets, &returned.values)))
     } else {
         sqlx::query("ROLLBACK").execute(&mut *conn).await?;
         let inserted = records_script(starts, records, finished_starts, Inserted::Ids)?
@@ -589,11 +617,23 @@ async fn write_ledger_batch_on(
             .ids;
         let settled = newly_settled(records, settlements, &inserted);
         super::budgets::settle_batch(conn, &settled).await?;
-        settled
+        (settled, None)
     };
     sqlx::query("COMMIT").execute(&mut *conn).await?;
-    holds.release(settled.iter().flat_map(|(_, s)| &s.lines));
-    Ok(())
+    let lines = settled.iter().flat_map(|(_, s)| &s.lines).collect();
+    Ok((lines, finals))
+}
+
+/// Each settled account's value after the batch: its last update's (the script runs them in
+/// order). An account whose row no update found has none, and is forgotten.
+fn final_values(targets: &Targets<'_>, values: &[(i64, i64, i64)]) -> HashMap<LockKey, i64> {
+    let mut finals = HashMap::new();
+    for &(tag, value, _) in values {
+        if let Some((line, _, _)) = usize::try_from(tag).ok().and_then(|t| targets.get(t)) {
+            finals.insert(lock_order(&line.account), value);
+        }
+    }
+    finals
 }
 
 /// A settling batch's transaction up to its settlement: `BEGIN IMMEDIATE`, its starts, its

@@ -480,6 +480,68 @@ async fn new_keys_get_the_free_tier() {
     assert_eq!(again["balance"]["available_usd"], "0.500000");
 }
 
+/// A correction that raises a call's cost counts against the next call at once, and a refund
+/// gives the room back: on SQLite the gateway decides budgeted calls against the committed
+/// spend it remembers, which an adjustment (written beside the metering writer) must not
+/// leave stale.
+#[tokio::test]
+async fn an_adjustment_counts_against_the_next_call_at_once() {
+    let gw = gateway().await;
+    modest(&gw);
+    let (_, secret) = new_key(
+        &gw,
+        json!({"name":"adjusted","budget":{"limit_usd":"0.031","period":"monthly","mode":"hard"}}),
+    )
+    .await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let r = call_with(&gw, &secret).await;
+        assert_eq!(r.status(), 200);
+        ids.push(r.headers()["x-request-id"].to_str().unwrap().to_string());
+    }
+    let (s, a) = gw
+        .app
+        .admin(
+            Method::POST,
+            &format!("/admin/usage/{}/adjustments", ids[0]),
+            Some(json!({"kind":"correction","cost_delta_usd":"0.029","reason":"under-reported"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    let info = key_info(&gw, &secret).await;
+    assert_eq!(
+        dec(&info["budgets"][0]["spent_usd"]),
+        Decimal::from_str("0.03086").unwrap()
+    );
+    let r = call_with(&gw, &secret).await;
+    assert_eq!(
+        r.status(),
+        402,
+        "the corrected spend leaves no room for a call: {}",
+        r.text().await.unwrap()
+    );
+    let (s, a) = gw
+        .app
+        .admin(
+            Method::POST,
+            &format!("/admin/usage/{}/adjustments", ids[0]),
+            Some(json!({"kind":"refund"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    assert_eq!(
+        call_with(&gw, &secret).await.status(),
+        200,
+        "the refund made room"
+    );
+    let info = key_info(&gw, &secret).await;
+    assert_eq!(
+        dec(&info["budgets"][0]["spent_usd"]),
+        Decimal::from_str("0.00186").unwrap()
+    );
+    assert_eq!(info["budgets"][0]["reserved_usd"], "0.000000");
+}
+
 #[tokio::test]
 async fn a_failed_call_releases_its_reservation() {
     let gw = gateway().await;
