@@ -87,17 +87,16 @@ impl Holds {
         if lines.is_empty() {
             return None;
         }
+        // The accounts' keys are built before the lock is taken, once.
+        let order = in_lock_order(lines);
         let mut state = self.lock();
         let State {
             held, committed, ..
         } = &mut *state;
-        if !lines
-            .iter()
-            .all(|l| committed.contains_key(&lock_order(&l.account)))
-        {
+        if !order.iter().all(|(key, _)| committed.contains_key(key)) {
             return None;
         }
-        Some(take(lines, committed, held))
+        Some(take_in_order(lines, &order, committed, held))
     }
 
     /// Remembers committed values the writer read under `epoch`, unless something else moved
@@ -206,10 +205,19 @@ pub(super) fn take(
     values: &HashMap<LockKey, i64>,
     held: &mut HashMap<LockKey, i128>,
 ) -> Result<(), Refused> {
-    let order = in_lock_order(lines);
+    take_in_order(lines, &in_lock_order(lines), values, held)
+}
+
+/// [`take`], with the call's lines already in lock order.
+fn take_in_order(
+    lines: &[Line],
+    order: &[(LockKey, usize)],
+    values: &HashMap<LockKey, i64>,
+    held: &mut HashMap<LockKey, i128>,
+) -> Result<(), Refused> {
     // Amounts this call takes, by account (one account may appear on two lines).
     let mut taking: Vec<(&LockKey, i128)> = Vec::with_capacity(order.len());
-    for (key, i) in &order {
+    for (key, i) in order {
         let line = &lines[*i];
         let value = values.get(key).copied();
         let before: i128 = taking
