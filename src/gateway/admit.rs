@@ -11,7 +11,7 @@ use crate::budgets::enforce::{self, Line, NewAlert, Settlement};
 use crate::budgets::ratelimit::Permit;
 use crate::budgets::Team;
 use crate::catalog::{Model, Provider};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::keys::{forbidden_model, ApiKey};
 use crate::metering::{CallStart, CallStatus, UsageRecord};
 use crate::pricing::PriceVersion;
@@ -194,13 +194,22 @@ pub(super) fn resolve(
     Ok((entry.model.clone(), provider, price))
 }
 
-/// Admits the call under the key's and the team's rate limits.
+/// Admits the call while the metering writer runs (a call it could not record is never
+/// forwarded), under the key's and the team's rate limits.
 pub(super) async fn admit(
     state: &AppState,
     call_id: &str,
     key: &ApiKey,
     team: Option<&Team>,
 ) -> Result<Option<Permit>, Box<(ApiError, HeaderMap)>> {
+    if !state.meter.accepting() {
+        let e = ApiError::new(
+            ErrorKind::Unavailable,
+            "metering_unavailable",
+            "the gateway cannot record calls right now, so it takes none; try again shortly",
+        );
+        return Err(Box::new((e, HeaderMap::new())));
+    }
     let mut subjects = Vec::new();
     if let Some(l) = key.rate_limits.as_ref().filter(|l| !l.is_empty()) {
         subjects.push((format!("key:{}", key.id), l));

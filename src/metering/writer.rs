@@ -161,9 +161,12 @@ impl Meter {
         call_id: &str,
         lines: &[Line],
     ) -> Result<Result<(), Refused>, MeterError> {
-        // SQLite: no trip through the writer's queue when it remembers every account's value.
-        if let Some(decided) = self.store.reserve_remembered(lines) {
-            return Ok(decided);
+        // SQLite: no trip through the writer's queue when it remembers every account's value
+        // (and still runs: a call it could not record is refused before it is forwarded).
+        if self.accepting() {
+            if let Some(decided) = self.store.reserve_remembered(lines) {
+                return Ok(decided);
+            }
         }
         let (ack, done) = oneshot::channel();
         let ask = (call_id.to_string(), lines.to_vec());
@@ -265,6 +268,12 @@ impl Meter {
                 }
             }
         });
+    }
+
+    /// False once the writer task has ended: calls are then refused before they are forwarded
+    /// (an atomic load, checked on every call).
+    pub fn accepting(&self) -> bool {
+        !self.tx.is_closed()
     }
 
     /// True while the writer task runs (readiness: a gateway whose writer stopped cannot record

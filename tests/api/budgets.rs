@@ -542,6 +542,31 @@ async fn an_adjustment_counts_against_the_next_call_at_once() {
     assert_eq!(info["budgets"][0]["reserved_usd"], "0.000000");
 }
 
+/// A gateway whose metering writer has stopped forwards no call, budgeted or not, not even a
+/// budgeted one whose accounts' values it remembers (decided without the writer): it could not
+/// record them. Each is refused with a 503 before it reaches the upstream.
+#[tokio::test]
+async fn no_call_is_forwarded_once_the_writer_has_stopped() {
+    let gw = gateway().await;
+    modest(&gw);
+    let (_, secret) = new_key(
+        &gw,
+        json!({"name":"unrecorded","budget":{"limit_usd":"1","period":"monthly","mode":"hard"}}),
+    )
+    .await;
+    assert_eq!(call_with(&gw, &secret).await.status(), 200);
+    assert_eq!(call_with(&gw, &gw.key).await.status(), 200);
+    let forwarded = gw.mock.count();
+    gw.app.state.meter.shutdown().await;
+    for secret in [&secret, &gw.key] {
+        let r = call_with(&gw, secret).await;
+        assert_eq!(r.status(), 503);
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"]["code"], "metering_unavailable", "{e}");
+    }
+    assert_eq!(gw.mock.count(), forwarded, "no call was forwarded");
+}
+
 #[tokio::test]
 async fn a_failed_call_releases_its_reservation() {
     let gw = gateway().await;
