@@ -68,6 +68,19 @@ fn modest(gw: &Gw) {
     });
 }
 
+/// A gateway whose mock answers [`modest`]ly, and a key with a hard monthly budget of
+/// `limit_usd`.
+async fn modest_gateway_with_hard_budget(name: &str, limit_usd: &str) -> (Gw, String) {
+    let gw = gateway().await;
+    modest(&gw);
+    let (_, secret) = new_key(
+        &gw,
+        json!({"name": name, "budget": {"limit_usd": limit_usd, "period": "monthly", "mode": "hard"}}),
+    )
+    .await;
+    (gw, secret)
+}
+
 #[tokio::test]
 async fn concurrent_calls_never_overrun_a_hard_budget() {
     let gw = gateway().await;
@@ -486,13 +499,7 @@ async fn new_keys_get_the_free_tier() {
 /// leave stale.
 #[tokio::test]
 async fn an_adjustment_counts_against_the_next_call_at_once() {
-    let gw = gateway().await;
-    modest(&gw);
-    let (_, secret) = new_key(
-        &gw,
-        json!({"name":"adjusted","budget":{"limit_usd":"0.031","period":"monthly","mode":"hard"}}),
-    )
-    .await;
+    let (gw, secret) = modest_gateway_with_hard_budget("adjusted", "0.031").await;
     let mut ids = Vec::new();
     for _ in 0..3 {
         let r = call_with(&gw, &secret).await;
@@ -547,13 +554,7 @@ async fn an_adjustment_counts_against_the_next_call_at_once() {
 /// record them. Each is refused with a 503 before it reaches the upstream.
 #[tokio::test]
 async fn no_call_is_forwarded_once_the_writer_has_stopped() {
-    let gw = gateway().await;
-    modest(&gw);
-    let (_, secret) = new_key(
-        &gw,
-        json!({"name":"unrecorded","budget":{"limit_usd":"1","period":"monthly","mode":"hard"}}),
-    )
-    .await;
+    let (gw, secret) = modest_gateway_with_hard_budget("unrecorded", "1").await;
     assert_eq!(call_with(&gw, &secret).await.status(), 200);
     assert_eq!(call_with(&gw, &gw.key).await.status(), 200);
     let forwarded = gw.mock.count();
