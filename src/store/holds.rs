@@ -18,7 +18,7 @@
 //!
 //! **The committed values, remembered.** A reservation used to go through the writer's queue
 //! and SQLite's thread for a `SELECT` of each account's committed value: a wait behind any
-//! ledger batch being committed, and two thread wake-ups, on every budgeted call. The writer
+//! ledger batch being committed, and four thread wake-ups, on every budgeted call. The writer
 //! knows these values anyway: a settling batch reads each account's new value for its alerts.
 //! So this map also remembers the last committed value of each account, and a call whose every
 //! account is remembered is decided here, on its own task ([`Holds::reserve_cached`]).
