@@ -161,12 +161,10 @@ impl Meter {
         call_id: &str,
         lines: &[Line],
     ) -> Result<Result<(), Refused>, MeterError> {
-        // SQLite: no trip through the writer's queue when it remembers every account's value
-        // (and still runs: a call it could not record is refused before it is forwarded).
-        if self.accepting() {
-            if let Some(decided) = self.store.reserve_remembered(lines) {
-                return Ok(decided);
-            }
+        // SQLite: no trip through the writer's queue when it remembers every account's value.
+        // (A stopped writer's calls were refused at admission: `Meter::accepting`.)
+        if let Some(decided) = self.store.reserve_remembered(lines) {
+            return Ok(decided);
         }
         let (ack, done) = oneshot::channel();
         let ask = (call_id.to_string(), lines.to_vec());
